@@ -1,0 +1,274 @@
+//! The directory in Redis, through `fred`: what a cluster of nodes shares.
+//!
+//! One multiplexed connection (fred pipelines concurrent commands on it) that reconnects by
+//! itself with an exponential backoff, forever; commands issued while it is down wait for the
+//! reconnection up to [`RedisDirectory::COMMAND_TIMEOUT`] and then fail, so a caller never hangs. Every
+//! multi-key update is a Lua script from `src/lua/`; the layout of the keys is described in
+//! [`crate::keys`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::prelude::{
+    Builder, Client, ClientLike, Config, EventInterface, FromValue, KeysInterface, LuaInterface,
+    ReconnectPolicy, SortedSetsInterface,
+};
+use futures_util::future::try_join_all;
+
+use super::{Directory, ttl_millis};
+use crate::error::DirectoryError;
+use crate::keys::Keys;
+
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Reconnect backoff: from 100 ms, doubling, up to 5 s, forever.
+const RECONNECT_MIN_MS: u32 = 100;
+const RECONNECT_MAX_MS: u32 = 5_000;
+/// Users per `register_users` script call: bounds how long one script blocks Redis.
+const REGISTER_BATCH: usize = 500;
+
+/// A Lua script from `src/lua/`, run by its SHA1 once Redis knows it.
+struct LuaScript {
+    source: &'static str,
+    /// Learnt from `SCRIPT LOAD` on first use (fred only hashes locally with a feature we do
+    /// not build).
+    sha: OnceLock<String>,
+}
+
+impl LuaScript {
+    const fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            sha: OnceLock::new(),
+        }
+    }
+
+    /// Runs the script with `EVALSHA`; when the server does not know it (first use, or a
+    /// restarted or failed-over Redis) falls back to `EVAL`, which also caches it again.
+    async fn run<R: FromValue>(
+        &self,
+        client: &Client,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<R, fred::error::Error> {
+        let sha = match self.sha.get() {
+            Some(sha) => sha.clone(),
+            None => {
+                let sha: String = client.script_load(self.source).await?;
+                self.sha.get_or_init(|| sha).clone()
+            }
+        };
+        match client.evalsha(sha, keys.clone(), args.clone()).await {
+            Err(error) if error.details().starts_with("NOSCRIPT") => {
+                client.eval(self.source, keys, args).await
+            }
+            result => result,
+        }
+    }
+}
+
+/// The scripts this directory runs.
+struct Scripts {
+    refresh_lease: LuaScript,
+    release_lease: LuaScript,
+    live_nodes: LuaScript,
+    register_users: LuaScript,
+    lookup_users: LuaScript,
+}
+
+impl Scripts {
+    const fn new() -> Self {
+        Self {
+            refresh_lease: LuaScript::new(include_str!("../lua/refresh_lease.lua")),
+            release_lease: LuaScript::new(include_str!("../lua/release_lease.lua")),
+            live_nodes: LuaScript::new(include_str!("../lua/live_nodes.lua")),
+            register_users: LuaScript::new(include_str!("../lua/register_users.lua")),
+            lookup_users: LuaScript::new(include_str!("../lua/lookup_users.lua")),
+        }
+    }
+}
+
+/// The [`Directory`] in Redis (standalone, TLS, Cluster or Sentinel).
+pub struct RedisDirectory {
+    client: Client,
+    keys: Keys,
+    scripts: Scripts,
+}
+
+impl fmt::Debug for RedisDirectory {
+    // The client's configuration holds the password: show the state only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisDirectory")
+            .field("keys", &self.keys)
+            .field("state", &self.client.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisDirectory {
+    /// How long a command may wait, reconnection included, before it fails.
+    pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+
+    /// Starts a client for `url` and returns at once; the connection is made, and remade
+    /// whenever it drops, in the background. Readiness is [`Directory::ping`].
+    ///
+    /// `url` is any form fred accepts: `redis://[user:pass@]host[:port][/db]`, `rediss://`
+    /// (TLS through rustls with the system's roots), `redis-cluster://host:port?node=...`
+    /// and `redis-sentinel://host:port/db?sentinelServiceName=...&node=...`.
+    pub async fn connect(url: &str, keys: Keys) -> Result<Self, DirectoryError> {
+        let mut config = Config::from_url(url)?;
+        // Retry the first connection like any other instead of failing: Redis may start
+        // after us (a Kubernetes rollout), and readiness reports the wait.
+        config.fail_fast = false;
+        let client = Builder::from_config(config)
+            .with_connection_config(|connection| {
+                connection.connection_timeout = CONNECT_TIMEOUT;
+                connection.internal_command_timeout = Self::COMMAND_TIMEOUT;
+                connection.tcp.nodelay = Some(true);
+            })
+            .with_performance_config(|performance| {
+                performance.default_command_timeout = Self::COMMAND_TIMEOUT;
+            })
+            .set_policy(ReconnectPolicy::new_exponential(
+                0,
+                RECONNECT_MIN_MS,
+                RECONNECT_MAX_MS,
+                2,
+            ))
+            .build()?;
+        client.on_error(|(error, server)| async move {
+            let server = server.map(|server| server.to_string()).unwrap_or_default();
+            tracing::warn!(%error, %server, "redis connection error");
+            Ok(())
+        });
+        client.on_reconnect(|server| async move {
+            tracing::info!(%server, "connected to redis");
+            Ok(())
+        });
+        client.connect();
+        Ok(Self {
+            client,
+            keys,
+            scripts: Scripts::new(),
+        })
+    }
+
+    /// The names this directory uses.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Closes the connection (after a drain); later calls fail.
+    pub async fn quit(&self) -> Result<(), DirectoryError> {
+        Ok(self.client.quit().await?)
+    }
+}
+
+#[async_trait]
+impl Directory for RedisDirectory {
+    async fn refresh_node_lease(&self, node: &str, ttl: Duration) -> Result<(), DirectoryError> {
+        let ttl = ttl_millis(ttl)?;
+        let keys = vec![self.keys.node_lease(node), self.keys.node_index()];
+        let args = vec![node.to_owned(), ttl.to_string()];
+        let _: i64 = self
+            .scripts
+            .refresh_lease
+            .run(&self.client, keys, args)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_node_lease(&self, node: &str) -> Result<(), DirectoryError> {
+        let keys = vec![self.keys.node_lease(node), self.keys.node_index()];
+        let _: i64 = self
+            .scripts
+            .release_lease
+            .run(&self.client, keys, vec![node.to_owned()])
+            .await?;
+        Ok(())
+    }
+
+    async fn live_nodes(&self) -> Result<Vec<String>, DirectoryError> {
+        let keys = vec![self.keys.node_index()];
+        let args = vec![self.keys.node_lease_prefix()];
+        Ok(self
+            .scripts
+            .live_nodes
+            .run(&self.client, keys, args)
+            .await?)
+    }
+
+    async fn is_node_alive(&self, node: &str) -> Result<bool, DirectoryError> {
+        let existing: u32 = self.client.exists(self.keys.node_lease(node)).await?;
+        Ok(existing == 1)
+    }
+
+    async fn register_user(
+        &self,
+        user: &str,
+        node: &str,
+        ttl: Duration,
+    ) -> Result<(), DirectoryError> {
+        self.refresh_node_users(node, &[user], ttl).await
+    }
+
+    async fn unregister_user(&self, user: &str, node: &str) -> Result<(), DirectoryError> {
+        let _: i64 = self.client.zrem(self.keys.user_nodes(user), node).await?;
+        Ok(())
+    }
+
+    async fn refresh_node_users(
+        &self,
+        node: &str,
+        users: &[&str],
+        ttl: Duration,
+    ) -> Result<(), DirectoryError> {
+        let ttl = ttl_millis(ttl)?.to_string();
+        // Batches go out concurrently; fred pipelines them on the connection.
+        let batches = users.chunks(REGISTER_BATCH).map(|batch| {
+            let keys = batch
+                .iter()
+                .map(|user| self.keys.user_nodes(user))
+                .collect();
+            let args = vec![node.to_owned(), ttl.clone()];
+            self.scripts
+                .register_users
+                .run::<i64>(&self.client, keys, args)
+        });
+        try_join_all(batches).await?;
+        Ok(())
+    }
+
+    async fn lookup_users(
+        &self,
+        users: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, DirectoryError> {
+        if users.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys = users
+            .iter()
+            .map(|user| self.keys.user_nodes(user))
+            .collect();
+        let args = vec![self.keys.node_lease_prefix()];
+        let nodes: Vec<Vec<String>> = self
+            .scripts
+            .lookup_users
+            .run(&self.client, keys, args)
+            .await?;
+        Ok(users
+            .iter()
+            .zip(nodes)
+            .filter(|(_, nodes)| !nodes.is_empty())
+            .map(|(user, nodes)| ((*user).to_owned(), nodes))
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<(), DirectoryError> {
+        let _: String = self.client.ping(None).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+-- Finds the live nodes users are online on, and removes the entries that are stale: expired
+-- (score in the past, by the Redis server's clock) or pointing at a node without a lease.
+--
+-- KEYS[1..n]  the users' user -> nodes keys (sorted sets: member = node id,
+--             score = the entry's expiry in Unix milliseconds)
+-- ARGV[1]     the lease key prefix: a node's lease key is ARGV[1] .. node id
+--
+-- The lease keys are not in KEYS because they are only known once the entries are read; they
+-- share the user keys' hash tag, so in Redis Cluster they live in the same slot.
+--
+-- Returns an array parallel to KEYS: for each user, an array of live node ids.
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local alive = {}
+local result = {}
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now))
+  local nodes = {}
+  for _, node in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if alive[node] == nil then
+      alive[node] = redis.call('EXISTS', ARGV[1] .. node) == 1
+    end
+    if alive[node] then
+      table.insert(nodes, node)
+    else
+      redis.call('ZREM', key, node)
+    end
+  end
+  result[i] = nodes
+end
+return result

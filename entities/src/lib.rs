@@ -1,0 +1,39 @@
+//! Confab's database schema: the sea-orm entities, one module per table, and the
+//! [`migration`]s that create them on SQLite, PostgreSQL and MySQL/MariaDB.
+//!
+//! This crate describes rows and keys only; the rules about who may write what live in
+//! `confab-node`. Ids are opaque strings (hyphenated UUIDv7 for users, groups, messages and
+//! contact requests; conversation ids are derived by the node), timestamps are UTC.
+//!
+//! | module | table | primary key |
+//! |---|---|---|
+//! | [`user`] | `users` | `id` |
+//! | [`server_setting`] | `server_settings` | `key` |
+//! | [`group`] | `groups` | `id` |
+//! | [`group_member`] | `group_members` | `(group_id, user_id)` |
+//! | [`conversation`] | `conversations` | `id` |
+//! | [`message`] | `messages` | `id` |
+//! | [`contact_request`] | `contact_requests` | `id` |
+//! | [`contact`] | `contacts` | `(user_id, contact_id)` |
+//! | [`block`] | `blocks` | `(user_id, blocked_id)` |
+//! | [`read_cursor`] | `read_cursors` | `(conversation_id, user_id)` |
+#![warn(missing_docs)]
+
+pub mod block;
+pub mod contact;
+pub mod contact_request;
+pub mod conversation;
+pub mod group;
+pub mod group_member;
+pub mod message;
+pub mod migration;
+pub mod prelude;
+pub mod read_cursor;
+mod secret;
+pub mod server_setting;
+pub mod user;
+
+pub use contact_request::ContactRequestStatus;
+pub use conversation::ConversationKind;
+pub use group_member::GroupRole;
+pub use secret::Secret;

@@ -1,0 +1,32 @@
+//! The schema's history, as `sea-orm-migration` migrations.
+//!
+//! Every migration builds its tables and indexes with the sea-query schema builder, so one code
+//! path runs on SQLite, PostgreSQL and MySQL/MariaDB. Migrations name their tables and columns
+//! with their own `DeriveIden` enums rather than the entity modules: a migration is a frozen
+//! snapshot of the schema at its date, and must keep compiling when the entities move on.
+//!
+//! ```no_run
+//! # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+//! use confab_entities::migration::{Migrator, MigratorTrait};
+//! Migrator::up(db, None).await?; // applies whatever is pending; a no-op when up to date
+//! # Ok(())
+//! # }
+//! ```
+
+use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+
+pub use sea_orm_migration::MigratorTrait;
+
+/// Every Confab migration, oldest first. Use it through [`MigratorTrait`] (`up`, `down`,
+/// `status`, ...); applied migrations are recorded in the `seaql_migrations` table.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}

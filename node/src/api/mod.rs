@@ -1,0 +1,65 @@
+//! The HTTP API under `/api/v1`, plus the operational endpoints. Handlers parse and check
+//! the request, call the store, and shape the reply; errors go through [`ApiError`].
+
+mod auth;
+mod health;
+mod users;
+
+use actix_web::error::JsonPayloadError;
+use actix_web::http::StatusCode;
+use actix_web::web;
+
+use crate::error::ApiError;
+
+pub use users::UserView;
+
+/// Registers every route. `json_limit` is the largest JSON body accepted, in bytes.
+pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize) {
+    cfg.app_data(json_config(json_limit))
+        .app_data(web::PathConfig::default().error_handler(|error, _| {
+            ApiError::bad_request("invalid_path", error.to_string()).into()
+        }))
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            ApiError::bad_request("invalid_query", error.to_string()).into()
+        }))
+        .configure(health::configure)
+        .service(
+            web::scope("/api/v1")
+                .configure(auth::configure)
+                .configure(users::configure),
+        )
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such endpoint"))
+        }));
+}
+
+/// JSON bodies: size-limited, and every way of getting them wrong has its own code.
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|error, _| {
+            let reply = match &error {
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    error.to_string(),
+                ),
+                JsonPayloadError::ContentType => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be JSON with Content-Type: application/json",
+                ),
+                JsonPayloadError::Deserialize(cause) if cause.is_data() => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_request",
+                    cause.to_string(),
+                ),
+                JsonPayloadError::Deserialize(cause) => {
+                    ApiError::bad_request("malformed_json", cause.to_string())
+                }
+                _ => ApiError::bad_request("bad_request", error.to_string()),
+            };
+            reply.into()
+        })
+}

@@ -1,0 +1,221 @@
+//! Identity: password hashing (argon2), tokens (HS256 JWTs with an expiry) and the
+//! `Authenticated` extractor that turns `Authorization: Bearer <token>` into a user id.
+//!
+//! The same `Tokens` checks the HTTP header and, later, the Socket.IO CONNECT `auth.token`,
+//! so both paths give the same error codes (`missing_token`, `invalid_token`,
+//! `token_expired`).
+
+use std::future::{Ready, ready};
+use std::time::Duration;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who issues and accepts Confab tokens.
+const ISSUER: &str = "confab";
+
+/// The claims inside a Confab token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The user id.
+    sub: String,
+    iss: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// Why a token was refused; each maps to a stable client-facing code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// No token was given.
+    #[error("no token was given")]
+    Missing,
+    /// The token is malformed, forged or signed with another secret.
+    #[error("the token is not valid")]
+    Invalid,
+    /// The token was valid but has expired.
+    #[error("the token has expired")]
+    Expired,
+}
+
+impl TokenError {
+    /// The code clients see.
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenError::Missing => "missing_token",
+            TokenError::Invalid => "invalid_token",
+            TokenError::Expired => "token_expired",
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> Self {
+        ApiError::unauthorized(error.code(), error.to_string())
+    }
+}
+
+/// Issues and checks tokens with one HMAC secret.
+#[derive(Clone)]
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// Tokens signed with `secret`, valid for `ttl`.
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.leeway = 0;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+
+    /// A fresh token for `user_id`.
+    pub fn issue(&self, user_id: &str) -> Result<String, ApiError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            iss: ISSUER.to_owned(),
+            iat: now,
+            exp: now + self.ttl.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    /// The user id inside `token`, if the token is genuine and current.
+    pub fn verify(&self, token: &str) -> Result<String, TokenError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims.sub)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+}
+
+/// Hashes a password with argon2id and a random salt. CPU-heavy: call it off the event loop.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt: [u8; 16] = rand::Rng::random(&mut rand::rng());
+    let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(ApiError::internal)
+}
+
+/// Whether `password` matches the stored PHC `hash`. CPU-heavy: call it off the event loop.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// The authenticated caller of an HTTP endpoint.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The caller's user id, taken from the token only.
+    pub user_id: String,
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("AppState missing from app data"))?;
+    let token = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or(TokenError::Missing)?;
+    let user_id = state.tokens.verify(token)?;
+    Ok(Authenticated { user_id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(secret: &str, ttl_secs: u64) -> Tokens {
+        Tokens::new(secret.as_bytes(), Duration::from_secs(ttl_secs))
+    }
+
+    #[test]
+    fn a_token_round_trips_to_its_user() {
+        let tokens = tokens("a-secret-that-is-long-enough-0000", 60);
+        let token = tokens.issue("user-1").unwrap();
+        assert_eq!(tokens.verify(&token), Ok("user-1".to_owned()));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_invalid() {
+        let token = tokens("one-secret-that-is-long-enough-00", 60)
+            .issue("user-1")
+            .unwrap();
+        let other = tokens("another-secret-that-is-long-enough", 60);
+        assert_eq!(other.verify(&token), Err(TokenError::Invalid));
+        assert_eq!(other.verify("not.a.jwt"), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn an_expired_token_says_so() {
+        let tokens = tokens("a-secret-that-is-long-enough-0000", 60);
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: "user-1".into(),
+            iss: ISSUER.into(),
+            iat: now - 120,
+            exp: now - 60,
+        };
+        let token = jsonwebtoken::encode(&Header::default(), &claims, &tokens.encoding).unwrap();
+        assert_eq!(tokens.verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(!verify_password("correct horse", "not a phc string"));
+    }
+}

@@ -1,0 +1,246 @@
+//! The node's settings: one typed struct, read from an optional TOML file and then from
+//! `CONFAB_*` environment variables (the environment wins), as `API.md` specifies.
+//!
+//! Every field's doc comment states its default, and `Default` holds it. Secrets (the JWT
+//! secret, passwords inside URLs) never appear in `Debug` output or logs.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The shortest JWT secret accepted: HS256 wants at least 256 bits of key.
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+/// How the node writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything a node can be configured with.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the HTTP/Socket.IO listener binds. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// sea-orm database URL (`sqlite://`, `postgres://`, `mysql://`).
+    /// Default `sqlite://confab.db?mode=rwc`.
+    pub database_url: String,
+    /// Redis for the user directory and node leases. Default unset (standalone).
+    pub redis_url: Option<String>,
+    /// NATS for relaying between nodes. Default unset (standalone).
+    pub nats_url: Option<String>,
+    /// This node's id in the cluster. Default: the host name.
+    pub node_id: String,
+    /// HMAC secret for tokens; required in cluster mode. Default unset: in standalone mode a
+    /// secret is generated once and kept in the database.
+    pub jwt_secret: Option<SecretString>,
+    /// PEM certificate chain; with `tls_key`, the listener speaks HTTPS/WSS. Default unset.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`. Default unset.
+    pub tls_key: Option<PathBuf>,
+    /// `text` or `json`. Default `text`.
+    pub log_format: LogFormat,
+    /// How long an issued token stays valid, in seconds. Default 86400 (one day).
+    pub token_ttl_secs: u64,
+    /// Largest JSON request body the HTTP API accepts, in bytes. Default 262144 (256 KiB).
+    pub http_json_limit: usize,
+    /// How long a stopping node waits for in-flight requests, in seconds. Default 30.
+    pub shutdown_timeout_secs: u64,
+    /// HTTP worker threads. Default 0: one per CPU core.
+    pub workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://confab.db?mode=rwc".to_owned(),
+            redis_url: None,
+            nats_url: None,
+            node_id: gethostname::gethostname().to_string_lossy().into_owned(),
+            jwt_secret: None,
+            tls_cert: None,
+            tls_key: None,
+            log_format: LogFormat::Text,
+            token_ttl_secs: 86_400,
+            http_json_limit: 256 * 1024,
+            shutdown_timeout_secs: 30,
+            workers: 0,
+        }
+    }
+}
+
+/// Whether the node runs alone or as part of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// No Redis and no NATS: in-process directory and bus.
+    Standalone,
+    /// Redis and NATS shared with the other nodes.
+    Cluster {
+        /// The Redis URL.
+        redis_url: String,
+        /// The NATS URL.
+        nats_url: String,
+    },
+}
+
+impl Settings {
+    /// Reads the settings: defaults, then the TOML file `config` if given, then `CONFAB_*`
+    /// environment variables; then checks them.
+    pub fn load(config: Option<&Path>) -> Result<Self> {
+        let mut figment = Figment::new();
+        if let Some(path) = config {
+            if !path.is_file() {
+                bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("CONFAB_").ignore(&["config"]))
+            .extract()
+            .context("reading the configuration")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks the rules that span several fields.
+    pub fn validate(&self) -> Result<()> {
+        self.mode()?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("CONFAB_TLS_CERT and CONFAB_TLS_KEY must be set together");
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose_secret().len() < MIN_JWT_SECRET_LEN
+        {
+            bail!("CONFAB_JWT_SECRET must be at least {MIN_JWT_SECRET_LEN} bytes long");
+        }
+        if matches!(self.mode()?, Mode::Cluster { .. }) && self.jwt_secret.is_none() {
+            bail!(
+                "cluster mode needs CONFAB_JWT_SECRET: every node must sign and check tokens \
+                 with the same secret"
+            );
+        }
+        if self.node_id.is_empty() {
+            bail!("CONFAB_NODE_ID must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Standalone when neither Redis nor NATS is configured, cluster when both are.
+    pub fn mode(&self) -> Result<Mode> {
+        match (&self.redis_url, &self.nats_url) {
+            (None, None) => Ok(Mode::Standalone),
+            (Some(redis_url), Some(nats_url)) => Ok(Mode::Cluster {
+                redis_url: redis_url.clone(),
+                nats_url: nats_url.clone(),
+            }),
+            _ => bail!("cluster mode needs both CONFAB_REDIS_URL and CONFAB_NATS_URL"),
+        }
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host/...` URL.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |url: &Option<String>| url.as_deref().map(redact_url);
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &redacted(&self.redis_url))
+            .field("nats_url", &redacted(&self.nats_url))
+            .field("node_id", &self.node_id)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("log_format", &self.log_format)
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("http_json_limit", &self.http_json_limit)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("workers", &self.workers)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/chat"),
+            "postgres://app:***@db:5432/chat"
+        );
+        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+        assert_eq!(
+            redact_url("sqlite://confab.db?mode=rwc"),
+            "sqlite://confab.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let settings = Settings {
+            jwt_secret: Some(SecretString::from("x".repeat(40))),
+            database_url: "postgres://app:hunter2hunter2@db/chat".into(),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("xxxx"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn cluster_mode_needs_both_urls_and_a_secret() {
+        let half = Settings {
+            redis_url: Some("redis://r".into()),
+            ..Settings::default()
+        };
+        assert!(half.validate().is_err());
+        let no_secret = Settings {
+            nats_url: Some("nats://n".into()),
+            ..half.clone()
+        };
+        let err = no_secret.validate().unwrap_err().to_string();
+        assert!(err.contains("CONFAB_JWT_SECRET"), "{err}");
+        let ok = Settings {
+            jwt_secret: Some(SecretString::from("k".repeat(MIN_JWT_SECRET_LEN))),
+            ..no_secret
+        };
+        assert!(matches!(ok.mode(), Ok(Mode::Cluster { .. })));
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn short_secret_is_refused() {
+        let settings = Settings {
+            jwt_secret: Some(SecretString::from("short")),
+            ..Settings::default()
+        };
+        assert!(settings.validate().is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! The Confab chat server: configuration, the actix-web application, authentication,
+//! persistence and telemetry. The `confab` binary (`main.rs`) is a thin CLI over this.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod tls;

@@ -1,0 +1,77 @@
+//! `confab`: the command line of a Confab node.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use confab_node::config::Settings;
+use confab_node::startup::{self, Application};
+use confab_node::telemetry;
+
+/// Confab: a distributed chat server speaking Socket.IO.
+///
+/// Settings come from the TOML file given with --config (or CONFAB_CONFIG) and from
+/// CONFAB_* environment variables, which win. With neither CONFAB_REDIS_URL nor
+/// CONFAB_NATS_URL set, the node runs standalone on a local SQLite file.
+#[derive(Debug, Parser)]
+#[command(name = "confab", version, about, long_about)]
+struct Cli {
+    /// A TOML file with settings (same names as the CONFAB_* variables, lower-case,
+    /// without the prefix, e.g. `database_url = "postgres://..."`).
+    #[arg(long, env = "CONFAB_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (applies pending migrations first, unless --no-migrate).
+    Serve {
+        /// Do not apply pending migrations at start (run `confab migrate` separately).
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the effective settings, with secrets hidden, and exit.
+    Config,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    if let Command::Config = cli.command {
+        println!("{settings:#?}");
+        return Ok(());
+    }
+    let _telemetry = telemetry::init(settings.log_format, &settings.node_id)?;
+    actix_web::rt::System::new().block_on(async move {
+        match cli.command {
+            Command::Serve { no_migrate } => {
+                Application::build(&settings, !no_migrate)
+                    .await?
+                    .run_until_stopped()
+                    .await
+            }
+            Command::Migrate => {
+                let db = startup::connect(&settings.database_url).await?;
+                let applied = startup::migrate(&db).await?;
+                println!("applied {applied} migration(s)");
+                db.close().await?;
+                Ok(())
+            }
+            Command::Config => Ok(()),
+        }
+    })
+}

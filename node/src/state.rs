@@ -1,0 +1,45 @@
+//! What every request handler can reach: the database, the token keys, the node's
+//! readiness and the metrics handle. Built once in `startup` and shared by all workers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Tokens;
+
+/// Shared state of one node.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The connection pool.
+    pub db: DatabaseConnection,
+    /// Issues and checks tokens.
+    pub tokens: Tokens,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Set once the node has been told to stop; `/readyz` then answers 503.
+    draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// State for a node that is ready for traffic.
+    pub fn new(db: DatabaseConnection, tokens: Tokens, metrics: PrometheusHandle) -> Self {
+        Self {
+            db,
+            tokens,
+            metrics,
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Marks the node as stopping.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the node is stopping.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,70 @@
+//! `/healthz`, `/readyz` and `/metrics`.
+
+use confab_testkit::{Backend, eventually};
+use reqwest::StatusCode;
+use std::time::Duration;
+
+use crate::helpers::{TestApp, error_code};
+
+#[actix_web::test]
+async fn a_fresh_node_is_alive_and_ready() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_pattern() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.get("/api/v1/users/some-id", None).await;
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|line| {
+            line.starts_with("confab_http_requests_total")
+                && line.contains("route=\"/api/v1/users/{id}\"")
+                && line.contains("status=\"401\"")
+        })
+        .unwrap_or_else(|| panic!("no request counter for the users route in:\n{text}"));
+    assert!(!line.ends_with(" 0"), "{line}");
+    assert!(
+        text.contains("confab_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[actix_web::test]
+async fn readyz_turns_503_when_the_database_goes_away() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
+    let TestApp {
+        address,
+        client,
+        db,
+        test_db,
+    } = app;
+    db.close().await.unwrap();
+    // Dropping the test database terminates the node's connections to it.
+    drop(test_db);
+    let reply = eventually("readyz to fail", Duration::from_secs(20), || {
+        let request = client.get(format!("{address}/readyz")).send();
+        async move {
+            let reply = request.await.ok()?;
+            (reply.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(reply)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        error_code(reply, StatusCode::SERVICE_UNAVAILABLE).await,
+        "database_unavailable"
+    );
+    let alive = client
+        .get(format!("{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alive.status(), StatusCode::OK);
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests of a node over real HTTP: in-process nodes on SQLite, PostgreSQL and
+//! MariaDB, and real `confab` processes where the process itself is what is tested.
+
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod auth;
+mod config;
+mod health;
+mod inputs;
+mod tls;

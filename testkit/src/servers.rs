@@ -1,0 +1,202 @@
+//! Private `redis-server` and `nats-server` processes on free loopback ports.
+//!
+//! Each handle owns one process and its scratch directory. `kill` stops it hard (SIGKILL, as
+//! a crash would), `restart` starts a fresh, empty server on the same port, and dropping the
+//! handle kills it. The binaries are looked up on `PATH` (`scripts/test` installs them).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tempfile::TempDir;
+
+use crate::wait::{eventually_blocking, free_port};
+
+/// How long a freshly started server may take to answer.
+const START_WITHIN: Duration = Duration::from_secs(15);
+
+/// What differs between the servers this module runs.
+#[derive(Debug, Clone, Copy)]
+struct Flavour {
+    program: &'static str,
+    scheme: &'static str,
+    /// The arguments that make the server listen on `port` with its files in `dir`.
+    args: fn(port: u16, dir: &Path) -> Vec<String>,
+    /// Bytes to send once connected (empty: send nothing), and what the reply starts with.
+    probe: &'static [u8],
+    ready_reply: &'static [u8],
+}
+
+const REDIS: Flavour = Flavour {
+    program: "redis-server",
+    scheme: "redis",
+    args: |port, dir| {
+        vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+        ]
+    },
+    probe: b"PING\r\n",
+    ready_reply: b"+PONG",
+};
+
+const NATS: Flavour = Flavour {
+    program: "nats-server",
+    scheme: "nats",
+    args: |port, _dir| {
+        vec![
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ]
+    },
+    probe: b"",
+    ready_reply: b"INFO",
+};
+
+/// One server process that can be killed and restarted on its port.
+#[derive(Debug)]
+struct ServerProcess {
+    flavour: Flavour,
+    port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl ServerProcess {
+    fn start(flavour: Flavour) -> Result<Self> {
+        let mut server = Self {
+            flavour,
+            port: free_port()?,
+            dir: tempfile::tempdir()?,
+            child: None,
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    fn url(&self) -> String {
+        format!("{}://127.0.0.1:{}", self.flavour.scheme, self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // The process may have exited already; either way it is gone afterwards.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.kill();
+        let log = std::fs::File::create(self.dir.path().join("server.log"))?;
+        let child = Command::new(self.flavour.program)
+            .args((self.flavour.args)(self.port, self.dir.path()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} (is it installed?)", self.flavour.program))?;
+        self.child = Some(child);
+        let what = format!("{} on port {}", self.flavour.program, self.port);
+        eventually_blocking(&what, START_WITHIN, || self.answers().then_some(()))
+            .with_context(|| self.log_tail())
+    }
+
+    /// Whether the server accepts a connection and gives its ready reply.
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        if !self.flavour.probe.is_empty() && stream.write_all(self.flavour.probe).is_err() {
+            return false;
+        }
+        let mut reply = [0u8; 16];
+        let wanted = self.flavour.ready_reply;
+        let mut got = 0;
+        while got < wanted.len() {
+            match stream.read(&mut reply[got..]) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => got += n,
+            }
+        }
+        reply.starts_with(wanted)
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let start = log.len().saturating_sub(2000);
+        format!("{} log:\n{}", self.flavour.program, &log[start..])
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A private `redis-server` (no persistence) on a free port.
+#[derive(Debug)]
+pub struct RedisServer(ServerProcess);
+
+impl RedisServer {
+    /// Starts a server and waits until it answers `PING`.
+    pub fn start() -> Result<Self> {
+        ServerProcess::start(REDIS).map(Self)
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        self.0.url()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        self.0.kill();
+    }
+
+    /// Starts a fresh, empty server on the same port and waits until it answers.
+    pub fn restart(&mut self) -> Result<()> {
+        self.0.restart()
+    }
+}
+
+/// A private `nats-server` on a free port.
+#[derive(Debug)]
+pub struct NatsServer(ServerProcess);
+
+impl NatsServer {
+    /// Starts a server and waits until it greets clients with `INFO`.
+    pub fn start() -> Result<Self> {
+        ServerProcess::start(NATS).map(Self)
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        self.0.url()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        self.0.kill();
+    }
+
+    /// Starts the server again on the same port and waits until it answers.
+    pub fn restart(&mut self) -> Result<()> {
+        self.0.restart()
+    }
+}
