@@ -7,12 +7,12 @@
 //!
 //! | name | kind | what |
 //! |---|---|---|
-//! | `{confab}:node:<node>` | Redis string with a TTL | the node's lease; it is alive while the key exists |
+//! | `{confab}:node:<node>` | Redis string, TTL | the node's lease: alive while it exists |
 //! | `{confab}:nodes` | Redis set | index of nodes that took a lease, pruned when read |
-//! | `{confab}:user:<user>` | Redis sorted set | the nodes a user is online on; score = entry expiry (Unix ms) |
+//! | `{confab}:user:<user>` | Redis sorted set | a user's nodes; score = entry expiry (Unix ms) |
 //! | `confab.node.<node>` | NATS subject | messages for one node |
 //! | `confab.group.<group>` | NATS subject | messages for every node with members of a group |
-//! | `confab.poll.<node>` | NATS subject | Engine.IO polling requests forwarded to the node owning the session |
+//! | `confab.poll.<node>` | NATS subject | polling requests forwarded to the session's node |
 //!
 //! The Redis prefix is wrapped in a hash tag (`{confab}`): in Redis Cluster every directory key
 //! then hashes to the same slot, which is what lets the Lua scripts touch a user's entries and

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use confab_node::config::Settings;
 use confab_node::startup::{self, Application};
-use confab_node::telemetry;
+use confab_node::{telemetry, tls};
 
 /// Confab: a distributed chat server speaking Socket.IO.
 ///
@@ -50,28 +50,32 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Before anything opens a TLS connection, including the OTLP exporter's HTTP client.
+    tls::install_crypto_provider();
     let settings = Settings::load(cli.config.as_deref())?;
-    if let Command::Config = cli.command {
-        println!("{settings:#?}");
-        return Ok(());
-    }
-    let _telemetry = telemetry::init(settings.log_format, &settings.node_id)?;
-    actix_web::rt::System::new().block_on(async move {
-        match cli.command {
-            Command::Serve { no_migrate } => {
-                Application::build(&settings, !no_migrate)
-                    .await?
-                    .run_until_stopped()
-                    .await
-            }
-            Command::Migrate => {
-                let db = startup::connect(&settings.database_url).await?;
-                let applied = startup::migrate(&db).await?;
-                println!("applied {applied} migration(s)");
-                db.close().await?;
-                Ok(())
-            }
-            Command::Config => Ok(()),
+    match cli.command {
+        Command::Config => {
+            println!("{settings:#?}");
+            Ok(())
         }
-    })
+        Command::Serve { no_migrate } => with_runtime(&settings, async {
+            Application::build(&settings, !no_migrate)
+                .await?
+                .run_until_stopped()
+                .await
+        }),
+        Command::Migrate => with_runtime(&settings, async {
+            let db = startup::connect(&settings.database_url).await?;
+            let applied = startup::migrate(&db).await?;
+            println!("applied {applied} migration(s)");
+            db.close().await?;
+            Ok(())
+        }),
+    }
+}
+
+/// Runs `work` on the actix system, with logging and tracing installed around it.
+fn with_runtime(settings: &Settings, work: impl Future<Output = Result<()>>) -> Result<()> {
+    let _telemetry = telemetry::init(settings.log_format, &settings.node_id)?;
+    actix_web::rt::System::new().block_on(work)
 }

@@ -2,9 +2,9 @@
 //!
 //! One multiplexed connection (fred pipelines concurrent commands on it) that reconnects by
 //! itself with an exponential backoff, forever; commands issued while it is down wait for the
-//! reconnection up to [`RedisDirectory::COMMAND_TIMEOUT`] and then fail, so a caller never hangs. Every
-//! multi-key update is a Lua script from `src/lua/`; the layout of the keys is described in
-//! [`crate::keys`].
+//! reconnection up to [`RedisDirectory::COMMAND_TIMEOUT`] and then fail, so a caller never
+//! hangs. Every multi-key update is a Lua script from `src/lua/`; the layout of the keys is
+//! described in [`crate::keys`].
 
 use std::collections::HashMap;
 use std::fmt;

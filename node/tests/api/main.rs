@@ -9,4 +9,5 @@ mod auth;
 mod config;
 mod health;
 mod inputs;
+mod telemetry;
 mod tls;
