@@ -59,6 +59,9 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     /// HTTP worker threads. Default 0: one per CPU core.
     pub workers: usize,
+    /// How long this node's lease in the directory lives without a heartbeat, in seconds;
+    /// the heartbeat comes every third of it. Default 15.
+    pub node_lease_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -77,6 +80,7 @@ impl Default for Settings {
             http_json_limit: 256 * 1024,
             shutdown_timeout_secs: 30,
             workers: 0,
+            node_lease_ttl_secs: 15,
         }
     }
 }
@@ -131,6 +135,9 @@ impl Settings {
                  with the same secret"
             );
         }
+        if self.node_lease_ttl_secs < 3 {
+            bail!("CONFAB_NODE_LEASE_TTL_SECS must be at least 3");
+        }
         if self.node_id.is_empty() {
             bail!("CONFAB_NODE_ID must not be empty");
         }
@@ -181,6 +188,7 @@ impl fmt::Debug for Settings {
             .field("http_json_limit", &self.http_json_limit)
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("workers", &self.workers)
+            .field("node_lease_ttl_secs", &self.node_lease_ttl_secs)
             .finish()
     }
 }

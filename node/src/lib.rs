@@ -1,6 +1,7 @@
 //! The Confab chat server: configuration, the actix-web application, authentication,
 //! persistence and telemetry. The `confab` binary (`main.rs`) is a thin CLI over this.
 
+pub mod actors;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -7,19 +7,23 @@
 //! shutdown timeout) and the database pool is closed.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, Result};
+use confab_cluster::{Bus, Directory, Keys, LocalBus, LocalDirectory, NatsBus, RedisDirectory};
 use confab_entities::migration::Migrator;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 
+use crate::actors::node::{Leave, NodeActor};
 use crate::auth::Tokens;
-use crate::config::{Settings, redact_url};
+use crate::config::{Mode, Settings, redact_url};
 use crate::state::AppState;
 use crate::{api, metrics, store, tls};
 
@@ -28,6 +32,7 @@ pub struct Application {
     server: Server,
     port: u16,
     state: AppState,
+    node: Addr<NodeActor>,
 }
 
 impl std::fmt::Debug for Application {
@@ -80,7 +85,14 @@ impl Application {
                 .into_bytes(),
         };
         let tokens = Tokens::new(&secret, Duration::from_secs(settings.token_ttl_secs));
-        let state = AppState::new(db, tokens, metrics::recorder());
+        let (directory, bus) = infrastructure(settings).await?;
+        let node = NodeActor::new(
+            settings.node_id.clone(),
+            directory.clone(),
+            Duration::from_secs(settings.node_lease_ttl_secs),
+        )
+        .start();
+        let state = AppState::new(db, tokens, directory, bus, metrics::recorder());
 
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -116,6 +128,7 @@ impl Application {
             server,
             port,
             state,
+            node,
         })
     }
 
@@ -135,6 +148,9 @@ impl Application {
             handle.stop(true).await;
         });
         self.server.await.context("serving")?;
+        if self.node.send(Leave).await.is_err() {
+            tracing::warn!("the node actor was gone; its lease will expire by itself");
+        }
         self.state
             .db
             .close()
@@ -143,6 +159,26 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The directory and the bus: Redis and NATS in cluster mode, in-process standalone.
+async fn infrastructure(settings: &Settings) -> Result<(Arc<dyn Directory>, Arc<dyn Bus>)> {
+    Ok(match settings.mode()? {
+        Mode::Standalone => (Arc::new(LocalDirectory::new()), Arc::new(LocalBus::new())),
+        Mode::Cluster {
+            redis_url,
+            nats_url,
+        } => {
+            tracing::info!(redis = %redact_url(&redis_url), nats = %redact_url(&nats_url), "cluster mode");
+            let directory = RedisDirectory::connect(&redis_url, Keys::default())
+                .await
+                .context("setting up the Redis directory")?;
+            let bus = NatsBus::connect(&nats_url, &settings.node_id)
+                .await
+                .context("setting up the NATS bus")?;
+            (Arc::new(directory), Arc::new(bus))
+        }
+    })
 }
 
 /// Resolves on the first SIGINT or SIGTERM, naming it.

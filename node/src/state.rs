@@ -1,9 +1,10 @@
-//! What every request handler can reach: the database, the token keys, the node's
-//! readiness and the metrics handle. Built once in `startup` and shared by all workers.
+//! What every request handler can reach: the database, the token keys, the directory and
+//! the bus, the node's readiness and the metrics handle. Built once in `startup` and shared by all workers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use confab_cluster::{Bus, Directory};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 
@@ -16,6 +17,10 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Issues and checks tokens.
     pub tokens: Tokens,
+    /// Where users are online (Redis in a cluster, in-process standalone).
+    pub directory: Arc<dyn Directory>,
+    /// How nodes talk to each other (NATS in a cluster, in-process standalone).
+    pub bus: Arc<dyn Bus>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// Set once the node has been told to stop; `/readyz` then answers 503.
@@ -24,10 +29,18 @@ pub struct AppState {
 
 impl AppState {
     /// State for a node that is ready for traffic.
-    pub fn new(db: DatabaseConnection, tokens: Tokens, metrics: PrometheusHandle) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        tokens: Tokens,
+        directory: Arc<dyn Directory>,
+        bus: Arc<dyn Bus>,
+        metrics: PrometheusHandle,
+    ) -> Self {
         Self {
             db,
             tokens,
+            directory,
+            bus,
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
         }

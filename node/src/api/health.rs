@@ -1,8 +1,11 @@
 //! `/healthz` (the process is alive), `/readyz` (send traffic here) and `/metrics`.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
+use tokio::time::timeout;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,17 +20,36 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// 503 while the node drains or while the database does not answer.
+/// How long each dependency may take to answer a readiness check.
+const CHECK_WITHIN: Duration = Duration::from_secs(2);
+
+/// 503 while the node drains, or while the database, the directory or the bus does not
+/// answer (the last two always answer in standalone mode).
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let unavailable = |code, message| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
     if state.is_draining() {
         return Err(unavailable("draining", "the node is shutting down"));
     }
-    state
-        .db
-        .ping()
-        .await
-        .map_err(|_| unavailable("database_unavailable", "the database does not answer"))?;
+    let (db, directory, bus) = futures_util::join!(
+        timeout(CHECK_WITHIN, state.db.ping()),
+        timeout(CHECK_WITHIN, state.directory.ping()),
+        timeout(CHECK_WITHIN, state.bus.ping()),
+    );
+    if !matches!(db, Ok(Ok(()))) {
+        return Err(unavailable(
+            "database_unavailable",
+            "the database does not answer",
+        ));
+    }
+    if !matches!(directory, Ok(Ok(()))) {
+        return Err(unavailable(
+            "directory_unavailable",
+            "Redis does not answer",
+        ));
+    }
+    if !matches!(bus, Ok(Ok(()))) {
+        return Err(unavailable("bus_unavailable", "NATS does not answer"));
+    }
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }
 

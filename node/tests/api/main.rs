@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod cluster_mode;
 mod config;
 mod health;
 mod inputs;

@@ -1,0 +1,92 @@
+//! A real `confab` process in cluster mode against private Redis and NATS servers: its
+//! lease in the directory, its readiness following its dependencies, and leaving cleanly.
+
+use std::time::Duration;
+
+use confab_cluster::{Directory, Keys, RedisDirectory};
+use confab_testkit::{NatsServer, NodeProcess, RedisServer, eventually};
+use reqwest::StatusCode;
+
+use crate::helpers::{TEST_SECRET, client};
+
+const CONFAB: &str = env!("CARGO_BIN_EXE_confab");
+const WITHIN: Duration = Duration::from_secs(20);
+
+/// Polls `/readyz` until it answers `status` with `code` (None: the success body).
+async fn wait_readiness(base_url: &str, status: StatusCode, code: Option<&str>) {
+    let client = client();
+    let url = format!("{base_url}/readyz");
+    let what = format!("readyz to answer {status} {code:?}");
+    eventually(&what, WITHIN, || {
+        let request = client.get(&url).send();
+        async move {
+            let reply = request.await.ok()?;
+            if reply.status() != status {
+                return None;
+            }
+            let body: serde_json::Value = reply.json().await.ok()?;
+            let got = body["error"]["code"].as_str();
+            (got == code).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+}
+
+async fn lease_is(directory: &RedisDirectory, node: &str, alive: bool) {
+    let what = format!("{node} alive={alive}");
+    eventually(&what, WITHIN, || async {
+        let nodes = directory.live_nodes().await.ok()?;
+        (nodes.iter().any(|live| live == node) == alive).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_cluster_node_holds_its_lease_and_follows_its_dependencies() {
+    let mut redis = RedisServer::start().unwrap();
+    let mut nats = NatsServer::start().unwrap();
+    let env = [
+        ("CONFAB_REDIS_URL", redis.url()),
+        ("CONFAB_NATS_URL", nats.url()),
+        ("CONFAB_JWT_SECRET", TEST_SECRET.to_owned()),
+        ("CONFAB_NODE_ID", "node-a".to_owned()),
+        ("CONFAB_NODE_LEASE_TTL_SECS", "3".to_owned()),
+    ];
+    let mut node = NodeProcess::start(CONFAB, &env).await.unwrap();
+    let base = node.base_url();
+    let directory = RedisDirectory::connect(&redis.url(), Keys::default())
+        .await
+        .unwrap();
+    lease_is(&directory, "node-a", true).await;
+    wait_readiness(&base, StatusCode::OK, None).await;
+
+    redis.kill();
+    wait_readiness(
+        &base,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some("directory_unavailable"),
+    )
+    .await;
+    redis.restart().unwrap();
+    wait_readiness(&base, StatusCode::OK, None).await;
+    // Redis came back empty; the heartbeat puts the lease back.
+    lease_is(&directory, "node-a", true).await;
+
+    nats.kill();
+    wait_readiness(
+        &base,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some("bus_unavailable"),
+    )
+    .await;
+    nats.restart().unwrap();
+    wait_readiness(&base, StatusCode::OK, None).await;
+
+    node.signal("TERM").unwrap();
+    let status = node.wait_exit(WITHIN).await.unwrap();
+    assert!(status.success(), "{}", node.logs());
+    // Released at once on the way out, not left to expire.
+    assert!(!directory.is_node_alive("node-a").await.unwrap());
+}
