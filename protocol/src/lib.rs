@@ -12,5 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod engineio;
+#[cfg(test)]
+mod fuzz_regressions;
 mod json;
 pub mod socketio;

@@ -1,0 +1,212 @@
+//! The Engine.IO v4 server: the HTTP entry point for both transports (long-polling and
+//! WebSocket), the registry of open sessions, and the error replies the protocol defines.
+//!
+//! Each session is one [`ConnectionActor`], whatever its transport; a polling session that
+//! upgrades to WebSocket stays the same actor and only swaps its transport. What a session
+//! carries (Socket.IO, or the raw echo of the conformance server) is a [`SessionHandler`].
+//! Packets are encoded and decoded by `confab-protocol`; this module only moves them.
+
+mod connection;
+mod http;
+mod websocket;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix::{Addr, Context};
+use bytes::Bytes;
+
+pub use connection::{CloseReason, CloseSession, Command, ConnectionActor, Session};
+pub use http::{configure, engine_route};
+
+/// Engine.IO settings, with the reference server's defaults.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Time between two server pings. Default 25 s.
+    pub ping_interval: Duration,
+    /// How long the server waits for a pong before closing. Default 20 s.
+    pub ping_timeout: Duration,
+    /// Largest message or polling payload accepted from a client, in bytes. Default 1 MB.
+    pub max_payload: usize,
+    /// How long a WebSocket upgrade may take once probed. Default 10 s.
+    pub upgrade_timeout: Duration,
+    /// How many frames may wait for a client that does not read before it is disconnected
+    /// as a slow consumer. Default 1024.
+    pub max_buffered_frames: usize,
+    /// Origins allowed by CORS: empty for none (same-origin only), `*` for any.
+    pub cors_origins: Vec<String>,
+    /// Whether CORS responses allow credentials (cookies). Default false.
+    pub cors_credentials: bool,
+    /// Name of the cookie holding the session id, for load balancers that use cookie
+    /// affinity. Default unset: no cookie.
+    pub cookie: Option<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            max_payload: 1_000_000,
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_buffered_frames: 1024,
+            cors_origins: Vec::new(),
+            cors_credentials: false,
+            cookie: None,
+        }
+    }
+}
+
+/// A message packet's content, as the upper layer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+/// What a session carries: Socket.IO, or anything else speaking Engine.IO messages.
+///
+/// A handler lives inside its session's actor and is called on the actor's thread, so it
+/// needs no locking. Work that must wait (the database, another actor) is spawned and
+/// comes back as a [`SessionHandler::Command`] sent to the session's address.
+pub trait SessionHandler: Sized + Unpin + 'static {
+    /// What other code can ask this session to do.
+    type Command: Send + 'static;
+
+    /// The session is open: its handshake has been sent.
+    fn on_open(&mut self, session: &mut Session<'_, Self>);
+
+    /// A message arrived from the client.
+    fn on_message(&mut self, session: &mut Session<'_, Self>, message: Message);
+
+    /// A command arrived from elsewhere in the server.
+    fn on_command(&mut self, session: &mut Session<'_, Self>, command: Self::Command);
+
+    /// The session closed; nothing can be sent any more.
+    fn on_close(&mut self, reason: CloseReason, ctx: &mut Context<ConnectionActor<Self>>);
+}
+
+/// Makes the handler of each new session.
+pub trait HandlerFactory: Send + Sync + 'static {
+    /// The handler type.
+    type Handler: SessionHandler;
+
+    /// A handler for the session `sid`.
+    fn create(&self, sid: &Sid) -> Self::Handler;
+}
+
+/// An Engine.IO session id: 20 URL-safe characters from 15 random bytes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Sid(Arc<str>);
+
+impl Sid {
+    /// A fresh random id.
+    pub fn generate() -> Self {
+        use base64::Engine as _;
+        let raw: [u8; 15] = rand::random();
+        Self(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(raw)
+                .into(),
+        )
+    }
+
+    /// The id as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Sid {
+    fn from(value: &str) -> Self {
+        Self(value.into())
+    }
+}
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sid({})", self.0)
+    }
+}
+
+/// One Engine.IO server: its settings, its handler factory and its open sessions.
+pub struct Engine<F: HandlerFactory> {
+    config: Arc<EngineConfig>,
+    factory: F,
+    sessions: RwLock<HashMap<Sid, Addr<ConnectionActor<F::Handler>>>>,
+}
+
+impl<F: HandlerFactory> fmt::Debug for Engine<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("sessions", &self.session_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: HandlerFactory> Engine<F> {
+    /// A server with no sessions yet.
+    pub fn new(config: EngineConfig, factory: F) -> Arc<Self> {
+        Arc::new(Self {
+            config: Arc::new(config),
+            factory,
+            sessions: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// How many sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions
+            .read()
+            .map(|sessions| sessions.len())
+            .unwrap_or(0)
+    }
+
+    /// The actor of an open session.
+    pub fn session(&self, sid: &str) -> Option<Addr<ConnectionActor<F::Handler>>> {
+        let sessions = self.sessions.read().ok()?;
+        sessions.get(&Sid::from(sid)).cloned()
+    }
+
+    /// Every open session's actor.
+    pub fn sessions(&self) -> Vec<Addr<ConnectionActor<F::Handler>>> {
+        self.sessions
+            .read()
+            .map(|sessions| sessions.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn insert(&self, sid: Sid, addr: Addr<ConnectionActor<F::Handler>>) {
+        if let Ok(mut sessions) = self.sessions.write() {
+            sessions.insert(sid, addr);
+        }
+        metrics::gauge!("confab_engineio_sessions").increment(1.0);
+    }
+
+    fn remove(&self, sid: &Sid) {
+        let removed = self
+            .sessions
+            .write()
+            .map(|mut sessions| sessions.remove(sid).is_some())
+            .unwrap_or(false);
+        if removed {
+            metrics::gauge!("confab_engineio_sessions").decrement(1.0);
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The WebSocket transport: a bounded writer the session actor sends frames through, and
+//! a reader that decodes the client's frames and hands the packets to the actor.
+//!
+//! The handshake and the frame codec come from actix-web-actors (actix-http). The reader
+//! runs on the worker thread that accepted the connection; the session actor may live on
+//! another (after an upgrade from polling), so the two talk through the actor's address.
+
+use std::task::Poll;
+
+use actix::Addr;
+use actix_codec::{Decoder, Encoder};
+use actix_http::ws::{CloseCode, CloseReason, Codec, Frame as WsFrame, Item, Message as WsMessage};
+use actix_web::web;
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+use confab_protocol::engineio::{Frame, Packet};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use super::SessionHandler;
+use super::connection::{ConnectionActor, WsEvent, WsEventKind};
+
+/// Sends encoded frames to one WebSocket; bounded, so a client that does not read fills
+/// it and is disconnected rather than buffered without end.
+pub(super) struct WsWriter {
+    tx: Sender,
+    codec: Codec,
+}
+
+/// The session's writer holds the channel open; the reader's handle (for pongs) does not,
+/// so the connection ends as soon as the session drops its writer.
+enum Sender {
+    Strong(mpsc::Sender<Bytes>),
+    Weak(mpsc::WeakSender<Bytes>),
+}
+
+/// The writer is full or the connection is gone.
+#[derive(Debug)]
+pub(super) struct WriteFailed;
+
+impl WsWriter {
+    /// A writer holding up to `capacity` frames, and the response body stream it feeds.
+    pub(super) fn new(
+        capacity: usize,
+    ) -> (Self, impl Stream<Item = Result<Bytes, actix_web::Error>>) {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(capacity.max(1));
+        let body = futures_util::stream::poll_fn(move |cx| match rx.poll_recv(cx) {
+            Poll::Ready(Some(bytes)) => Poll::Ready(Some(Ok(bytes))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        });
+        (
+            Self {
+                tx: Sender::Strong(tx),
+                codec: Codec::new(),
+            },
+            body,
+        )
+    }
+
+    fn write(&mut self, message: WsMessage) -> Result<(), WriteFailed> {
+        let mut buf = BytesMut::new();
+        self.codec
+            .encode(message, &mut buf)
+            .map_err(|_| WriteFailed)?;
+        let sent = match &self.tx {
+            Sender::Strong(tx) => tx.try_send(buf.freeze()),
+            Sender::Weak(tx) => match tx.upgrade() {
+                Some(tx) => tx.try_send(buf.freeze()),
+                None => return Err(WriteFailed),
+            },
+        };
+        sent.map_err(|_| WriteFailed)
+    }
+
+    /// Writes one Engine.IO frame.
+    pub(super) fn send(&mut self, frame: &Frame) -> Result<(), WriteFailed> {
+        let message = match frame {
+            Frame::Text(bytes) => {
+                WsMessage::Text(ByteString::try_from(bytes.clone()).map_err(|_| WriteFailed)?)
+            }
+            Frame::Binary(bytes) => WsMessage::Binary(bytes.clone()),
+        };
+        self.write(message)
+    }
+
+    fn pong(&mut self, data: Bytes) {
+        let _ = self.write(WsMessage::Pong(data));
+    }
+
+    /// Sends a close frame; dropping the writer then ends the connection.
+    pub(super) fn close(&mut self) {
+        let _ = self.write(WsMessage::Close(Some(CloseReason::from(CloseCode::Normal))));
+    }
+
+    /// A second handle on the same connection (for control frames from the reader).
+    pub(super) fn control(&self) -> Self {
+        let tx = match &self.tx {
+            Sender::Strong(tx) => tx.downgrade(),
+            Sender::Weak(tx) => tx.clone(),
+        };
+        Self {
+            tx: Sender::Weak(tx),
+            codec: Codec::new(),
+        }
+    }
+}
+
+/// Reads the client's frames until the connection ends, decoding Engine.IO packets and
+/// sending them to `session` tagged with `id`. Messages over `max_payload` bytes close it.
+pub(super) async fn read_frames<H: SessionHandler>(
+    mut payload: web::Payload,
+    session: Addr<ConnectionActor<H>>,
+    mut control: WsWriter,
+    id: u64,
+    max_payload: usize,
+) {
+    let mut codec = Codec::new().max_size(max_payload);
+    let mut buf = BytesMut::new();
+    let mut fragments: Option<(bool, BytesMut)> = None;
+    let send = |kind| session.send(WsEvent { id, kind });
+    'read: while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else { break };
+        buf.extend_from_slice(&chunk);
+        loop {
+            let frame = match codec.decode(&mut buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(_) => {
+                    let _ = send(WsEventKind::Invalid).await;
+                    break 'read;
+                }
+            };
+            let message = match frame {
+                WsFrame::Text(data) => Some((true, data)),
+                WsFrame::Binary(data) => Some((false, data)),
+                WsFrame::Continuation(item) => match assemble(&mut fragments, item, max_payload) {
+                    Ok(done) => done,
+                    Err(()) => {
+                        let _ = send(WsEventKind::Invalid).await;
+                        break 'read;
+                    }
+                },
+                WsFrame::Ping(data) => {
+                    control.pong(data);
+                    None
+                }
+                WsFrame::Pong(_) => None,
+                WsFrame::Close(_) => break 'read,
+            };
+            let Some((text, data)) = message else {
+                continue;
+            };
+            let packet = if text {
+                std::str::from_utf8(&data)
+                    .ok()
+                    .and_then(|text| Packet::decode_text(text).ok())
+            } else {
+                Some(Packet::decode_binary(data))
+            };
+            let kind = match packet {
+                Some(packet) => WsEventKind::Packet(packet),
+                None => WsEventKind::Invalid,
+            };
+            if send(kind).await.is_err() {
+                break 'read;
+            }
+        }
+    }
+    let _ = send(WsEventKind::Closed).await;
+}
+
+/// Joins a fragmented message; `Ok(Some)` once complete, `Err` if it breaks the rules.
+fn assemble(
+    fragments: &mut Option<(bool, BytesMut)>,
+    item: Item,
+    max_payload: usize,
+) -> Result<Option<(bool, Bytes)>, ()> {
+    match (item, fragments.as_mut()) {
+        (Item::FirstText(data), None) => *fragments = Some((true, BytesMut::from(&data[..]))),
+        (Item::FirstBinary(data), None) => *fragments = Some((false, BytesMut::from(&data[..]))),
+        (Item::Continue(data), Some((_, buffer))) => buffer.extend_from_slice(&data),
+        (Item::Last(data), Some((_, buffer))) => {
+            buffer.extend_from_slice(&data);
+            let (text, buffer) = fragments.take().ok_or(())?;
+            return Ok(Some((text, buffer.freeze())));
+        }
+        _ => return Err(()),
+    }
+    match fragments {
+        Some((_, buffer)) if buffer.len() > max_payload => Err(()),
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,195 @@
+//! A namespace: its handler, the sockets connected to it and the rooms they are in, and
+//! broadcasting to them (encoded once, the same bytes for every session).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use confab_protocol::engineio::Frame;
+use confab_protocol::socketio::{Event, Namespace as NamespaceName, Packet, PacketData};
+
+use super::NamespaceHandler;
+use super::recovery::{RecoveryLog, Restored};
+use super::session::SioCommand;
+use super::socket::Socket;
+use crate::engineio::{Command, Sid};
+
+/// Who is connected, and in which rooms.
+#[derive(Debug, Default)]
+struct Members {
+    sockets: HashMap<Sid, (Socket, HashSet<String>)>,
+    rooms: HashMap<String, HashSet<Sid>>,
+}
+
+/// One namespace of a [`super::SocketIo`] server.
+pub struct Namespace {
+    name: NamespaceName,
+    pub(super) handler: Arc<dyn NamespaceHandler>,
+    members: Mutex<Members>,
+    recovery: Option<Mutex<RecoveryLog>>,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Namespace {
+    pub(super) fn new(
+        name: NamespaceName,
+        handler: Arc<dyn NamespaceHandler>,
+        recovery: Option<Duration>,
+    ) -> Self {
+        Self {
+            name,
+            handler,
+            members: Mutex::new(Members::default()),
+            recovery: recovery.map(|window| Mutex::new(RecoveryLog::new(window))),
+        }
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &NamespaceName {
+        &self.name
+    }
+
+    /// Whether connection-state recovery is on.
+    pub fn recovers(&self) -> bool {
+        self.recovery.is_some()
+    }
+
+    fn members(&self) -> MutexGuard<'_, Members> {
+        // A panic while holding the lock cannot leave `Members` half-updated in a way that
+        // matters more than losing every socket, so a poisoned lock is used as is.
+        self.members
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many sockets are connected.
+    pub fn len(&self) -> usize {
+        self.members().sockets.len()
+    }
+
+    /// Whether no socket is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(super) fn add(&self, socket: Socket, rooms: HashSet<String>) {
+        let mut members = self.members();
+        for room in &rooms {
+            members
+                .rooms
+                .entry(room.clone())
+                .or_default()
+                .insert(socket.id().clone());
+        }
+        members.sockets.insert(socket.id().clone(), (socket, rooms));
+    }
+
+    /// Removes a socket; returns the rooms it was in.
+    pub(super) fn remove(&self, id: &Sid) -> HashSet<String> {
+        let mut members = self.members();
+        let rooms = members
+            .sockets
+            .remove(id)
+            .map(|(_, rooms)| rooms)
+            .unwrap_or_default();
+        for room in &rooms {
+            if let Some(ids) = members.rooms.get_mut(room) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    members.rooms.remove(room);
+                }
+            }
+        }
+        rooms
+    }
+
+    /// Puts socket `id` in `room`.
+    pub fn join(&self, id: &Sid, room: &str) {
+        let mut members = self.members();
+        let Some((_, rooms)) = members.sockets.get_mut(id) else {
+            return;
+        };
+        rooms.insert(room.to_owned());
+        members
+            .rooms
+            .entry(room.to_owned())
+            .or_default()
+            .insert(id.clone());
+    }
+
+    /// Takes socket `id` out of `room`.
+    pub fn leave(&self, id: &Sid, room: &str) {
+        let mut members = self.members();
+        if let Some((_, rooms)) = members.sockets.get_mut(id) {
+            rooms.remove(room);
+        }
+        if let Some(ids) = members.rooms.get_mut(room) {
+            ids.remove(id);
+            if ids.is_empty() {
+                members.rooms.remove(room);
+            }
+        }
+    }
+
+    /// Sends `event` to every socket (or those in `room`) but `except`; returns how many
+    /// sessions could not take it (full mailboxes).
+    pub fn broadcast(&self, room: Option<&str>, except: Option<&Sid>, event: Event) -> usize {
+        let event = match &self.recovery {
+            Some(log) => log
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .record(room, except, event),
+            None => event,
+        };
+        let frames: Arc<[Frame]> = Packet::new(self.name.clone(), PacketData::Event(event))
+            .to_frames()
+            .into();
+        let recipients: Vec<Socket> = {
+            let members = self.members();
+            let chosen: Box<dyn Iterator<Item = &Sid>> = match room {
+                Some(room) => Box::new(members.rooms.get(room).into_iter().flatten()),
+                None => Box::new(members.sockets.keys()),
+            };
+            chosen
+                .filter(|id| Some(*id) != except)
+                .filter_map(|id| members.sockets.get(id).map(|(socket, _)| socket.clone()))
+                .collect()
+        };
+        let failed = recipients
+            .iter()
+            .filter(|socket| {
+                socket
+                    .session()
+                    .try_send(Command(SioCommand::Send(frames.clone())))
+                    .is_err()
+            })
+            .count();
+        if failed > 0 {
+            metrics::counter!("confab_socketio_broadcast_dropped_total").increment(failed as u64);
+        }
+        failed
+    }
+
+    pub(super) fn save_for_recovery(&self, pid: String, sid: Sid, rooms: HashSet<String>) {
+        if let Some(log) = &self.recovery {
+            log.lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .save(pid, sid, rooms);
+        }
+    }
+
+    pub(super) fn restore(&self, pid: &str, offset: &str) -> Option<Restored> {
+        self.recovery
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .restore(pid, offset)
+    }
+}
