@@ -150,8 +150,14 @@ impl NamespaceHandler for Root {
                     let answer = socket
                         .emit_with_ack(Event::new("ping-client", vec![]), Duration::from_secs(5))
                         .await;
-                    let args = answer.map(|ack| ack.args).unwrap_or_default();
-                    socket.emit(Event::new("client-acked", args));
+                    // The ack's binary attachments go back with it.
+                    let (args, attachments) = answer
+                        .map(|ack| (ack.args, ack.attachments))
+                        .unwrap_or_default();
+                    socket.emit(Event {
+                        attachments,
+                        ..Event::new("client-acked", args)
+                    });
                 });
             }
             "close-transport" => {

@@ -4,16 +4,25 @@
 //! or a WebSocket writer), the heartbeat, an upgrade in progress, and the upper layer's
 //! [`SessionHandler`]. Outgoing frames are bounded: a client that stops reading is closed
 //! as a slow consumer instead of growing the server's memory.
+//!
+//! The long-polling requests are handled in [`polling`], the WebSocket events and the
+//! upgrade from polling in [`upgrade`].
+
+mod polling;
+mod upgrade;
 
 use std::sync::Arc;
 
 use actix::prelude::*;
-use bytes::Bytes;
-use confab_protocol::engineio::{self, Frame, Packet};
-use tokio::sync::oneshot;
+use actix_http::ws::CloseCode;
+use confab_protocol::engineio::{Frame, Packet};
 
 use super::websocket::WsWriter;
 use super::{EngineConfig, Message, SessionHandler, Sid};
+use upgrade::Probe;
+
+pub(super) use polling::{Poll, PollData, PollError};
+pub(super) use upgrade::{StartProbe, WsEvent, WsEventKind};
 
 /// Why a session closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +35,8 @@ pub enum CloseReason {
     PingTimeout,
     /// The client sent something the protocol does not allow.
     ProtocolError,
+    /// The client sent a WebSocket message over the configured maximum payload.
+    MessageTooLarge,
     /// The client did not read fast enough.
     SlowConsumer,
     /// The server closed it.
@@ -40,40 +51,38 @@ impl CloseReason {
             Self::TransportClose => "transport close",
             Self::PingTimeout => "ping timeout",
             Self::ProtocolError => "parse error",
+            Self::MessageTooLarge => "message too large",
             Self::SlowConsumer => "slow consumer",
             Self::ServerClose => "server close",
         }
     }
-}
 
-/// Why a polling request failed; the HTTP layer turns it into a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum PollError {
-    /// A second GET while one was pending: the session is closed.
-    Overlap,
-    /// The session is closed, or is no longer polling.
-    Gone,
-}
+    /// The WebSocket close code sent for this reason. Like the reference server, only an
+    /// oversized message gets one (1009); every other close frame has no status code.
+    fn websocket_code(self) -> Option<CloseCode> {
+        match self {
+            Self::MessageTooLarge => Some(CloseCode::Size),
+            _ => None,
+        }
+    }
 
-/// The reply a GET waits for.
-pub(super) type PollReply = oneshot::Sender<Result<Bytes, PollError>>;
+    /// What a pending polling GET is answered with: `noop` when the client itself closed
+    /// (its close packet needs no answer), else the `close` packet.
+    fn polling_goodbye(self) -> Packet {
+        match self {
+            Self::ClientClose => Packet::Noop,
+            _ => Packet::Close,
+        }
+    }
+}
 
 /// The current transport of a session.
 enum Transport {
     Polling {
         buffer: Vec<Frame>,
-        pending: Option<PollReply>,
+        pending: Option<polling::PollReply>,
     },
     WebSocket(WsWriter),
-}
-
-/// A WebSocket that asked to take over a polling session and has not finished yet.
-struct Probe {
-    writer: WsWriter,
-    id: u64,
-    /// The client sent `2probe`: polling is being paused, GETs get `noop` at once.
-    probed: bool,
-    timeout: SpawnHandle,
 }
 
 /// The actor of one Engine.IO session.
@@ -214,7 +223,7 @@ impl<H: SessionHandler> ConnectionActor<H> {
             Transport::Polling { buffer, pending } => {
                 buffer.push(frame);
                 if let Some(reply) = pending.take() {
-                    flush(buffer, reply);
+                    polling::flush(buffer, reply);
                 }
                 buffer.len() <= limit
             }
@@ -229,6 +238,10 @@ impl<H: SessionHandler> ConnectionActor<H> {
         self.send_frame(packet.to_frame(), ctx);
     }
 
+    fn is_polling(&self) -> bool {
+        matches!(self.transport, Transport::Polling { .. })
+    }
+
     /// Closes the session once: tells the handler, ends the transport, leaves the registry.
     fn close(&mut self, reason: CloseReason, ctx: &mut Context<Self>) {
         if self.closed.is_some() {
@@ -238,16 +251,17 @@ impl<H: SessionHandler> ConnectionActor<H> {
         tracing::debug!(sid = %self.sid, reason = reason.as_str(), "session closed");
         (self.unregister)(&self.sid);
         match &mut self.transport {
-            Transport::WebSocket(writer) => writer.close(),
+            Transport::WebSocket(writer) => writer.close(reason.websocket_code()),
             Transport::Polling { buffer, pending } => {
                 if let Some(reply) = pending.take() {
-                    buffer.push(Packet::Close.to_frame());
-                    flush(buffer, reply);
+                    buffer.clear();
+                    buffer.push(reason.polling_goodbye().to_frame());
+                    polling::flush(buffer, reply);
                 }
             }
         }
         if let Some(mut probe) = self.probe.take() {
-            probe.writer.close();
+            probe.writer.close(None);
         }
         if let Some(mut handler) = self.handler.take() {
             handler.on_close(reason, ctx);
@@ -284,77 +298,15 @@ impl<H: SessionHandler> ConnectionActor<H> {
                     handler.on_message(session, Message::Binary(data));
                 });
             }
-            Packet::Close => self.close(CloseReason::ClientClose, ctx),
-            Packet::Noop => {}
-            // The client never sends these on an established transport.
-            Packet::Open(_) | Packet::Ping(_) | Packet::Upgrade => {
-                self.close(CloseReason::ProtocolError, ctx);
-            }
+            // The reference server honours a close packet only over polling; over a
+            // WebSocket the client closes the socket itself.
+            Packet::Close if self.is_polling() => self.close(CloseReason::ClientClose, ctx),
+            // Engine.IO v4 servers ping, clients only answer: a ping is a protocol error.
+            Packet::Ping(_) => self.close(CloseReason::ProtocolError, ctx),
+            // Meaningless on an established transport; the reference ignores them too.
+            Packet::Close | Packet::Noop | Packet::Open(_) | Packet::Upgrade => {}
         }
     }
-
-    /// A packet from the WebSocket probing to take over this polling session.
-    fn receive_probe(&mut self, packet: Packet, ctx: &mut Context<Self>) {
-        let Some(probe) = self.probe.as_mut() else {
-            return;
-        };
-        match packet {
-            Packet::Ping(data) if data == "probe" => {
-                if probe.writer.send(&Packet::Pong(data).to_frame()).is_err() {
-                    self.drop_probe(ctx);
-                    return;
-                }
-                probe.probed = true;
-                // Release the pending GET so the client can pause polling.
-                if let Transport::Polling { pending, .. } = &mut self.transport
-                    && let Some(reply) = pending.take()
-                {
-                    let _ = reply.send(Ok(noop_payload()));
-                }
-            }
-            Packet::Upgrade if probe.probed => self.finish_upgrade(ctx),
-            _ => self.drop_probe(ctx),
-        }
-    }
-
-    fn finish_upgrade(&mut self, ctx: &mut Context<Self>) {
-        let Some(probe) = self.probe.take() else {
-            return;
-        };
-        ctx.cancel_future(probe.timeout);
-        let previous = std::mem::replace(&mut self.transport, Transport::WebSocket(probe.writer));
-        self.transport_id = probe.id;
-        if let Transport::Polling { buffer, pending } = previous {
-            if let Some(reply) = pending {
-                let _ = reply.send(Ok(noop_payload()));
-            }
-            for frame in buffer {
-                self.send_frame(frame, ctx);
-            }
-        }
-        tracing::debug!(sid = %self.sid, "upgraded to websocket");
-    }
-
-    fn drop_probe(&mut self, ctx: &mut Context<Self>) {
-        if let Some(mut probe) = self.probe.take() {
-            ctx.cancel_future(probe.timeout);
-            probe.writer.close();
-        }
-    }
-}
-
-/// Answers a pending GET with everything buffered.
-fn flush(buffer: &mut Vec<Frame>, reply: PollReply) {
-    let mut body = Vec::new();
-    engineio::encode_payload_into(buffer.iter(), &mut body);
-    buffer.clear();
-    let _ = reply.send(Ok(Bytes::from(body)));
-}
-
-fn noop_payload() -> Bytes {
-    let mut body = Vec::new();
-    Packet::Noop.encode_text_into(&mut body);
-    Bytes::from(body)
 }
 
 impl<H: SessionHandler> Actor for ConnectionActor<H> {
@@ -369,128 +321,6 @@ impl<H: SessionHandler> Actor for ConnectionActor<H> {
     fn stopped(&mut self, ctx: &mut Self::Context) {
         // Stopped from outside (the system shutting down): still clean up.
         self.close(CloseReason::ServerClose, ctx);
-    }
-}
-
-/// A long-polling GET: answered at once if frames are waiting, else when one comes.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(super) struct Poll {
-    pub(super) reply: PollReply,
-}
-
-impl<H: SessionHandler> Handler<Poll> for ConnectionActor<H> {
-    type Result = ();
-
-    fn handle(&mut self, poll: Poll, ctx: &mut Self::Context) {
-        let probing = self.probe.as_ref().is_some_and(|probe| probe.probed);
-        let Transport::Polling { buffer, pending } = &mut self.transport else {
-            let _ = poll.reply.send(Err(PollError::Gone));
-            return;
-        };
-        if self.closed.is_some() {
-            let _ = poll.reply.send(Err(PollError::Gone));
-        } else if pending.is_some() {
-            let _ = poll.reply.send(Err(PollError::Overlap));
-            self.close(CloseReason::ProtocolError, ctx);
-        } else if probing {
-            let _ = poll.reply.send(Ok(noop_payload()));
-        } else if buffer.is_empty() {
-            *pending = Some(poll.reply);
-        } else {
-            flush(buffer, poll.reply);
-        }
-    }
-}
-
-/// The packets of a polling POST.
-#[derive(Message)]
-#[rtype(result = "Result<(), PollError>")]
-pub(super) struct PollData {
-    pub(super) packets: Vec<Packet>,
-}
-
-impl<H: SessionHandler> Handler<PollData> for ConnectionActor<H> {
-    type Result = Result<(), PollError>;
-
-    fn handle(&mut self, data: PollData, ctx: &mut Self::Context) -> Self::Result {
-        if self.closed.is_some() || !matches!(self.transport, Transport::Polling { .. }) {
-            return Err(PollError::Gone);
-        }
-        for packet in data.packets {
-            self.receive(packet, ctx);
-        }
-        Ok(())
-    }
-}
-
-/// What a WebSocket's reader saw.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(super) struct WsEvent {
-    /// Which WebSocket it came from.
-    pub(super) id: u64,
-    pub(super) kind: WsEventKind,
-}
-
-/// The events of a WebSocket reader.
-pub(super) enum WsEventKind {
-    /// A decoded Engine.IO packet.
-    Packet(Packet),
-    /// The client broke the protocol (bad frame, oversized message, bad packet).
-    Invalid,
-    /// The WebSocket is gone.
-    Closed,
-}
-
-impl<H: SessionHandler> Handler<WsEvent> for ConnectionActor<H> {
-    type Result = ();
-
-    fn handle(&mut self, event: WsEvent, ctx: &mut Self::Context) {
-        let is_current =
-            matches!(self.transport, Transport::WebSocket(_)) && event.id == self.transport_id;
-        let is_probe = self
-            .probe
-            .as_ref()
-            .is_some_and(|probe| probe.id == event.id);
-        match (event.kind, is_current, is_probe) {
-            (WsEventKind::Packet(packet), true, _) => self.receive(packet, ctx),
-            (WsEventKind::Packet(packet), false, true) => self.receive_probe(packet, ctx),
-            (WsEventKind::Invalid, true, _) => self.close(CloseReason::ProtocolError, ctx),
-            (WsEventKind::Closed, true, _) => self.close(CloseReason::TransportClose, ctx),
-            (WsEventKind::Invalid | WsEventKind::Closed, false, true) => self.drop_probe(ctx),
-            _ => {}
-        }
-    }
-}
-
-/// A WebSocket wants to take over this polling session; answers whether it may.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub(super) struct StartProbe {
-    pub(super) writer: WsWriter,
-    pub(super) id: u64,
-}
-
-impl<H: SessionHandler> Handler<StartProbe> for ConnectionActor<H> {
-    type Result = bool;
-
-    fn handle(&mut self, mut start: StartProbe, ctx: &mut Self::Context) -> bool {
-        let polling = matches!(self.transport, Transport::Polling { .. });
-        if self.closed.is_some() || !polling || self.probe.is_some() {
-            start.writer.close();
-            return false;
-        }
-        let timeout = ctx.run_later(self.config.upgrade_timeout, |actor, ctx| {
-            actor.drop_probe(ctx);
-        });
-        self.probe = Some(Probe {
-            writer: start.writer,
-            id: start.id,
-            probed: false,
-            timeout,
-        });
-        true
     }
 }
 
@@ -525,5 +355,49 @@ impl<H: SessionHandler> Handler<CloseSession> for ConnectionActor<H> {
 
     fn handle(&mut self, _: CloseSession, ctx: &mut Self::Context) {
         self.close(CloseReason::ServerClose, ctx);
+    }
+}
+
+/// Closes the session because of what the client did on another request (a polling POST
+/// the session cannot accept).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(super) struct Abort(pub(super) CloseReason);
+
+impl<H: SessionHandler> Handler<Abort> for ConnectionActor<H> {
+    type Result = ();
+
+    fn handle(&mut self, Abort(reason): Abort, ctx: &mut Self::Context) {
+        self.close(reason, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_oversized_message_closes_a_websocket_with_a_status_code() {
+        assert_eq!(
+            CloseReason::MessageTooLarge.websocket_code(),
+            Some(CloseCode::Size)
+        );
+        for reason in [
+            CloseReason::ClientClose,
+            CloseReason::TransportClose,
+            CloseReason::PingTimeout,
+            CloseReason::ProtocolError,
+            CloseReason::SlowConsumer,
+            CloseReason::ServerClose,
+        ] {
+            assert_eq!(reason.websocket_code(), None, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn a_pending_poll_gets_noop_when_the_client_closed_and_close_otherwise() {
+        assert_eq!(CloseReason::ClientClose.polling_goodbye(), Packet::Noop);
+        assert_eq!(CloseReason::PingTimeout.polling_goodbye(), Packet::Close);
+        assert_eq!(CloseReason::ProtocolError.polling_goodbye(), Packet::Close);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::Actor;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
@@ -15,15 +15,17 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::connection::{ConnectionActor, Poll, PollData, PollError, StartProbe};
+use super::connection::{
+    Abort, CloseReason, ConnectionActor, Poll, PollData, PollError, StartProbe,
+};
+use super::cors::add_cors;
 use super::websocket::{WsWriter, read_frames};
 use super::{Engine, HandlerFactory, Sid};
 
 /// Numbers WebSocket transports so a session can tell its current one from a probe.
 static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The error replies Engine.IO defines: HTTP 400 (403 for `Forbidden`) with
-/// `{"code": N, "message": ...}`.
+/// The error replies Engine.IO defines: HTTP 400 with `{"code": N, "message": ...}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EngineError {
     UnknownTransport = 0,
@@ -48,6 +50,15 @@ impl EngineError {
         HttpResponse::BadRequest()
             .content_type("application/json")
             .body(json!({"code": self as u8, "message": self.message()}).to_string())
+    }
+
+    /// The reply to a WebSocket upgrade refused before it is accepted: the message alone,
+    /// as `text/html`, and the connection closed.
+    fn upgrade_response(self) -> HttpResponse {
+        HttpResponse::BadRequest()
+            .content_type("text/html")
+            .insert_header((header::CONNECTION, "close"))
+            .body(self.message())
     }
 }
 
@@ -88,10 +99,12 @@ async fn handle<F: HandlerFactory>(
 ) -> HttpResponse {
     let engine = engine.into_inner();
     let mut response = dispatch(&req, body, &engine).await;
-    add_cors(&req, &engine, &mut response);
+    add_cors(&req, &engine.config, &mut response);
     response
 }
 
+/// Routes a request, checking it in the reference server's order: transport, then the
+/// session (or, for a handshake, the method, the upgrade and the protocol version).
 async fn dispatch<F: HandlerFactory>(
     req: &HttpRequest,
     body: web::Payload,
@@ -100,40 +113,57 @@ async fn dispatch<F: HandlerFactory>(
     if req.method() == Method::OPTIONS {
         return HttpResponse::NoContent().finish();
     }
+    let upgrade = is_websocket_upgrade(req);
+    // An upgrade refused before it is accepted gets a short text/html reply, not JSON.
+    let refuse = |error: EngineError| {
+        if upgrade {
+            error.upgrade_response()
+        } else {
+            error.response()
+        }
+    };
     let Ok(query) = web::Query::<EngineQuery>::from_query(req.query_string()) else {
-        return EngineError::BadRequest.response();
+        return refuse(EngineError::BadRequest);
     };
     let transport = match query.transport.as_deref() {
         Some("polling") => TransportKind::Polling,
         Some("websocket") => TransportKind::WebSocket,
-        _ => return EngineError::UnknownTransport.response(),
+        _ => return refuse(EngineError::UnknownTransport),
     };
-    let upgrade = is_websocket_upgrade(req);
     if let Some(sid) = query.sid.as_deref() {
         let Some(session) = engine.session(sid) else {
-            return EngineError::UnknownSid.response();
+            return refuse(EngineError::UnknownSid);
         };
         return match (transport, req.method().clone()) {
-            (TransportKind::Polling, Method::GET) => poll(session).await,
-            (TransportKind::Polling, Method::POST) => {
-                post(session, body, engine.config.max_payload).await
-            }
             (TransportKind::WebSocket, Method::GET) if upgrade => {
                 probe(req, body, session, engine).await
             }
-            _ => EngineError::BadRequest.response(),
+            (TransportKind::WebSocket, _) => EngineError::BadRequest.response(),
+            (TransportKind::Polling, Method::GET) => poll(session).await,
+            (TransportKind::Polling, Method::POST) => post(req, session, body, engine).await,
+            // The reference's polling transport answers other methods with a bare 500.
+            (TransportKind::Polling, _) => {
+                HttpResponse::build(StatusCode::INTERNAL_SERVER_ERROR).finish()
+            }
         };
     }
     if req.method() != Method::GET {
         return EngineError::BadHandshakeMethod.response();
     }
+    if transport == TransportKind::WebSocket && !upgrade {
+        return EngineError::BadRequest.response();
+    }
     if query.eio.as_deref() != Some("4") {
-        return EngineError::UnsupportedProtocolVersion.response();
+        // The reference checks the version only once the WebSocket is accepted, and then
+        // ends it before any packet.
+        return match transport {
+            TransportKind::WebSocket => accept_and_close(req),
+            TransportKind::Polling => EngineError::UnsupportedProtocolVersion.response(),
+        };
     }
     match transport {
         TransportKind::Polling => open_polling(engine),
-        TransportKind::WebSocket if upgrade => open_websocket(req, body, engine),
-        TransportKind::WebSocket => EngineError::BadRequest.response(),
+        TransportKind::WebSocket => open_websocket(req, body, engine),
     }
 }
 
@@ -187,8 +217,7 @@ fn open_polling<F: HandlerFactory>(engine: &Arc<Engine<F>>) -> HttpResponse {
     let sid = Sid::generate();
     let mut body = Vec::new();
     handshake(engine, &sid, &["websocket"]).encode_text_into(&mut body);
-    let mut response = HttpResponse::Ok();
-    response.content_type("text/plain; charset=UTF-8");
+    let mut response = polling_response("text/plain; charset=UTF-8");
     if let Some(cookie) = &engine.config.cookie {
         response.insert_header((
             header::SET_COOKIE,
@@ -197,6 +226,15 @@ fn open_polling<F: HandlerFactory>(engine: &Arc<Engine<F>>) -> HttpResponse {
     }
     start_session(engine, sid, None);
     response.body(body)
+}
+
+/// A successful polling reply: 200, `content_type`, and never cached.
+fn polling_response(content_type: &'static str) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    response
 }
 
 fn open_websocket<F: HandlerFactory>(
@@ -228,7 +266,22 @@ fn open_websocket<F: HandlerFactory>(
     response.streaming(stream)
 }
 
-/// A WebSocket asking to take over polling session `session`.
+/// Accepts a WebSocket only to close it at once, before any packet, as the reference does
+/// with a handshake it refuses once the upgrade is done. (The reference drops the TCP
+/// connection, which the client sees as 1006; here a close frame without status code,
+/// 1005, ends it as promptly.)
+fn accept_and_close(req: &HttpRequest) -> HttpResponse {
+    let Ok(mut response) = actix_web_actors::ws::handshake(req) else {
+        return EngineError::BadRequest.response();
+    };
+    let (mut writer, stream) = WsWriter::new(1);
+    writer.close(None);
+    drop(writer);
+    response.streaming(stream)
+}
+
+/// A WebSocket asking to take over polling session `session`. Refused (accepted, then
+/// closed) when the session is not polling or is already being upgraded.
 async fn probe<F: HandlerFactory>(
     req: &HttpRequest,
     body: web::Payload,
@@ -241,21 +294,31 @@ async fn probe<F: HandlerFactory>(
     let (writer, stream) = WsWriter::new(engine.config.max_buffered_frames);
     let control = writer.control();
     let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
-    if !session
+    // A refused writer has been closed by the session; the stream then ends by itself.
+    if session
         .send(StartProbe { writer, id })
         .await
         .unwrap_or(false)
     {
-        return EngineError::BadRequest.response();
+        actix_web::rt::spawn(read_frames(
+            body,
+            session,
+            control,
+            id,
+            engine.config.max_payload,
+        ));
     }
-    actix_web::rt::spawn(read_frames(
-        body,
-        session,
-        control,
-        id,
-        engine.config.max_payload,
-    ));
     response.streaming(stream)
+}
+
+/// The reply to a polling request the session could not take.
+fn poll_error(error: PollError) -> HttpResponse {
+    match error {
+        // The reference answers the second GET with a bare 400 (the first gets `close`).
+        PollError::Overlap => HttpResponse::BadRequest().finish(),
+        PollError::Closed => EngineError::UnknownSid.response(),
+        PollError::NotPolling => EngineError::BadRequest.response(),
+    }
 }
 
 async fn poll<H: super::SessionHandler>(session: actix::Addr<ConnectionActor<H>>) -> HttpResponse {
@@ -264,78 +327,99 @@ async fn poll<H: super::SessionHandler>(session: actix::Addr<ConnectionActor<H>>
         return EngineError::UnknownSid.response();
     }
     match answer.await {
-        Ok(Ok(body)) => HttpResponse::Ok()
-            .content_type("text/plain; charset=UTF-8")
-            .body(body),
-        Ok(Err(PollError::Overlap | PollError::Gone)) => EngineError::BadRequest.response(),
+        Ok(Ok(body)) => polling_response("text/plain; charset=UTF-8").body(body),
+        Ok(Err(error)) => poll_error(error),
         Err(_) => EngineError::UnknownSid.response(),
     }
 }
 
-async fn post<H: super::SessionHandler>(
-    session: actix::Addr<ConnectionActor<H>>,
+/// A polling POST. Over `max_payload` bytes: a bare 413, and the session lives on. A
+/// binary body (Engine.IO v3 only): a bare 400, and the session is closed. Undecodable
+/// packets: the ones before are delivered, the POST is answered `ok`, the session closes.
+async fn post<F: HandlerFactory>(
+    req: &HttpRequest,
+    session: actix::Addr<ConnectionActor<F::Handler>>,
     mut body: web::Payload,
-    max_payload: usize,
+    engine: &Engine<F>,
 ) -> HttpResponse {
+    let binary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim()
+                .eq_ignore_ascii_case("application/octet-stream")
+        });
+    if binary {
+        session.do_send(Abort(CloseReason::ProtocolError));
+        return HttpResponse::BadRequest().finish();
+    }
+    let max_payload = engine.config.max_payload;
     let mut data = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let Ok(chunk) = chunk else {
             return EngineError::BadRequest.response();
         };
         if data.len() + chunk.len() > max_payload {
-            session.do_send(super::connection::CloseSession);
             return HttpResponse::build(StatusCode::PAYLOAD_TOO_LARGE).finish();
         }
         data.extend_from_slice(&chunk);
     }
-    let packets = match engineio::decode_payload(&data) {
-        Ok(packets) => packets,
-        Err(_) => {
-            session.do_send(super::connection::CloseSession);
-            return EngineError::BadRequest.response();
-        }
-    };
-    match session.send(PollData { packets }).await {
-        Ok(Ok(())) => HttpResponse::Ok()
-            .content_type("text/html")
-            .body(Bytes::from_static(b"ok")),
-        _ => EngineError::BadRequest.response(),
+    let (packets, invalid) = decode_until_invalid(&data);
+    match session.send(PollData { packets, invalid }).await {
+        Ok(Ok(())) => polling_response("text/html").body(Bytes::from_static(b"ok")),
+        Ok(Err(error)) => poll_error(error),
+        Err(_) => EngineError::UnknownSid.response(),
     }
 }
 
-/// Adds the CORS headers the configuration allows for this request's `Origin`.
-fn add_cors<F: HandlerFactory>(req: &HttpRequest, engine: &Engine<F>, response: &mut HttpResponse) {
-    let config = &engine.config;
-    let Some(origin) = req.headers().get(header::ORIGIN) else {
-        return;
+/// Decodes a polling payload packet by packet, stopping at the first undecodable one (as
+/// the reference parser does); returns the packets before it and whether there was one.
+fn decode_until_invalid(body: &[u8]) -> (Vec<Packet>, bool) {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return (Vec::new(), true);
     };
-    let any = config.cors_origins.iter().any(|allowed| allowed == "*");
-    let listed = origin
-        .to_str()
-        .is_ok_and(|origin| config.cors_origins.iter().any(|allowed| allowed == origin));
-    if !any && !listed {
-        return;
-    }
-    let headers = response.headers_mut();
-    let allow_origin = if any && !config.cors_credentials {
-        HeaderValue::from_static("*")
-    } else {
-        origin.clone()
-    };
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
-    if config.cors_credentials {
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
-    }
-    if req.method() == Method::OPTIONS {
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"),
-        );
-        if let Some(requested) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
+    let mut packets = Vec::new();
+    for encoded in text.split(char::from(engineio::RECORD_SEPARATOR)) {
+        match Packet::decode_text(encoded) {
+            Ok(packet) => packets.push(packet),
+            Err(_) => return (packets, true),
         }
+    }
+    (packets, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_is_decoded_up_to_its_first_bad_packet() {
+        let (packets, invalid) = decode_until_invalid(b"4a\x1e2\x1eabc\x1e4b");
+        assert_eq!(
+            packets,
+            [Packet::Message("a".into()), Packet::Ping(String::new())]
+        );
+        assert!(invalid);
+    }
+
+    #[test]
+    fn a_good_payload_is_decoded_whole() {
+        let (packets, invalid) = decode_until_invalid(b"4a\x1ebAQI=");
+        assert_eq!(
+            packets,
+            [
+                Packet::Message("a".into()),
+                Packet::Binary(Bytes::from_static(&[1, 2]))
+            ]
+        );
+        assert!(!invalid);
+    }
+
+    #[test]
+    fn non_utf8_and_empty_payloads_are_invalid() {
+        assert_eq!(decode_until_invalid(&[0x34, 0xff]), (Vec::new(), true));
+        assert_eq!(decode_until_invalid(b""), (Vec::new(), true));
     }
 }

@@ -7,6 +7,7 @@
 //! Packets are encoded and decoded by `confab-protocol`; this module only moves them.
 
 mod connection;
+mod cors;
 mod http;
 mod websocket;
 

@@ -9,7 +9,9 @@ use std::task::Poll;
 
 use actix::Addr;
 use actix_codec::{Decoder, Encoder};
-use actix_http::ws::{CloseCode, CloseReason, Codec, Frame as WsFrame, Item, Message as WsMessage};
+use actix_http::ws::{
+    CloseCode, CloseReason, Codec, Frame as WsFrame, Item, Message as WsMessage, ProtocolError,
+};
 use actix_web::web;
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
@@ -88,9 +90,10 @@ impl WsWriter {
         let _ = self.write(WsMessage::Pong(data));
     }
 
-    /// Sends a close frame; dropping the writer then ends the connection.
-    pub(super) fn close(&mut self) {
-        let _ = self.write(WsMessage::Close(Some(CloseReason::from(CloseCode::Normal))));
+    /// Sends a close frame, with `code` or (like the reference server) without any status
+    /// code; dropping the writer then ends the connection.
+    pub(super) fn close(&mut self, code: Option<CloseCode>) {
+        let _ = self.write(WsMessage::Close(code.map(CloseReason::from)));
     }
 
     /// A second handle on the same connection (for control frames from the reader).
@@ -107,7 +110,8 @@ impl WsWriter {
 }
 
 /// Reads the client's frames until the connection ends, decoding Engine.IO packets and
-/// sending them to `session` tagged with `id`. Messages over `max_payload` bytes close it.
+/// sending them to `session` tagged with `id`. A message over `max_payload` bytes is
+/// reported as [`WsEventKind::TooLarge`], other broken frames as [`WsEventKind::Invalid`].
 pub(super) async fn read_frames<H: SessionHandler>(
     mut payload: web::Payload,
     session: Addr<ConnectionActor<H>>,
@@ -126,8 +130,12 @@ pub(super) async fn read_frames<H: SessionHandler>(
             let frame = match codec.decode(&mut buf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
-                Err(_) => {
-                    let _ = send(WsEventKind::Invalid).await;
+                Err(error) => {
+                    let kind = match error {
+                        ProtocolError::Overflow => WsEventKind::TooLarge,
+                        _ => WsEventKind::Invalid,
+                    };
+                    let _ = send(kind).await;
                     break 'read;
                 }
             };
@@ -136,8 +144,8 @@ pub(super) async fn read_frames<H: SessionHandler>(
                 WsFrame::Binary(data) => Some((false, data)),
                 WsFrame::Continuation(item) => match assemble(&mut fragments, item, max_payload) {
                     Ok(done) => done,
-                    Err(()) => {
-                        let _ = send(WsEventKind::Invalid).await;
+                    Err(kind) => {
+                        let _ = send(kind).await;
                         break 'read;
                     }
                 },
@@ -170,25 +178,29 @@ pub(super) async fn read_frames<H: SessionHandler>(
     let _ = send(WsEventKind::Closed).await;
 }
 
-/// Joins a fragmented message; `Ok(Some)` once complete, `Err` if it breaks the rules.
+/// Joins a fragmented message; `Ok(Some)` once complete, `Err` with what to report if it
+/// breaks the rules or grows over `max_payload`.
 fn assemble(
     fragments: &mut Option<(bool, BytesMut)>,
     item: Item,
     max_payload: usize,
-) -> Result<Option<(bool, Bytes)>, ()> {
+) -> Result<Option<(bool, Bytes)>, WsEventKind> {
     match (item, fragments.as_mut()) {
         (Item::FirstText(data), None) => *fragments = Some((true, BytesMut::from(&data[..]))),
         (Item::FirstBinary(data), None) => *fragments = Some((false, BytesMut::from(&data[..]))),
         (Item::Continue(data), Some((_, buffer))) => buffer.extend_from_slice(&data),
         (Item::Last(data), Some((_, buffer))) => {
             buffer.extend_from_slice(&data);
-            let (text, buffer) = fragments.take().ok_or(())?;
+            let (text, buffer) = fragments.take().ok_or(WsEventKind::Invalid)?;
+            if buffer.len() > max_payload {
+                return Err(WsEventKind::TooLarge);
+            }
             return Ok(Some((text, buffer.freeze())));
         }
-        _ => return Err(()),
+        _ => return Err(WsEventKind::Invalid),
     }
     match fragments {
-        Some((_, buffer)) if buffer.len() > max_payload => Err(()),
+        Some((_, buffer)) if buffer.len() > max_payload => Err(WsEventKind::TooLarge),
         _ => Ok(None),
     }
 }

@@ -6,6 +6,8 @@
 //! clients through [`Socket`]. A packet meant for many sockets is encoded once and the
 //! same bytes go to every session.
 
+mod connect;
+mod lenient;
 mod namespace;
 mod recovery;
 mod session;
@@ -33,7 +35,9 @@ pub struct SocketIoConfig {
     /// Most binary attachments one packet may announce. Default 10.
     pub max_attachments: usize,
     /// Connection-state recovery: how long a disconnected socket's state (id, rooms,
-    /// missed broadcasts) is kept for it to come back. Default unset: no recovery.
+    /// missed events) is kept for it to come back. When set, every event sent without an
+    /// ack, direct emits included, carries an offset as its last argument, as in the
+    /// reference server. Default unset: no recovery.
     pub recovery_window: Option<Duration>,
 }
 

@@ -1,7 +1,13 @@
 //! A namespace: its handler, the sockets connected to it and the rooms they are in, and
 //! broadcasting to them (encoded once, the same bytes for every session).
+//!
+//! As in the reference server, every socket is in a room named by its own id. With
+//! connection-state recovery on, each event sent without an ack (broadcast, or emitted to
+//! one socket, which is a broadcast to its own room) gets an offset and is logged, so
+//! that a socket coming back can be sent what it missed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -27,6 +33,17 @@ pub struct Namespace {
     pub(super) handler: Arc<dyn NamespaceHandler>,
     members: Mutex<Members>,
     recovery: Option<Mutex<RecoveryLog>>,
+    /// Ack ids of server emits: one counter for the whole namespace, as in the reference.
+    ack_ids: AtomicU64,
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy)]
+struct Delivery {
+    /// Sessions that took the frames.
+    sent: usize,
+    /// Sessions that could not take them (full mailboxes).
+    failed: usize,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -48,6 +65,7 @@ impl Namespace {
             handler,
             members: Mutex::new(Members::default()),
             recovery: recovery.map(|window| Mutex::new(RecoveryLog::new(window))),
+            ack_ids: AtomicU64::new(0),
         }
     }
 
@@ -79,7 +97,14 @@ impl Namespace {
         self.len() == 0
     }
 
-    pub(super) fn add(&self, socket: Socket, rooms: HashSet<String>) {
+    /// A fresh ack id for an emit that waits for the client's answer.
+    pub(super) fn next_ack_id(&self) -> u64 {
+        self.ack_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds a connected socket, in `rooms` and in the room named by its id.
+    pub(super) fn add(&self, socket: Socket, mut rooms: HashSet<String>) {
+        rooms.insert(socket.id().as_str().to_owned());
         let mut members = self.members();
         for room in &rooms {
             members
@@ -141,12 +166,27 @@ impl Namespace {
     /// Sends `event` to every socket (or those in `room`) but `except`; returns how many
     /// sessions could not take it (full mailboxes).
     pub fn broadcast(&self, room: Option<&str>, except: Option<&Sid>, event: Event) -> usize {
-        let event = match &self.recovery {
-            Some(log) => log
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .record(room, except, event),
-            None => event,
+        self.deliver(room, except, event).failed
+    }
+
+    /// Sends `event` to socket `id`, as a broadcast to its own room (so that, with
+    /// recovery on, it is logged); whether its session took it.
+    pub(super) fn emit_to(&self, id: &Sid, event: Event) -> bool {
+        let delivery = self.deliver(Some(id.as_str()), None, event);
+        delivery.sent > 0 && delivery.failed == 0
+    }
+
+    fn deliver(&self, room: Option<&str>, except: Option<&Sid>, event: Event) -> Delivery {
+        // The log stays locked until every session has the frames, so that each gets
+        // them in offset order (a client resumes after the last offset it saw).
+        let mut log = self
+            .recovery
+            .as_ref()
+            .map(|log| log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let event = match log.as_mut() {
+            // An ack cannot be replayed to another session, so such events are not logged.
+            Some(log) if event.ack.is_none() => log.record(room, except, event),
+            _ => event,
         };
         let frames: Arc<[Frame]> = Packet::new(self.name.clone(), PacketData::Event(event))
             .to_frames()
@@ -171,10 +211,14 @@ impl Namespace {
                     .is_err()
             })
             .count();
+        drop(log);
         if failed > 0 {
             metrics::counter!("confab_socketio_broadcast_dropped_total").increment(failed as u64);
         }
-        failed
+        Delivery {
+            sent: recipients.len() - failed,
+            failed,
+        }
     }
 
     pub(super) fn save_for_recovery(&self, pid: String, sid: Sid, rooms: HashSet<String>) {

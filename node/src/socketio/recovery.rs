@@ -1,10 +1,12 @@
 //! Connection-state recovery: what a namespace keeps so that a socket whose transport
 //! dropped can come back with the same id and rooms and receive the broadcasts it missed.
 //!
-//! Every broadcast gets an offset (a decimal counter, sent as the event's last argument,
-//! which is where `socket.io-client` looks for it) and is kept for the recovery window;
-//! a socket that disconnects by accident leaves its id and rooms under its private id
-//! (`pid`). A CONNECT carrying `pid` and `offset` within the window restores both.
+//! Every event sent without an ack gets an offset (a decimal counter, sent as the event's
+//! last argument, which is where `socket.io-client` looks for it) and is kept for the
+//! recovery window: broadcasts, and events emitted to one socket, which are broadcasts to
+//! the room named by its id. A socket that disconnects by accident leaves its id and
+//! rooms (its own included) under its private id (`pid`). A CONNECT carrying `pid` and
+//! `offset` within the window restores both, with the events it missed.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use serde_json::Value;
 
 use crate::engineio::Sid;
 
-/// A broadcast as it was sent, with whom it was for.
+/// An event as it was sent, with whom it was for.
 #[derive(Debug)]
 struct Logged {
     offset: u64,
@@ -71,7 +73,8 @@ impl RecoveryLog {
         self.sessions.retain(|_, saved| now - saved.at < window);
     }
 
-    /// Logs a broadcast and returns it with its offset appended.
+    /// Logs an event sent to `room` (or everyone) but `except`, and returns it with its
+    /// offset appended.
     pub(super) fn record(
         &mut self,
         room: Option<&str>,
@@ -93,7 +96,8 @@ impl RecoveryLog {
         event
     }
 
-    /// Keeps a socket's id and rooms under its `pid` for the window.
+    /// Keeps a socket's id and rooms (including the one named by its id, so that what was
+    /// emitted to it alone is replayed too) under its `pid` for the window.
     pub(super) fn save(&mut self, pid: String, sid: Sid, rooms: HashSet<String>) {
         self.expire(Instant::now());
         self.sessions.insert(
@@ -115,7 +119,7 @@ impl RecoveryLog {
             .packets
             .front()
             .map_or(self.next_offset, |logged| logged.offset);
-        if offset + 1 < oldest_known {
+        if offset.saturating_add(1) < oldest_known {
             return None;
         }
         let saved = self.sessions.remove(pid)?;
@@ -153,12 +157,14 @@ mod tests {
         log.save(
             "pid-1".into(),
             sid.clone(),
-            HashSet::from(["red".to_owned()]),
+            HashSet::from(["red".to_owned(), "socket-1".to_owned()]),
         );
         log.record(None, None, Event::new("missed-1", vec![]));
         log.record(Some("blue"), None, Event::new("not-for-me", vec![]));
         log.record(Some("red"), None, Event::new("missed-2", vec![]));
         log.record(None, Some(&sid), Event::new("my-own", vec![]));
+        log.record(Some("socket-1"), None, Event::new("direct", vec![]));
+        log.record(Some("socket-2"), None, Event::new("someone-else", vec![]));
         let restored = log.restore("pid-1", &seen).unwrap();
         assert_eq!(restored.sid, sid);
         let names: Vec<_> = restored
@@ -166,11 +172,30 @@ mod tests {
             .iter()
             .map(|event| event.name.as_str())
             .collect();
-        assert_eq!(names, ["missed-1", "missed-2"]);
+        assert_eq!(names, ["missed-1", "missed-2", "direct"]);
         assert!(
             log.restore("pid-1", &seen).is_none(),
             "a session is restored once"
         );
+    }
+
+    #[test]
+    fn offsets_are_appended_as_the_last_argument_in_order() {
+        let mut log = RecoveryLog::new(Duration::from_secs(60));
+        let first = log.record(None, None, Event::new("a", vec![Value::from(1)]));
+        let second = log.record(Some("r"), None, Event::new("b", vec![]));
+        assert_eq!(first.args, [Value::from(1), Value::from("1")]);
+        assert_eq!(second.args, [Value::from("2")]);
+    }
+
+    #[test]
+    fn a_huge_or_unknown_offset_does_not_panic() {
+        let mut log = RecoveryLog::new(Duration::from_secs(60));
+        log.save("pid-1".into(), Sid::from("socket-1"), HashSet::new());
+        let restored = log.restore("pid-1", &u64::MAX.to_string()).unwrap();
+        assert!(restored.missed.is_empty());
+        log.save("pid-2".into(), Sid::from("socket-2"), HashSet::new());
+        assert!(log.restore("pid-2", "not-a-number").is_none());
     }
 
     #[test]

@@ -1,22 +1,26 @@
 //! `SocketIoSession`: the Socket.IO layer of one Engine.IO session. It decodes packets,
-//! connects the client to namespaces (running each namespace's `authorize`), dispatches
-//! events, matches acks to the emits waiting for them, and sends what sockets emit.
+//! connects the client to namespaces (see [`super::connect`]), dispatches events, matches
+//! acks to the emits waiting for them, and sends what sockets emit.
+//!
+//! Like the reference server, a packet that makes no sense in the session's state (a
+//! second CONNECT, a CONNECT_ERROR from the client, anything for a namespace the client
+//! has not joined) closes the Engine.IO session, as does a packet that cannot be decoded;
+//! a few oddities the reference decoder lets through are ignored (see [`super::lenient`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::{AsyncContext, Context, SpawnHandle};
+use actix::{Context, SpawnHandle};
 use confab_protocol::engineio::Frame;
 use confab_protocol::socketio::{
-    Ack, ConnectError, Decoder, Event, Namespace as NamespaceName, Packet, PacketData,
+    Ack, Decoder, Event, Namespace as NamespaceName, Packet, PacketData,
 };
-use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
-use super::namespace::Namespace;
+use super::lenient::ignored_packet_namespace;
 use super::socket::Socket;
 use super::{DisconnectReason, SocketIo};
-use crate::engineio::{CloseReason, ConnectionActor, Message, Session, SessionHandler, Sid};
+use crate::engineio::{CloseReason, ConnectionActor, Message, Session, SessionHandler};
 
 /// What sockets and other server code ask a session to do.
 pub enum SioCommand {
@@ -50,13 +54,15 @@ impl std::fmt::Debug for SioCommand {
 
 /// The Socket.IO state of one Engine.IO session.
 pub struct SocketIoSession {
-    io: Arc<SocketIo>,
+    pub(super) io: Arc<SocketIo>,
     decoder: Decoder,
-    sockets: HashMap<String, Socket>,
-    /// Emits waiting for the client's ack, by ack id.
-    pending_acks: HashMap<u64, oneshot::Sender<Ack>>,
-    next_ack_id: u64,
-    connect_timeout: Option<SpawnHandle>,
+    /// The connected sockets, by namespace name.
+    pub(super) sockets: HashMap<String, Socket>,
+    /// Emits waiting for the client's ack, by namespace and ack id (ids are drawn from a
+    /// counter per namespace, so only the pair is unique).
+    pending_acks: HashMap<(String, u64), oneshot::Sender<Ack>>,
+    /// Closes the session if no namespace is joined in time; cancelled by the first join.
+    pub(super) connect_timeout: Option<SpawnHandle>,
 }
 
 impl std::fmt::Debug for SocketIoSession {
@@ -77,12 +83,11 @@ impl SocketIoSession {
             decoder,
             sockets: HashMap::new(),
             pending_acks: HashMap::new(),
-            next_ack_id: 0,
             connect_timeout: None,
         }
     }
 
-    fn send_packet(session: &mut Session<'_, Self>, packet: &Packet) {
+    pub(super) fn send_packet(session: &mut Session<'_, Self>, packet: &Packet) {
         for frame in packet.to_frames() {
             session.send(frame);
         }
@@ -90,14 +95,17 @@ impl SocketIoSession {
 
     fn handle_packet(&mut self, session: &mut Session<'_, Self>, packet: Packet) {
         let Packet { namespace, data } = packet;
+        let connected = self.sockets.contains_key(namespace.as_str());
         match data {
-            PacketData::Connect(auth) => self.connect(session, namespace, auth),
+            PacketData::Connect(auth) if !connected => self.connect(session, namespace, auth),
+            // A second CONNECT, a CONNECT_ERROR (only servers send it), or anything for a
+            // namespace not joined: the reference closes the connection.
+            PacketData::Connect(_) | PacketData::ConnectError(_) => {
+                session.close(CloseReason::ProtocolError);
+            }
+            _ if !connected => session.close(CloseReason::ProtocolError),
             PacketData::Disconnect => {
-                if let Some(socket) = self.sockets.remove(namespace.as_str()) {
-                    socket.namespace().remove(socket.id());
-                    let handler = socket.namespace().handler.clone();
-                    handler.on_disconnect(&socket, DisconnectReason::ClientDisconnect);
-                }
+                self.leave(&namespace, DisconnectReason::ClientDisconnect);
             }
             PacketData::Event(event) => {
                 if let Some(socket) = self.sockets.get(namespace.as_str()) {
@@ -106,91 +114,46 @@ impl SocketIoSession {
                 }
             }
             PacketData::Ack(ack) => {
-                if let Some(reply) = self.pending_acks.remove(&ack.id) {
+                let key = (namespace.as_str().to_owned(), ack.id);
+                if let Some(reply) = self.pending_acks.remove(&key) {
                     let _ = reply.send(ack);
                 }
             }
-            // Only servers send CONNECT_ERROR.
-            PacketData::ConnectError(_) => session.close(CloseReason::ProtocolError),
         }
     }
 
-    fn connect(
+    /// Takes the socket of `namespace` out of it, if there is one. The Engine.IO session
+    /// stays open (as in the reference), even when it was the last namespace.
+    fn leave(&mut self, namespace: &NamespaceName, reason: DisconnectReason) {
+        let Some(socket) = self.sockets.remove(namespace.as_str()) else {
+            return;
+        };
+        self.pending_acks
+            .retain(|(name, _), _| name != namespace.as_str());
+        socket.namespace().remove(socket.id());
+        let handler = socket.namespace().handler.clone();
+        handler.on_disconnect(&socket, reason);
+    }
+
+    fn emit_with_ack(
         &mut self,
         session: &mut Session<'_, Self>,
-        name: NamespaceName,
-        auth: Option<Map<String, Value>>,
+        namespace: NamespaceName,
+        event: Event,
+        reply: oneshot::Sender<Ack>,
     ) {
-        let refuse = |session: &mut Session<'_, Self>, error: ConnectError| {
-            Self::send_packet(
-                session,
-                &Packet::new(name.clone(), PacketData::ConnectError(error)),
-            );
-        };
-        let Some(namespace) = self.io.of(name.as_str()).cloned() else {
-            return refuse(
-                session,
-                ConnectError {
-                    message: "Invalid namespace".to_owned(),
-                    data: None,
-                },
-            );
-        };
-        if self.sockets.contains_key(name.as_str()) {
+        // Not connected there (any more): dropping `reply` tells the emitter.
+        let Some(socket) = self.sockets.get(namespace.as_str()) else {
             return;
-        }
-        let data = match namespace.handler.authorize(auth.as_ref()) {
-            Ok(data) => data,
-            Err(error) => return refuse(session, error),
         };
-        let restored = restore(&namespace, auth.as_ref());
-        let (id, rooms, missed) = match restored {
-            Some(restored) => (restored.sid, restored.rooms, restored.missed),
-            None => (Sid::generate(), HashSet::new(), Vec::new()),
-        };
-        let pid = namespace.recovers().then(|| Sid::generate().to_string());
-        let socket = Socket::new(
-            id.clone(),
-            pid.clone(),
-            namespace.clone(),
-            session.address(),
-            data,
-        );
-        namespace.add(socket.clone(), rooms);
-        self.sockets
-            .insert(name.as_str().to_owned(), socket.clone());
-        if let Some(timer) = self.connect_timeout.take() {
-            session.context().cancel_future(timer);
-        }
-        for event in missed {
-            Self::send_packet(
-                session,
-                &Packet::new(name.clone(), PacketData::Event(event)),
-            );
-        }
-        let mut reply = Map::new();
-        reply.insert("sid".to_owned(), json!(id.as_str()));
-        if let Some(pid) = pid {
-            reply.insert("pid".to_owned(), json!(pid));
-        }
-        Self::send_packet(
-            session,
-            &Packet::new(name, PacketData::Connect(Some(reply))),
-        );
-        let handler = namespace.handler.clone();
-        handler.on_connect(&socket);
+        // Forget emits whose waiter gave up, so unanswered acks do not pile up.
+        self.pending_acks.retain(|_, waiting| !waiting.is_closed());
+        let id = socket.namespace().next_ack_id();
+        self.pending_acks
+            .insert((namespace.as_str().to_owned(), id), reply);
+        let packet = Packet::new(namespace, PacketData::Event(event.with_ack(id)));
+        Self::send_packet(session, &packet);
     }
-}
-
-/// The recovered state for a CONNECT carrying `pid` and `offset`, if the namespace has it.
-fn restore(
-    namespace: &Namespace,
-    auth: Option<&Map<String, Value>>,
-) -> Option<super::recovery::Restored> {
-    let auth = auth?;
-    let pid = auth.get("pid")?.as_str()?;
-    let offset = auth.get("offset")?.as_str()?;
-    namespace.restore(pid, offset)
 }
 
 impl SessionHandler for SocketIoSession {
@@ -207,16 +170,23 @@ impl SessionHandler for SocketIoSession {
     }
 
     fn on_message(&mut self, session: &mut Session<'_, Self>, message: Message) {
-        let decoded = match message {
-            Message::Text(text) => self.decoder.decode_text(&text),
-            Message::Binary(data) => self.decoder.decode_binary(data),
+        let decoded = match &message {
+            Message::Text(text) => self.decoder.decode_text(text),
+            Message::Binary(data) => self.decoder.decode_binary(data.clone()),
         };
         match decoded {
             Ok(Some(packet)) => self.handle_packet(session, packet),
             Ok(None) => {}
             Err(error) => {
-                tracing::debug!(%error, sid = %session.sid(), "malformed socket.io packet");
-                session.close(CloseReason::ProtocolError);
+                let ignored = match &message {
+                    Message::Text(text) => ignored_packet_namespace(text, &error)
+                        .is_some_and(|namespace| self.sockets.contains_key(&namespace)),
+                    Message::Binary(_) => false,
+                };
+                if !ignored {
+                    tracing::debug!(%error, sid = %session.sid(), "malformed socket.io packet");
+                    session.close(CloseReason::ProtocolError);
+                }
             }
         }
     }
@@ -232,21 +202,12 @@ impl SessionHandler for SocketIoSession {
                 namespace,
                 event,
                 reply,
-            } => {
-                // Forget emits whose waiter gave up, so unanswered acks do not pile up.
-                self.pending_acks.retain(|_, waiting| !waiting.is_closed());
-                let id = self.next_ack_id;
-                self.next_ack_id += 1;
-                self.pending_acks.insert(id, reply);
-                let packet = Packet::new(namespace, PacketData::Event(event.with_ack(id)));
-                Self::send_packet(session, &packet);
-            }
+            } => self.emit_with_ack(session, namespace, event, reply),
             SioCommand::Disconnect(namespace) => {
-                if let Some(socket) = self.sockets.remove(namespace.as_str()) {
-                    socket.namespace().remove(socket.id());
-                    Self::send_packet(session, &Packet::new(namespace, PacketData::Disconnect));
-                    let handler = socket.namespace().handler.clone();
-                    handler.on_disconnect(&socket, DisconnectReason::ServerDisconnect);
+                if self.sockets.contains_key(namespace.as_str()) {
+                    let packet = Packet::new(namespace.clone(), PacketData::Disconnect);
+                    Self::send_packet(session, &packet);
+                    self.leave(&namespace, DisconnectReason::ServerDisconnect);
                 }
             }
             SioCommand::CloseTransport => session.close(CloseReason::ServerClose),

@@ -96,15 +96,22 @@ impl Socket {
         self.command(SioCommand::Send(frames))
     }
 
-    /// Encodes `event` for this socket's namespace, to send to one or many sockets.
+    /// Encodes `event` for this socket's namespace, to send to one or many sockets (as is:
+    /// pre-encoded frames get no recovery offset).
     pub fn encode(&self, event: Event) -> Arc<[Frame]> {
         Packet::new(self.namespace().name().clone(), PacketData::Event(event))
             .to_frames()
             .into()
     }
 
-    /// Sends an event.
+    /// Sends an event; false if its session could not take it (gone, or its mailbox is
+    /// full). With connection-state recovery on, an event without ack id is sent like the
+    /// reference does: as a broadcast to the room named by the socket's id, so that it
+    /// gets a recovery offset (its last argument) and is replayed after a reconnection.
     pub fn emit(&self, event: Event) -> bool {
+        if self.namespace().recovers() && event.ack.is_none() {
+            return self.namespace().emit_to(self.id(), event);
+        }
         self.send_frames(self.encode(event))
     }
 
