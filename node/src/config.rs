@@ -62,6 +62,35 @@ pub struct Settings {
     /// How long this node's lease in the directory lives without a heartbeat, in seconds;
     /// the heartbeat comes every third of it. Default 15.
     pub node_lease_ttl_secs: u64,
+    /// Largest message body, in bytes. Default 65536 (64 KiB).
+    pub max_body_bytes: usize,
+    /// Most members a group may have. Default 1000.
+    pub max_group_members: usize,
+    /// Origins allowed to open Socket.IO sessions from a browser page of another origin
+    /// (CORS): a list, or `["*"]` for any. Default empty: same-origin pages only.
+    pub cors_origins: Vec<String>,
+    /// Engine.IO heartbeat: milliseconds between two server pings. Default 25000.
+    pub ping_interval_ms: u64,
+    /// Engine.IO heartbeat: milliseconds to wait for the pong. Default 20000.
+    pub ping_timeout_ms: u64,
+    /// Frames that may wait for one connection that does not read before it is
+    /// disconnected as a slow consumer. Default 1024.
+    pub outgoing_buffer_frames: usize,
+    /// When stopping, client transports are closed spread over this many seconds.
+    /// Default 10.
+    pub drain_window_secs: u64,
+    /// When stopping, the node exits within this many seconds whatever is left.
+    /// Default 25; keep it under the orchestrator's grace period.
+    pub drain_deadline_secs: u64,
+    /// Socket.IO events one connection may send per second, sustained. Default 100.
+    pub events_per_sec: u32,
+    /// Socket.IO events one connection may send at once above that. Default 200.
+    pub events_burst: u32,
+    /// Messages one user may send per second, sustained (all connections and HTTP
+    /// together). Default 50.
+    pub messages_per_sec: u32,
+    /// Messages one user may send at once above that. Default 200.
+    pub messages_burst: u32,
 }
 
 impl Default for Settings {
@@ -81,6 +110,18 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             workers: 0,
             node_lease_ttl_secs: 15,
+            max_body_bytes: 64 * 1024,
+            max_group_members: 1000,
+            cors_origins: Vec::new(),
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
+            outgoing_buffer_frames: 1024,
+            drain_window_secs: 10,
+            drain_deadline_secs: 25,
+            events_per_sec: 100,
+            events_burst: 200,
+            messages_per_sec: 50,
+            messages_burst: 200,
         }
     }
 }
@@ -134,6 +175,9 @@ impl Settings {
                 "cluster mode needs CONFAB_JWT_SECRET: every node must sign and check tokens \
                  with the same secret"
             );
+        }
+        if self.drain_window_secs >= self.drain_deadline_secs {
+            bail!("CONFAB_DRAIN_WINDOW_SECS must be shorter than CONFAB_DRAIN_DEADLINE_SECS");
         }
         if self.node_lease_ttl_secs < 3 {
             bail!("CONFAB_NODE_LEASE_TTL_SECS must be at least 3");
@@ -189,6 +233,18 @@ impl fmt::Debug for Settings {
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("workers", &self.workers)
             .field("node_lease_ttl_secs", &self.node_lease_ttl_secs)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_group_members", &self.max_group_members)
+            .field("cors_origins", &self.cors_origins)
+            .field("ping_interval_ms", &self.ping_interval_ms)
+            .field("ping_timeout_ms", &self.ping_timeout_ms)
+            .field("outgoing_buffer_frames", &self.outgoing_buffer_frames)
+            .field("drain_window_secs", &self.drain_window_secs)
+            .field("drain_deadline_secs", &self.drain_deadline_secs)
+            .field("events_per_sec", &self.events_per_sec)
+            .field("events_burst", &self.events_burst)
+            .field("messages_per_sec", &self.messages_per_sec)
+            .field("messages_burst", &self.messages_burst)
             .finish()
     }
 }

@@ -4,6 +4,7 @@
 pub mod actors;
 pub mod api;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod engineio;
 pub mod error;

@@ -2,9 +2,10 @@
 //!
 //! `Application::build` connects to the database, applies migrations, loads the token
 //! secret and binds the listener (port 0 picks a free one, which tests use).
-//! `run_until_stopped` serves until SIGINT or SIGTERM, then stops gracefully: `/readyz`
-//! turns 503 at once, the listener stops accepting, in-flight requests finish (up to the
-//! shutdown timeout) and the database pool is closed.
+//! `run_until_stopped` serves until SIGINT or SIGTERM, then drains: `/readyz` turns 503 at
+//! once, client transports are closed spread over the drain window, the listener stops
+//! and in-flight requests finish, the node gives its lease back and the pool is closed,
+//! all before the drain deadline.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -22,8 +23,14 @@ use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 
 use crate::actors::node::{Leave, NodeActor};
+use crate::actors::store::StoreActor;
 use crate::auth::Tokens;
+use crate::chat::rate::{Rate, RateLimits};
+use crate::chat::socket::ChatNamespace;
+use crate::chat::{Chat, ChatLimits};
 use crate::config::{Mode, Settings, redact_url};
+use crate::engineio::{self, CloseSession, Engine, EngineConfig};
+use crate::socketio::{SocketIo, SocketIoConfig, SocketIoFactory};
 use crate::state::AppState;
 use crate::{api, metrics, store, tls};
 
@@ -33,6 +40,18 @@ pub struct Application {
     port: u16,
     state: AppState,
     node: Addr<NodeActor>,
+    socket_io: Arc<Engine<SocketIoFactory>>,
+    drain: Drain,
+}
+
+/// How a stopping node lets its clients go.
+#[derive(Debug, Clone, Copy)]
+struct Drain {
+    /// Client transports are closed spread over this window, so they do not all
+    /// reconnect to the other nodes at the same instant.
+    window: Duration,
+    /// The node exits by then, whatever is left.
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -92,16 +111,38 @@ impl Application {
             Duration::from_secs(settings.node_lease_ttl_secs),
         )
         .start();
-        let state = AppState::new(db, tokens, directory, bus, metrics::recorder());
+        let chat = Chat {
+            db: db.clone(),
+            store: StoreActor::new(db.clone()).start(),
+            node: node.clone(),
+            limits: Arc::new(ChatLimits {
+                max_body_bytes: settings.max_body_bytes,
+                max_group_members: settings.max_group_members,
+                ..ChatLimits::default()
+            }),
+            rate: rate_limits(settings),
+        };
+        let socket_io = SocketIo::new(SocketIoConfig::default())
+            .namespace("/", ChatNamespace::new(chat.clone(), tokens.clone()))?
+            .into_engine(EngineConfig {
+                cors_origins: settings.cors_origins.clone(),
+                ping_interval: Duration::from_millis(settings.ping_interval_ms),
+                ping_timeout: Duration::from_millis(settings.ping_timeout_ms),
+                max_buffered_frames: settings.outgoing_buffer_frames,
+                ..EngineConfig::default()
+            });
+        let state = AppState::new(db, tokens, directory, bus, chat, metrics::recorder());
 
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(state.clone());
         let json_limit = settings.http_json_limit;
+        let engine = socket_io.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .service(engineio::engine_route("/socket.io/", engine.clone()))
                 .wrap(from_fn(metrics::track))
                 .configure(|cfg| api::configure(cfg, json_limit))
         })
@@ -129,6 +170,11 @@ impl Application {
             port,
             state,
             node,
+            socket_io,
+            drain: Drain {
+                window: Duration::from_secs(settings.drain_window_secs),
+                deadline: Duration::from_secs(settings.drain_deadline_secs),
+            },
         })
     }
 
@@ -137,14 +183,21 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops gracefully and closes the pool.
+    /// Serves until SIGINT/SIGTERM, then drains (see [`drain`]) and closes the pool.
     pub async fn run_until_stopped(self) -> Result<()> {
         let handle = self.server.handle();
         let state = self.state.clone();
+        let socket_io = self.socket_io.clone();
+        let plan = self.drain;
         actix_web::rt::spawn(async move {
             let signal = stop_signal().await;
-            tracing::info!(signal, "stopping: finishing in-flight requests");
+            tracing::info!(signal, "stopping: draining");
+            ::metrics::counter!("confab_drain_events_total").increment(1);
             state.start_draining();
+            let drained = tokio::time::timeout(plan.deadline, drain(&socket_io, plan.window)).await;
+            if drained.is_err() {
+                tracing::warn!("drain deadline reached");
+            }
             handle.stop(true).await;
         });
         self.server.await.context("serving")?;
@@ -159,6 +212,50 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Closes every client transport, spread evenly over `window`. Closing the transport (not
+/// a Socket.IO disconnect) makes clients reconnect by themselves, through the load
+/// balancer, to a node that is still ready; they then `sync` what they missed.
+async fn drain(socket_io: &Engine<SocketIoFactory>, window: Duration) {
+    let sessions = socket_io.sessions();
+    let count = sessions.len().max(1) as u32;
+    let step = window / count;
+    tracing::info!(
+        sessions = sessions.len(),
+        ?window,
+        "closing client transports"
+    );
+    for session in sessions {
+        session.do_send(CloseSession);
+        tokio::time::sleep(step).await;
+    }
+}
+
+/// The rate limiters from the settings, with a task that forgets idle buckets.
+fn rate_limits(settings: &Settings) -> Arc<RateLimits> {
+    let limits = Arc::new(RateLimits::new(
+        Rate {
+            per_second: settings.events_per_sec,
+            burst: settings.events_burst,
+        },
+        Rate {
+            per_second: settings.messages_per_sec,
+            burst: settings.messages_burst,
+        },
+    ));
+    let idle = Arc::downgrade(&limits);
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            match idle.upgrade() {
+                Some(limits) => limits.forget_idle(),
+                None => break,
+            }
+        }
+    });
+    limits
 }
 
 /// The directory and the bus: Redis and NATS in cluster mode, in-process standalone.

@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Tokens;
+use crate::chat::Chat;
 
 /// Shared state of one node.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct AppState {
     pub directory: Arc<dyn Directory>,
     /// How nodes talk to each other (NATS in a cluster, in-process standalone).
     pub bus: Arc<dyn Bus>,
+    /// The chat's operations.
+    pub chat: Chat,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// Set once the node has been told to stop; `/readyz` then answers 503.
@@ -34,6 +37,7 @@ impl AppState {
         tokens: Tokens,
         directory: Arc<dyn Directory>,
         bus: Arc<dyn Bus>,
+        chat: Chat,
         metrics: PrometheusHandle,
     ) -> Self {
         Self {
@@ -41,6 +45,7 @@ impl AppState {
             tokens,
             directory,
             bus,
+            chat,
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
         }

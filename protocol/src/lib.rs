@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chat;
 pub mod engineio;
 #[cfg(test)]
 mod fuzz_regressions;

@@ -3,15 +3,17 @@
 //! Tests talk to real things: this crate starts private `redis-server` and `nats-server`
 //! processes on free loopback ports (so a test can kill and restart them), creates a fresh
 //! database per test on SQLite, PostgreSQL or MySQL/MariaDB, and runs real `confab` node
-//! processes. Everything it starts is stopped, and everything it creates is dropped, when the
+//! processes, and a Socket.IO client to talk to them. Everything it starts is stopped, and everything it creates is dropped, when the
 //! handle is dropped.
 
 mod database;
 mod node;
 mod servers;
+mod sio;
 mod wait;
 
 pub use database::{Backend, TestDb};
 pub use node::NodeProcess;
 pub use servers::{NatsServer, RedisServer};
+pub use sio::{Connected, SioClient};
 pub use wait::{eventually, free_port};

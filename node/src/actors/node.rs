@@ -1,12 +1,17 @@
-//! `NodeActor`: one per process. It keeps this node's lease in the directory alive, so
-//! other nodes (and the directory's readers) know it is up, and gives it back when the
-//! node stops. Later it also bridges the bus and the local actors.
+//! `NodeActor`: one per process. It keeps the registry of local users and groups (and
+//! their actors), routes deliveries to them, and keeps this node's lease in the directory
+//! alive so other nodes know it is up, giving it back when the node stops.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use confab_cluster::Directory;
+
+use super::registry::Registry;
+use super::user::Deliver;
+use crate::engineio::Sid;
+use crate::socketio::Socket;
 
 /// The process-wide actor of a node.
 #[derive(Debug)]
@@ -17,6 +22,7 @@ pub struct NodeActor {
     lease_ttl: Duration,
     /// Set by [`Leave`]: no lease refresh may follow the release.
     leaving: bool,
+    registry: Registry,
 }
 
 impl NodeActor {
@@ -27,6 +33,7 @@ impl NodeActor {
             directory,
             lease_ttl,
             leaving: false,
+            registry: Registry::default(),
         }
     }
 
@@ -54,6 +61,7 @@ impl Actor for NodeActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(65_536);
         self.refresh_lease(ctx);
         ctx.run_interval(self.lease_ttl / 3, Self::refresh_lease);
     }
@@ -80,5 +88,131 @@ impl Handler<Leave> for NodeActor {
             .into_actor(self)
             .map(|(), _, ctx| ctx.stop()),
         )
+    }
+}
+
+/// A user's socket connected here; answers whether it is the user's first on this node.
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct UserConnected {
+    /// The user.
+    pub user_id: String,
+    /// The socket.
+    pub socket: Socket,
+    /// The groups the user is a member of.
+    pub groups: Vec<String>,
+}
+
+impl Handler<UserConnected> for NodeActor {
+    type Result = bool;
+
+    fn handle(&mut self, connected: UserConnected, _: &mut Self::Context) -> bool {
+        self.registry
+            .add_socket(&connected.user_id, connected.socket, connected.groups)
+    }
+}
+
+/// A user's socket disconnected; answers whether it was the user's last on this node.
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct SocketGone {
+    /// The user.
+    pub user_id: String,
+    /// The socket's id.
+    pub socket_id: Sid,
+}
+
+impl Handler<SocketGone> for NodeActor {
+    type Result = bool;
+
+    fn handle(&mut self, gone: SocketGone, _: &mut Self::Context) -> bool {
+        self.registry.remove_socket(&gone.user_id, &gone.socket_id)
+    }
+}
+
+/// Deliver to every connection of these users on this node.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct DeliverToUsers {
+    /// The recipients.
+    pub users: Vec<String>,
+    /// What to deliver.
+    pub deliver: Deliver,
+}
+
+impl Handler<DeliverToUsers> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, message: DeliverToUsers, _: &mut Self::Context) {
+        for user in &message.users {
+            if let Some(actor) = self.registry.user(user)
+                && actor.try_send(message.deliver.clone()).is_err()
+            {
+                metrics::counter!("confab_fanout_dropped_total").increment(1);
+            }
+        }
+    }
+}
+
+/// Deliver to every online member of a group on this node.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct DeliverToGroup {
+    /// The group.
+    pub group_id: String,
+    /// What to deliver.
+    pub deliver: Deliver,
+}
+
+impl Handler<DeliverToGroup> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, message: DeliverToGroup, _: &mut Self::Context) {
+        if let Some(actor) = self.registry.group(&message.group_id)
+            && actor.try_send(message.deliver).is_err()
+        {
+            metrics::counter!("confab_fanout_dropped_total").increment(1);
+        }
+    }
+}
+
+/// A user joined (`member`) or left a group; takes effect at once for online users.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct MembershipChanged {
+    /// The group.
+    pub group_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Whether the user is now a member.
+    pub member: bool,
+}
+
+impl Handler<MembershipChanged> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, change: MembershipChanged, _: &mut Self::Context) {
+        self.registry
+            .set_membership(&change.group_id, &change.user_id, change.member);
+    }
+}
+
+/// Which of these users have a connection on this node.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<bool>")]
+pub struct OnlineHere {
+    /// The users asked about.
+    pub users: Vec<String>,
+}
+
+impl Handler<OnlineHere> for NodeActor {
+    type Result = Vec<bool>;
+
+    fn handle(&mut self, query: OnlineHere, _: &mut Self::Context) -> Vec<bool> {
+        query
+            .users
+            .iter()
+            .map(|user| self.registry.is_online(user))
+            .collect()
     }
 }

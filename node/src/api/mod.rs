@@ -2,7 +2,10 @@
 //! the request, call the store, and shape the reply; errors go through [`ApiError`].
 
 mod auth;
+mod contacts;
+mod groups;
 mod health;
+mod messages;
 mod users;
 
 use actix_web::error::JsonPayloadError;
@@ -26,7 +29,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize) {
         .service(
             web::scope("/api/v1")
                 .configure(auth::configure)
-                .configure(users::configure),
+                .configure(users::configure)
+                .configure(groups::configure)
+                .configure(contacts::configure)
+                .configure(messages::configure),
         )
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such endpoint"))

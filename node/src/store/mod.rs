@@ -1,6 +1,10 @@
 //! Persistence through sea-orm: the queries and mutations the handlers need, one file per
 //! area. Handlers never build queries themselves; business rules stay in the callers.
 
+pub mod contacts;
+pub mod groups;
+pub mod membership;
+pub mod messages;
 pub mod settings;
 pub mod users;
 

@@ -165,3 +165,54 @@ async fn a_standalone_token_survives_a_restart_and_sigterm_stops_cleanly() {
         .unwrap();
     assert_eq!(me.status(), StatusCode::OK, "{}", second.logs());
 }
+
+#[tokio::test]
+async fn a_stopping_node_turns_unready_closes_every_client_and_exits_in_time() {
+    use confab_testkit::{SioClient, eventually};
+    let env = [
+        ("CONFAB_DRAIN_WINDOW_SECS", "2".to_owned()),
+        ("CONFAB_DRAIN_DEADLINE_SECS", "6".to_owned()),
+    ];
+    let mut node = NodeProcess::start(CONFAB, &env).await.unwrap();
+    let client = client();
+    let mut sockets = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        let registered: Value = client
+            .post(format!("{}/api/v1/auth/register", node.base_url()))
+            .json(&json!({"username": name, "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = registered["token"].as_str().unwrap();
+        sockets.push(
+            SioClient::with_token(&node.base_url(), token)
+                .await
+                .unwrap(),
+        );
+    }
+    let started = std::time::Instant::now();
+    node.signal("TERM").unwrap();
+    let readyz = format!("{}/readyz", node.base_url());
+    eventually("readyz to turn 503", Duration::from_secs(5), || {
+        let request = client.get(&readyz).send();
+        async move {
+            let reply = request.await.ok()?;
+            (reply.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    for socket in &mut sockets {
+        socket.wait_closed().await.unwrap();
+    }
+    let status = node.wait_exit(Duration::from_secs(10)).await.unwrap();
+    assert!(status.success(), "{}", node.logs());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
+}

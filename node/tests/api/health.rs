@@ -44,6 +44,7 @@ async fn readyz_turns_503_when_the_database_goes_away() {
         client,
         db,
         test_db,
+        ..
     } = app;
     db.close().await.unwrap();
     // Dropping the test database terminates the node's connections to it.

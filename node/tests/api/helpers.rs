@@ -36,6 +36,8 @@ pub(crate) struct TestApp {
     /// A separate pool on the node's database, to check what was stored.
     pub(crate) db: DatabaseConnection,
     pub(crate) test_db: TestDb,
+    /// The settings the node runs with, to start more nodes like it.
+    pub(crate) settings: Settings,
 }
 
 impl TestApp {
@@ -55,17 +57,19 @@ impl TestApp {
             ..Settings::default()
         };
         adjust(&mut settings);
-        let app = Application::build(&settings, true)
-            .await
-            .expect("node starts");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        actix_web::rt::spawn(app.run_until_stopped());
+        let address = start_node(&settings).await;
         Self {
             address,
             client: client(),
             db: test_db.connect().await.expect("test pool"),
             test_db,
+            settings,
         }
+    }
+
+    /// Starts another node on the same database; returns its address.
+    pub(crate) async fn another_node(&self) -> String {
+        start_node(&self.settings).await
     }
 
     pub(crate) async fn post(&self, path: &str, body: &Value) -> Response {
@@ -104,6 +108,16 @@ impl TestApp {
             .await
             .expect("count users")
     }
+}
+
+/// Starts an in-process node with `settings`; returns its address.
+async fn start_node(settings: &Settings) -> String {
+    let app = Application::build(settings, true)
+        .await
+        .expect("node starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run_until_stopped());
+    address
 }
 
 /// A client with a timeout, using the ring TLS provider.

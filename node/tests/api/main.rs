@@ -6,8 +6,10 @@
 mod helpers;
 
 mod auth;
+mod chat;
 mod cluster_mode;
 mod config;
+mod groups_contacts;
 mod health;
 mod inputs;
 mod telemetry;

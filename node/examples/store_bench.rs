@@ -1,0 +1,87 @@
+//! Store benchmark: how many messages per second the `StoreActor` makes durable with
+//! group commit, and the batch size it settles at.
+//!
+//! `cargo run --release -p confab-node --example store_bench -- --database-url <url>
+//!  --senders 200 --messages 50 --conversations 100`
+//!
+//! Each sender appends its messages one after the other (waiting for each to be durable,
+//! as a client waits for its ack), all senders at once, spread over the conversations.
+
+use std::time::Instant;
+
+use actix::Actor;
+use clap::Parser;
+use confab_node::actors::store::{Append, StoreActor};
+use confab_node::chat::conversations::Conversation;
+use confab_node::startup;
+use confab_node::store::messages::NewMessage;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// The database (it is migrated first); use a fresh one.
+    #[arg(long)]
+    database_url: String,
+    /// Concurrent senders.
+    #[arg(long, default_value_t = 200)]
+    senders: usize,
+    /// Messages per sender.
+    #[arg(long, default_value_t = 50)]
+    messages: usize,
+    /// Conversations the messages are spread over.
+    #[arg(long, default_value_t = 100)]
+    conversations: usize,
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let metrics = confab_node::metrics::recorder();
+    let db = startup::connect(&args.database_url).await?;
+    startup::migrate(&db).await?;
+    let store = StoreActor::new(db.clone()).start();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for sender in 0..args.senders {
+        let store = store.clone();
+        let (messages, conversations) = (args.messages, args.conversations.max(1));
+        tasks.push(actix::spawn(async move {
+            let conversation =
+                Conversation::direct(&format!("bench-{}", sender % conversations), "bench-peer");
+            for n in 0..messages {
+                let new = NewMessage {
+                    conversation: conversation.to_ref(),
+                    sender_id: format!("sender-{sender}"),
+                    body: "benchmark message body of a typical length, about eighty bytes long"
+                        .into(),
+                    meta: None,
+                    client_msg_id: format!("{n}"),
+                };
+                store
+                    .send(Append(new))
+                    .await
+                    .map_err(|error| anyhow::anyhow!("{error}"))?
+                    .map_err(|error| anyhow::anyhow!(error))?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = started.elapsed();
+    let total = args.senders * args.messages;
+    let rendered = metrics.render();
+    let transactions = rendered
+        .lines()
+        .find(|line| line.starts_with("confab_store_batch_size_count"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    println!(
+        "{total} messages in {:.2} s: {:.0} messages/s, {transactions} transactions, {:.1} messages per transaction on average",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        total as f64 / transactions.max(1.0)
+    );
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The node's registry of local users and groups, owned by the `NodeActor`: which users
+//! have sockets here (and how many), which groups have online members here, and the
+//! actors serving them. Kept apart from the actor so the bookkeeping reads plainly.
+
+use std::collections::{HashMap, HashSet};
+
+use actix::{Actor, Addr};
+
+use super::group::{GroupActor, JoinGroup, LeaveGroup};
+use super::user::{AddSocket, RemoveSocket, UserActor};
+use crate::engineio::Sid;
+use crate::socketio::Socket;
+
+#[derive(Debug)]
+struct LocalUser {
+    actor: Addr<UserActor>,
+    sockets: HashSet<Sid>,
+    groups: HashSet<String>,
+}
+
+#[derive(Debug)]
+struct LocalGroup {
+    actor: Addr<GroupActor>,
+    members: HashSet<String>,
+}
+
+/// Local users and groups.
+#[derive(Debug, Default)]
+pub(super) struct Registry {
+    users: HashMap<String, LocalUser>,
+    groups: HashMap<String, LocalGroup>,
+}
+
+impl Registry {
+    /// Adds a socket of `user_id`, a member of `groups`; true if it is the user's first here.
+    pub(super) fn add_socket(
+        &mut self,
+        user_id: &str,
+        socket: Socket,
+        groups: Vec<String>,
+    ) -> bool {
+        let first = !self.users.contains_key(user_id);
+        let user = self
+            .users
+            .entry(user_id.to_owned())
+            .or_insert_with(|| LocalUser {
+                actor: UserActor::default().start(),
+                sockets: HashSet::new(),
+                groups: HashSet::new(),
+            });
+        user.sockets.insert(socket.id().clone());
+        user.actor.do_send(AddSocket { socket });
+        let actor = user.actor.clone();
+        for group in groups {
+            self.join(&group, user_id, &actor);
+        }
+        first
+    }
+
+    /// Removes a socket; true if it was the user's last here.
+    pub(super) fn remove_socket(&mut self, user_id: &str, id: &Sid) -> bool {
+        let Some(user) = self.users.get_mut(user_id) else {
+            return false;
+        };
+        if !user.sockets.remove(id) {
+            return false;
+        }
+        user.actor.do_send(RemoveSocket { id: id.clone() });
+        if !user.sockets.is_empty() {
+            return false;
+        }
+        if let Some(user) = self.users.remove(user_id) {
+            for group in user.groups {
+                self.leave(&group, user_id);
+            }
+        }
+        true
+    }
+
+    fn join(&mut self, group_id: &str, user_id: &str, actor: &Addr<UserActor>) {
+        let group = self
+            .groups
+            .entry(group_id.to_owned())
+            .or_insert_with(|| LocalGroup {
+                actor: GroupActor::default().start(),
+                members: HashSet::new(),
+            });
+        group.members.insert(user_id.to_owned());
+        group.actor.do_send(JoinGroup {
+            user_id: user_id.to_owned(),
+            user: actor.clone(),
+        });
+        if let Some(user) = self.users.get_mut(user_id) {
+            user.groups.insert(group_id.to_owned());
+        }
+    }
+
+    fn leave(&mut self, group_id: &str, user_id: &str) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        group.members.remove(user_id);
+        group.actor.do_send(LeaveGroup {
+            user_id: user_id.to_owned(),
+        });
+        if group.members.is_empty() {
+            self.groups.remove(group_id);
+        }
+    }
+
+    /// A user joined or left a group: takes effect at once if the user is online here.
+    pub(super) fn set_membership(&mut self, group_id: &str, user_id: &str, member: bool) {
+        if member {
+            if let Some(actor) = self.users.get(user_id).map(|user| user.actor.clone()) {
+                self.join(group_id, user_id, &actor);
+            }
+        } else {
+            if let Some(user) = self.users.get_mut(user_id) {
+                user.groups.remove(group_id);
+            }
+            self.leave(group_id, user_id);
+        }
+    }
+
+    /// The actor of a local user.
+    pub(super) fn user(&self, user_id: &str) -> Option<&Addr<UserActor>> {
+        self.users.get(user_id).map(|user| &user.actor)
+    }
+
+    /// The actor of a group with local members.
+    pub(super) fn group(&self, group_id: &str) -> Option<&Addr<GroupActor>> {
+        self.groups.get(group_id).map(|group| &group.actor)
+    }
+
+    /// Whether the user has a socket here.
+    pub(super) fn is_online(&self, user_id: &str) -> bool {
+        self.users.contains_key(user_id)
+    }
+}

@@ -1,0 +1,143 @@
+//! Groups over HTTP: `/api/v1/groups/...`. Each handler decodes the request and calls the
+//! operation in `chat/groups.rs` that `group:*` events call too.
+
+use actix_web::{HttpResponse, web};
+use confab_entities::GroupRole;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Authenticated;
+use crate::chat::groups::{self, CreateGroup, GroupView};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/groups", web::post().to(create))
+        .route("/groups", web::get().to(list))
+        .route("/groups/{id}", web::get().to(get))
+        .route("/groups/{id}", web::patch().to(rename))
+        .route("/groups/{id}", web::delete().to(delete))
+        .route("/groups/{id}/members", web::post().to(add_member))
+        .route(
+            "/groups/{id}/members/{user_id}",
+            web::delete().to(remove_member),
+        )
+        .route(
+            "/groups/{id}/members/{user_id}/role",
+            web::put().to(set_role),
+        )
+        .route("/groups/{id}/join", web::post().to(join))
+        .route("/groups/{id}/leave", web::post().to(leave));
+}
+
+#[derive(Debug, Deserialize)]
+struct AddMember {
+    user_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rename {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SetRole {
+    role: GroupRole,
+}
+
+fn group(view: GroupView) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"group": view}))
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: web::Json<CreateGroup>,
+) -> Result<HttpResponse, ApiError> {
+    let view = groups::create(&state.chat, &caller.user_id, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(json!({"group": view})))
+}
+
+async fn list(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    let views = groups::list(&state.chat, &caller.user_id).await?;
+    Ok(HttpResponse::Ok().json(json!({"groups": views})))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(group(groups::get(&state.chat, &caller.user_id, &id).await?))
+}
+
+async fn rename(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    body: web::Json<Rename>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(group(
+        groups::rename(&state.chat, &caller.user_id, &id, &body.name).await?,
+    ))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    groups::delete(&state.chat, &caller.user_id, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn add_member(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    body: web::Json<AddMember>,
+) -> Result<HttpResponse, ApiError> {
+    let view = groups::add_member(&state.chat, &caller.user_id, &id, &body.user_id).await?;
+    Ok(group(view))
+}
+
+async fn remove_member(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user_id) = path.into_inner();
+    Ok(group(
+        groups::remove_member(&state.chat, &caller.user_id, &id, &user_id).await?,
+    ))
+}
+
+async fn set_role(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    path: web::Path<(String, String)>,
+    body: web::Json<SetRole>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user_id) = path.into_inner();
+    let view = groups::set_role(&state.chat, &caller.user_id, &id, &user_id, body.role).await?;
+    Ok(group(view))
+}
+
+async fn join(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(group(
+        groups::join(&state.chat, &caller.user_id, &id).await?,
+    ))
+}
+
+async fn leave(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    groups::leave(&state.chat, &caller.user_id, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

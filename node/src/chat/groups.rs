@@ -1,0 +1,494 @@
+//! Groups: creating, reading and listing them, membership (add, remove, join, leave),
+//! renaming, roles and dissolving, each written once for the HTTP API and Socket.IO.
+//!
+//! Every change runs in one transaction on the group's locked row (see [`change`]), so
+//! its rules are checked against the state it changes. Afterwards the users whose
+//! membership changed are routed in or out at once, and everyone who was or is a member
+//! receives `group:updated`, so removed users learn it too.
+//!
+//! Visibility: a private group is `not_found` to anyone but its members; a public one can
+//! be read and joined by anyone, but only its owner and admins manage it.
+
+use std::collections::BTreeSet;
+
+use confab_entities::{GroupRole, group, group_member};
+use confab_protocol::chat::{ErrorCode, events};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::conversations::Conversation;
+use super::socket::parse;
+use super::{Chat, ChatError, encode_event};
+use crate::store::groups::{self as store, NewGroup};
+
+/// Longest group name, in characters (after trimming).
+const MAX_NAME_CHARS: usize = 128;
+/// Roles that manage members and the name.
+const MANAGERS: &[GroupRole] = &[GroupRole::Owner, GroupRole::Admin];
+/// The role that sets roles and dissolves the group.
+const OWNER: &[GroupRole] = &[GroupRole::Owner];
+
+/// `POST /api/v1/groups` and `group:create`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreateGroup {
+    /// 1 to 128 characters, trimmed.
+    pub name: String,
+    /// User ids to add besides the creator.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Whether anyone may join (default: private).
+    #[serde(default)]
+    pub public: bool,
+}
+
+/// One member as clients see it: `{user, role}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberView {
+    /// The user id.
+    pub user: String,
+    /// `owner`, `admin` or `member`.
+    pub role: GroupRole,
+}
+
+/// A group as clients see it: `{id, name, public, owner, members}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupView {
+    /// Opaque id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Whether anyone may join.
+    pub public: bool,
+    /// The owner's user id.
+    pub owner: String,
+    /// Every member, oldest first.
+    pub members: Vec<MemberView>,
+}
+
+impl GroupView {
+    /// The view of `group`, with those of `members` that belong to it.
+    fn new(group: group::Model, members: &[group_member::Model]) -> Self {
+        let members = members
+            .iter()
+            .filter(|member| member.group_id == group.id)
+            .map(|member| MemberView {
+                user: member.user_id.clone(),
+                role: member.role,
+            })
+            .collect();
+        Self {
+            id: group.id,
+            name: group.name,
+            public: group.public,
+            owner: group.owner_id,
+            members,
+        }
+    }
+}
+
+/// A group as it was when its row was locked for a change.
+#[derive(Debug)]
+struct Locked {
+    group: group::Model,
+    /// Oldest first: the order ownership is handed on in.
+    members: Vec<group_member::Model>,
+}
+
+impl Locked {
+    /// Locks the group for `caller`: `not_found` if missing or private to the caller.
+    async fn load(
+        txn: &DatabaseTransaction,
+        caller: &str,
+        group_id: &str,
+    ) -> Result<Self, ChatError> {
+        let group = store::lock(txn, group_id)
+            .await?
+            .ok_or_else(no_such_group)?;
+        let members = store::members(txn, group_id).await?;
+        let locked = Self { group, members };
+        if !locked.group.public && locked.role(caller).is_none() {
+            return Err(no_such_group());
+        }
+        Ok(locked)
+    }
+
+    fn role(&self, user_id: &str) -> Option<GroupRole> {
+        self.members
+            .iter()
+            .find(|member| member.user_id == user_id)
+            .map(|member| member.role)
+    }
+
+    /// The caller's role if it is one of `allowed`; `forbidden` otherwise.
+    fn require(&self, caller: &str, allowed: &[GroupRole]) -> Result<GroupRole, ChatError> {
+        self.role(caller)
+            .filter(|role| allowed.contains(role))
+            .ok_or_else(|| ChatError::forbidden("your role in this group does not allow this"))
+    }
+
+    /// Who owns the group after `owner` leaves: the oldest admin, else the oldest member.
+    fn successor(&self, owner: &str) -> Option<&str> {
+        let others = || self.members.iter().filter(|member| member.user_id != owner);
+        others()
+            .find(|member| member.role == GroupRole::Admin)
+            .or_else(|| others().next())
+            .map(|member| member.user_id.as_str())
+    }
+
+    fn check_room(&self, chat: &Chat) -> Result<(), ChatError> {
+        if self.members.len() >= chat.limits.max_group_members {
+            return Err(group_full(chat));
+        }
+        Ok(())
+    }
+}
+
+fn no_such_group() -> ChatError {
+    ChatError::not_found("no such group")
+}
+
+fn no_such_member() -> ChatError {
+    ChatError::not_found("no such member of this group")
+}
+
+fn group_full(chat: &Chat) -> ChatError {
+    let max = chat.limits.max_group_members;
+    ChatError::new(
+        ErrorCode::GroupFull,
+        format!("a group has at most {max} members"),
+    )
+}
+
+/// The name, trimmed, if it has 1 to 128 characters.
+fn checked_name(name: &str) -> Result<String, ChatError> {
+    let name = name.trim();
+    let length = name.chars().count();
+    if length == 0 || length > MAX_NAME_CHARS {
+        return Err(ChatError::invalid(format!(
+            "a group name has 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// Runs `apply` on the locked group in one transaction, then routes and tells the users
+/// concerned (see [`publish`]). Returns the group after the change (`None`: dissolved).
+async fn change(
+    chat: &Chat,
+    caller: &str,
+    group_id: &str,
+    apply: impl AsyncFnOnce(&DatabaseTransaction, &Locked) -> Result<(), ChatError>,
+) -> Result<Option<GroupView>, ChatError> {
+    let txn = chat.db.begin().await?;
+    let before = Locked::load(&txn, caller, group_id).await?;
+    apply(&txn, &before).await?;
+    let after = match store::find(&txn, group_id).await? {
+        Some(group) => Some(GroupView::new(
+            group,
+            &store::members(&txn, group_id).await?,
+        )),
+        None => None,
+    };
+    txn.commit().await?;
+    let before = before
+        .members
+        .into_iter()
+        .map(|member| member.user_id)
+        .collect();
+    publish(chat, group_id, &before, after.as_ref());
+    Ok(after)
+}
+
+/// After a change: users who joined or left are routed in or out, and everyone who was
+/// or is a member gets `group:updated` (`{id, dissolved: true}` once the group is gone).
+fn publish(chat: &Chat, group_id: &str, before: &BTreeSet<String>, after: Option<&GroupView>) {
+    let now: BTreeSet<String> = after
+        .map(|group| {
+            group
+                .members
+                .iter()
+                .map(|member| member.user.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for user in before.difference(&now) {
+        chat.membership_changed(group_id, user, false);
+    }
+    for user in now.difference(before) {
+        chat.membership_changed(group_id, user, true);
+    }
+    let payload = match after {
+        Some(group) => json!(group),
+        None => json!({"id": group_id, "dissolved": true}),
+    };
+    let everyone = before.union(&now).cloned().collect();
+    chat.push_to_users(everyone, encode_event(events::GROUP_UPDATED, payload), None);
+}
+
+/// A change that never dissolves the group: its result.
+fn still_there(after: Option<GroupView>) -> Result<GroupView, ChatError> {
+    after.ok_or_else(no_such_group)
+}
+
+/// Creates a group owned by `caller`, with the given members and its conversation.
+pub async fn create(
+    chat: &Chat,
+    caller: &str,
+    request: CreateGroup,
+) -> Result<GroupView, ChatError> {
+    let name = checked_name(&request.name)?;
+    let mut members: Vec<String> = Vec::new();
+    for member in request.members {
+        if member != caller && !members.contains(&member) {
+            members.push(member);
+        }
+        if members.len() + 1 > chat.limits.max_group_members {
+            return Err(group_full(chat));
+        }
+    }
+    if !store::unknown_users(&chat.db, &members).await?.is_empty() {
+        return Err(ChatError::not_found("no such user"));
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    let new = NewGroup {
+        conversation: Conversation::group(&id).to_ref(),
+        id,
+        name,
+        public: request.public,
+        owner_id: caller.to_owned(),
+        members,
+    };
+    let group = store::create(&chat.db, new).await?;
+    let members = store::members(&chat.db, &group.id).await?;
+    let view = GroupView::new(group, &members);
+    publish(chat, &view.id, &BTreeSet::new(), Some(&view));
+    Ok(view)
+}
+
+/// A group with its members: `not_found` if private and `caller` is not a member.
+pub async fn get(chat: &Chat, caller: &str, group_id: &str) -> Result<GroupView, ChatError> {
+    let group = store::find(&chat.db, group_id)
+        .await?
+        .ok_or_else(no_such_group)?;
+    let view = GroupView::new(group, &store::members(&chat.db, group_id).await?);
+    if !view.public && !view.members.iter().any(|member| member.user == caller) {
+        return Err(no_such_group());
+    }
+    Ok(view)
+}
+
+/// The caller's groups, oldest first.
+pub async fn list(chat: &Chat, caller: &str) -> Result<Vec<GroupView>, ChatError> {
+    let groups = store::of_user(&chat.db, caller).await?;
+    let ids: Vec<String> = groups.iter().map(|group| group.id.clone()).collect();
+    let members = store::members_of(&chat.db, &ids).await?;
+    Ok(groups
+        .into_iter()
+        .map(|group| GroupView::new(group, &members))
+        .collect())
+}
+
+/// An owner or admin adds `user_id` as a plain member.
+pub async fn add_member(
+    chat: &Chat,
+    caller: &str,
+    group_id: &str,
+    user_id: &str,
+) -> Result<GroupView, ChatError> {
+    let after = change(chat, caller, group_id, async |txn, group| {
+        group.require(caller, MANAGERS)?;
+        if !store::unknown_users(txn, &[user_id.to_owned()])
+            .await?
+            .is_empty()
+        {
+            return Err(ChatError::not_found("no such user"));
+        }
+        if group.role(user_id).is_some() {
+            return Err(ChatError::new(ErrorCode::Conflict, "already a member"));
+        }
+        group.check_room(chat)?;
+        Ok(store::add_member(txn, group_id, user_id, GroupRole::Member).await?)
+    })
+    .await?;
+    still_there(after)
+}
+
+/// Removes a member: the owner removes anyone but itself, an admin plain members only.
+pub async fn remove_member(
+    chat: &Chat,
+    caller: &str,
+    group_id: &str,
+    user_id: &str,
+) -> Result<GroupView, ChatError> {
+    let after = change(chat, caller, group_id, async |txn, group| {
+        let role = group.require(caller, MANAGERS)?;
+        let target = group.role(user_id).ok_or_else(no_such_member)?;
+        let allowed = match role {
+            GroupRole::Owner => user_id != caller,
+            GroupRole::Admin => target == GroupRole::Member,
+            GroupRole::Member => false,
+        };
+        if !allowed {
+            return Err(ChatError::forbidden(
+                "your role does not allow removing this member",
+            ));
+        }
+        Ok(store::remove_member(txn, group_id, user_id).await?)
+    })
+    .await?;
+    still_there(after)
+}
+
+/// Joins a public group as a plain member.
+pub async fn join(chat: &Chat, caller: &str, group_id: &str) -> Result<GroupView, ChatError> {
+    let after = change(chat, caller, group_id, async |txn, group| {
+        // A private group was already `not_found` unless the caller is a member.
+        if group.role(caller).is_some() {
+            return Err(ChatError::new(ErrorCode::Conflict, "already a member"));
+        }
+        group.check_room(chat)?;
+        Ok(store::add_member(txn, group_id, caller, GroupRole::Member).await?)
+    })
+    .await?;
+    still_there(after)
+}
+
+/// Leaves a group. An owner hands the group to the oldest admin, else the oldest member;
+/// the last member leaving dissolves it.
+pub async fn leave(chat: &Chat, caller: &str, group_id: &str) -> Result<(), ChatError> {
+    change(chat, caller, group_id, async |txn, group| {
+        let role = group
+            .role(caller)
+            .ok_or_else(|| ChatError::not_found("not a member of this group"))?;
+        match group.successor(caller) {
+            None => return Ok(store::delete(txn, group_id).await?),
+            Some(successor) if role == GroupRole::Owner => {
+                store::set_role(txn, group_id, successor, GroupRole::Owner).await?;
+                store::set_owner(txn, group_id, successor).await?;
+            }
+            Some(_) => {}
+        }
+        Ok(store::remove_member(txn, group_id, caller).await?)
+    })
+    .await?;
+    Ok(())
+}
+
+/// An owner or admin renames the group.
+pub async fn rename(
+    chat: &Chat,
+    caller: &str,
+    group_id: &str,
+    name: &str,
+) -> Result<GroupView, ChatError> {
+    let name = checked_name(name)?;
+    let after = change(chat, caller, group_id, async |txn, group| {
+        group.require(caller, MANAGERS)?;
+        Ok(store::rename(txn, group_id, &name).await?)
+    })
+    .await?;
+    still_there(after)
+}
+
+/// The owner sets a member's role; `owner` hands the group over and makes the old owner
+/// an admin. Nobody changes their own role.
+pub async fn set_role(
+    chat: &Chat,
+    caller: &str,
+    group_id: &str,
+    user_id: &str,
+    role: GroupRole,
+) -> Result<GroupView, ChatError> {
+    let after = change(chat, caller, group_id, async |txn, group| {
+        group.require(caller, OWNER)?;
+        if user_id == caller {
+            return Err(ChatError::forbidden("you cannot change your own role"));
+        }
+        group.role(user_id).ok_or_else(no_such_member)?;
+        store::set_role(txn, group_id, user_id, role).await?;
+        if role == GroupRole::Owner {
+            store::set_role(txn, group_id, caller, GroupRole::Admin).await?;
+            store::set_owner(txn, group_id, user_id).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    still_there(after)
+}
+
+/// The owner dissolves the group, with its conversation.
+pub async fn delete(chat: &Chat, caller: &str, group_id: &str) -> Result<(), ChatError> {
+    change(chat, caller, group_id, async |txn, group| {
+        group.require(caller, OWNER)?;
+        Ok(store::delete(txn, group_id).await?)
+    })
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct GroupRef {
+    group: String,
+}
+
+#[derive(Deserialize)]
+struct MemberRef {
+    group: String,
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+struct RenameRequest {
+    group: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct RoleRequest {
+    group: String,
+    user_id: String,
+    role: GroupRole,
+}
+
+/// Handles a `group:*` Socket.IO event; returns the ack's fields.
+pub async fn handle_event(
+    chat: &Chat,
+    caller: &str,
+    name: &str,
+    payload: Value,
+) -> Result<Value, ChatError> {
+    let group = |view: GroupView| json!({"group": view});
+    let id = |payload| parse::<GroupRef>(payload).map(|request| request.group);
+    match name {
+        "group:create" => Ok(group(create(chat, caller, parse(payload)?).await?)),
+        "group:list" => Ok(json!({"groups": list(chat, caller).await?})),
+        "group:get" => Ok(group(get(chat, caller, &id(payload)?).await?)),
+        "group:join" => Ok(group(join(chat, caller, &id(payload)?).await?)),
+        "group:leave" => leave(chat, caller, &id(payload)?).await.map(|()| json!({})),
+        "group:delete" => delete(chat, caller, &id(payload)?)
+            .await
+            .map(|()| json!({})),
+        "group:add_member" => {
+            let r: MemberRef = parse(payload)?;
+            Ok(group(add_member(chat, caller, &r.group, &r.user_id).await?))
+        }
+        "group:remove_member" => {
+            let r: MemberRef = parse(payload)?;
+            Ok(group(
+                remove_member(chat, caller, &r.group, &r.user_id).await?,
+            ))
+        }
+        "group:rename" => {
+            let r: RenameRequest = parse(payload)?;
+            Ok(group(rename(chat, caller, &r.group, &r.name).await?))
+        }
+        "group:set_role" => {
+            let r: RoleRequest = parse(payload)?;
+            Ok(group(
+                set_role(chat, caller, &r.group, &r.user_id, r.role).await?,
+            ))
+        }
+        _ => Err(ChatError::invalid(format!("unknown event {name}"))),
+    }
+}

@@ -1,0 +1,355 @@
+//! Messages: sending (checked, made durable, acknowledged, delivered), history, sync,
+//! read receipts and typing.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use confab_entities::{conversation, read_cursor};
+use confab_protocol::chat::{
+    ErrorCode, HistoryRequest, Message, ReadRequest, Receipt, SendMessage, SyncReply, SyncRequest,
+    Target, Typing, TypingRequest, events,
+};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde::Serialize;
+
+use super::conversations::{Conversation, accessible, view};
+use super::{Chat, ChatError, encode_event};
+use crate::actors::store::Append;
+use crate::actors::user::Deliver;
+use crate::engineio::Sid;
+use crate::store::messages::{self as stored, NewMessage};
+use crate::store::{membership, users};
+
+/// Default and largest page of `sync`.
+const SYNC_LIMIT: (u32, u32) = (500, 1000);
+/// Default and largest page of `history`.
+const HISTORY_LIMIT: (u32, u32) = (50, 200);
+/// Longest `client_msg_id`.
+const MAX_CLIENT_MSG_ID: usize = 64;
+
+fn page_size(requested: Option<u32>, (default, max): (u32, u32)) -> u64 {
+    u64::from(requested.unwrap_or(default).clamp(1, max))
+}
+
+/// Checks a message against the limits before anything else happens.
+fn check_message(chat: &Chat, request: &SendMessage) -> Result<(), ChatError> {
+    if request.client_msg_id.is_empty() || request.client_msg_id.len() > MAX_CLIENT_MSG_ID {
+        return Err(ChatError::invalid(
+            "client_msg_id must have 1 to 64 characters",
+        ));
+    }
+    if request.body.len() > chat.limits.max_body_bytes {
+        return Err(ChatError::new(
+            ErrorCode::TooLarge,
+            format!("the body is over {} bytes", chat.limits.max_body_bytes),
+        ));
+    }
+    let meta_len = request
+        .meta
+        .as_ref()
+        .map_or(0, |meta| meta.to_string().len());
+    if meta_len > chat.limits.max_meta_bytes {
+        return Err(ChatError::new(
+            ErrorCode::TooLarge,
+            format!("meta is over {} bytes", chat.limits.max_meta_bytes),
+        ));
+    }
+    if request.body.is_empty() && request.meta.is_none() {
+        return Err(ChatError::invalid("a message needs a body or meta"));
+    }
+    Ok(())
+}
+
+/// The conversation `sender` may write to for `target`.
+async fn writable(chat: &Chat, sender: &str, target: &Target) -> Result<Conversation, ChatError> {
+    match target {
+        Target::User(recipient) => {
+            if users::by_id(&chat.db, recipient).await?.is_none() {
+                return Err(ChatError::not_found("no such user"));
+            }
+            if membership::blocked_between(&chat.db, sender, recipient).await? {
+                return Err(ChatError::new(
+                    ErrorCode::Blocked,
+                    "one of you has blocked the other",
+                ));
+            }
+            Ok(Conversation::direct(sender, recipient))
+        }
+        Target::Group(group_id) => {
+            if membership::role_of(&chat.db, group_id, sender)
+                .await?
+                .is_none()
+            {
+                return Err(ChatError::not_found("no such group"));
+            }
+            Ok(Conversation::group(group_id))
+        }
+    }
+}
+
+/// Sends a message: checks it, makes it durable, returns it (the ack), and delivers it to
+/// the recipients and the sender's other connections (`except` is the sending socket).
+///
+/// The same `client_msg_id` again returns the stored message and stores nothing; it is
+/// delivered again, which clients drop by id, so a lost delivery is repaired too.
+pub async fn send(
+    chat: &Chat,
+    sender: &str,
+    request: SendMessage,
+    except: Option<Sid>,
+) -> Result<Message, ChatError> {
+    metrics::counter!("confab_messages_received_total").increment(1);
+    chat.rate.check_sender(sender)?;
+    check_message(chat, &request)?;
+    let conversation = writable(chat, sender, &request.to).await?;
+    let new = NewMessage {
+        conversation: conversation.to_ref(),
+        sender_id: sender.to_owned(),
+        body: request.body,
+        meta: request.meta,
+        client_msg_id: request.client_msg_id,
+    };
+    let stored = chat
+        .store
+        .send(Append(new))
+        .await
+        .map_err(ChatError::internal)?
+        .map_err(|error| {
+            tracing::warn!(%error, "storing a message failed");
+            ChatError::new(
+                ErrorCode::Unavailable,
+                "the message could not be stored; retry",
+            )
+        })?;
+    let committed_at = Some(Instant::now());
+    let message = view(stored);
+    let frames = encode_event(events::MESSAGE_NEW, &message);
+    let deliver = Deliver {
+        frames,
+        except,
+        committed_at,
+    };
+    match &conversation {
+        Conversation::Direct { a, b } => {
+            let mut users = vec![a.clone()];
+            if b != a {
+                users.push(b.clone());
+            }
+            chat.deliver_to_users(users, deliver);
+        }
+        Conversation::Group { group_id } => chat.deliver_to_group(group_id, deliver),
+    }
+    Ok(message)
+}
+
+/// Older messages of a conversation, oldest first.
+pub async fn history(
+    chat: &Chat,
+    caller: &str,
+    request: HistoryRequest,
+) -> Result<Vec<Message>, ChatError> {
+    page(
+        chat,
+        caller,
+        &request.conversation,
+        request.before_seq,
+        None,
+        request.limit,
+    )
+    .await
+}
+
+/// A page of a conversation, oldest first: the messages right after `after_seq` when it is
+/// given, else the newest ones before `before_seq` (or the newest of all).
+pub async fn page(
+    chat: &Chat,
+    caller: &str,
+    conversation: &str,
+    before_seq: Option<i64>,
+    after_seq: Option<i64>,
+    limit: Option<u32>,
+) -> Result<Vec<Message>, ChatError> {
+    let conversation = accessible(chat, caller, conversation).await?.id();
+    let limit = page_size(limit, HISTORY_LIMIT);
+    let models = match after_seq {
+        Some(after) => stored::between(&chat.db, &conversation, after, before_seq, limit).await?,
+        None => stored::latest_before(&chat.db, &conversation, before_seq, limit).await?,
+    };
+    Ok(models.into_iter().map(view).collect())
+}
+
+/// Everything after the client's cursors, and every conversation it has no cursor for
+/// from the start, in seq order per conversation, at most `limit` in all.
+pub async fn sync(chat: &Chat, caller: &str, request: SyncRequest) -> Result<SyncReply, ChatError> {
+    let limit = page_size(request.limit, SYNC_LIMIT);
+    let mut conversations = membership::conversations_of(&chat.db, caller).await?;
+    conversations.sort_by(|x, y| x.id.cmp(&y.id));
+    let mut messages = Vec::new();
+    let mut more = false;
+    for conversation in conversations {
+        let after = request
+            .cursors
+            .get(&conversation.id)
+            .copied()
+            .unwrap_or(0)
+            .max(0);
+        if conversation.last_seq <= after {
+            continue;
+        }
+        let room = limit - messages.len() as u64;
+        if room == 0 {
+            more = true;
+            break;
+        }
+        let page = stored::between(&chat.db, &conversation.id, after, None, room).await?;
+        let last = page.last().map_or(after, |message| message.seq);
+        messages.extend(page.into_iter().map(view));
+        if last < conversation.last_seq {
+            more = true;
+            break;
+        }
+    }
+    Ok(SyncReply { messages, more })
+}
+
+/// Records that `caller` read a conversation up to `seq` and tells the other members and
+/// the reader's other connections.
+pub async fn read(
+    chat: &Chat,
+    caller: &str,
+    request: ReadRequest,
+    except: Option<Sid>,
+) -> Result<(), ChatError> {
+    let conversation = accessible(chat, caller, &request.conversation).await?;
+    let id = conversation.id();
+    let last_seq = conversation::Entity::find_by_id(id.clone())
+        .one(&chat.db)
+        .await?
+        .map_or(0, |row| row.last_seq);
+    if request.seq < 1 || request.seq > last_seq {
+        return Err(ChatError::invalid(
+            "seq is not a message of this conversation",
+        ));
+    }
+    let key = (id.clone(), caller.to_owned());
+    let current = read_cursor::Entity::find_by_id(key).one(&chat.db).await?;
+    let now = Utc::now();
+    match current {
+        Some(cursor) if cursor.seq >= request.seq => return Ok(()),
+        Some(cursor) => {
+            let mut cursor: read_cursor::ActiveModel = cursor.into();
+            cursor.seq = Set(request.seq);
+            cursor.updated_at = Set(now);
+            cursor.update(&chat.db).await?;
+        }
+        None => {
+            read_cursor::ActiveModel {
+                conversation_id: Set(id.clone()),
+                user_id: Set(caller.to_owned()),
+                seq: Set(request.seq),
+                updated_at: Set(now),
+            }
+            .insert(&chat.db)
+            .await?;
+        }
+    }
+    let receipt = Receipt {
+        conversation: id,
+        user: caller.to_owned(),
+        seq: request.seq,
+    };
+    tell_conversation(
+        chat,
+        &conversation,
+        events::RECEIPT,
+        &receipt,
+        caller,
+        true,
+        except,
+    )
+    .await
+}
+
+/// Tells the other members that `caller` started or stopped typing. Never stored.
+pub async fn typing(chat: &Chat, caller: &str, request: TypingRequest) -> Result<(), ChatError> {
+    let conversation = accessible(chat, caller, &request.conversation).await?;
+    let typing = Typing {
+        conversation: conversation.id(),
+        user: caller.to_owned(),
+        typing: request.typing,
+    };
+    tell_conversation(
+        chat,
+        &conversation,
+        events::TYPING,
+        &typing,
+        caller,
+        false,
+        None,
+    )
+    .await
+}
+
+/// Sends an event to the members of a conversation; to `caller`'s own connections (but
+/// `except`) only when `include_caller`.
+async fn tell_conversation(
+    chat: &Chat,
+    conversation: &Conversation,
+    event: &str,
+    payload: &impl Serialize,
+    caller: &str,
+    include_caller: bool,
+    except: Option<Sid>,
+) -> Result<(), ChatError> {
+    let frames = encode_event(event, payload);
+    let members = match conversation {
+        Conversation::Direct { a, b } => vec![a.clone(), b.clone()],
+        Conversation::Group { group_id } => membership::member_ids(&chat.db, group_id).await?,
+    };
+    let others: Vec<String> = members.into_iter().filter(|user| user != caller).collect();
+    chat.push_to_users(others, frames.clone(), None);
+    if include_caller {
+        chat.push_to_users(vec![caller.to_owned()], frames, except);
+    }
+    Ok(())
+}
+
+/// A conversation as listed to its member.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationView {
+    /// Its id.
+    pub id: String,
+    /// `direct` or `group`.
+    pub kind: &'static str,
+    /// For a direct conversation, the other user; for a group's, the group.
+    pub with: Target,
+    /// The newest message's seq.
+    pub last_seq: i64,
+    /// What the caller has read.
+    pub read_seq: i64,
+}
+
+/// The caller's conversations, those with the most messages first.
+pub async fn conversations(chat: &Chat, caller: &str) -> Result<Vec<ConversationView>, ChatError> {
+    let rows = membership::conversations_of(&chat.db, caller).await?;
+    let cursors = membership::read_cursors_of(&chat.db, caller).await?;
+    let mut views: Vec<ConversationView> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let conversation = Conversation::parse(&row.id)?;
+            let kind = match conversation {
+                Conversation::Direct { .. } => "direct",
+                Conversation::Group { .. } => "group",
+            };
+            Some(ConversationView {
+                read_seq: cursors.get(&row.id).copied().unwrap_or(0),
+                with: conversation.target(caller),
+                kind,
+                last_seq: row.last_seq,
+                id: row.id,
+            })
+        })
+        .collect();
+    views.sort_by(|x, y| y.last_seq.cmp(&x.last_seq).then_with(|| x.id.cmp(&y.id)));
+    Ok(views)
+}

@@ -1,0 +1,209 @@
+//! The chat: every operation of `API.md`, written once and called both by the HTTP API
+//! (`api/`) and by the Socket.IO handler (`socket.rs`), so both give the same answers and
+//! the same error codes.
+//!
+//! A message's path: `socket.rs` (decode, authorise) → `messages.rs` (rules) →
+//! `actors/store.rs` (sequence number, durable write) → the ack → `actors/node.rs` →
+//! `actors/user.rs` / `actors/group.rs` → the recipients' sockets.
+
+pub mod contacts;
+pub mod conversations;
+pub mod groups;
+pub mod messages;
+pub mod presence;
+pub mod rate;
+pub mod socket;
+
+use std::sync::Arc;
+
+use actix::Addr;
+use confab_protocol::chat::{ErrorBody, ErrorCode};
+use confab_protocol::engineio::Frame;
+use confab_protocol::socketio::{Event, Namespace, Packet, PacketData};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::actors::node::{DeliverToGroup, DeliverToUsers, MembershipChanged, NodeActor};
+use crate::actors::store::StoreActor;
+use crate::actors::user::Deliver;
+use crate::engineio::Sid;
+use crate::error::ApiError;
+
+/// The chat's limits.
+#[derive(Debug, Clone)]
+pub struct ChatLimits {
+    /// Largest message body, in bytes. Default 65536.
+    pub max_body_bytes: usize,
+    /// Largest `meta`, serialised, in bytes. Default 16384.
+    pub max_meta_bytes: usize,
+    /// Most members a group may have. Default 1000.
+    pub max_group_members: usize,
+}
+
+impl Default for ChatLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_meta_bytes: 16 * 1024,
+            max_group_members: 1000,
+        }
+    }
+}
+
+/// Why a chat operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatError {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// For people.
+    pub message: String,
+}
+
+impl ChatError {
+    /// An error with `code`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `invalid_request`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// `not_found`: also what a caller gets for something it may not see.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// `internal_error`: logs the cause, which the client never sees.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "chat operation failed");
+        Self::new(
+            ErrorCode::InternalError,
+            "something went wrong on the server",
+        )
+    }
+
+    /// The ack a Socket.IO client receives: `{ok: false, error: {code, message}}`.
+    pub fn to_ack(&self) -> Value {
+        json!({"ok": false, "error": ErrorBody { code: self.code, message: self.message.clone() }})
+    }
+}
+
+impl From<sea_orm::DbErr> for ChatError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(error: ChatError) -> Self {
+        use actix_web::http::StatusCode;
+        let status = match error.code {
+            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Forbidden | ErrorCode::Blocked => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Conflict | ErrorCode::GroupFull => StatusCode::CONFLICT,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, error.code.as_str(), error.message)
+    }
+}
+
+/// What every chat operation needs.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    /// The database.
+    pub db: DatabaseConnection,
+    /// The message writer.
+    pub store: Addr<StoreActor>,
+    /// The node's registry and router.
+    pub node: Addr<NodeActor>,
+    /// The limits.
+    pub limits: Arc<ChatLimits>,
+    /// The rate limiters.
+    pub rate: Arc<rate::RateLimits>,
+}
+
+/// Encodes a server event for the chat namespace (`/`), once for all its recipients.
+pub fn encode_event(name: &str, payload: impl Serialize) -> Arc<[Frame]> {
+    let payload = serde_json::to_value(payload).unwrap_or(Value::Null);
+    Packet::new(
+        Namespace::root(),
+        PacketData::Event(Event::new(name, vec![payload])),
+    )
+    .to_frames()
+    .into()
+}
+
+impl Chat {
+    /// Sends an event to every connection of `users` (but the socket `except`).
+    pub fn push_to_users(&self, users: Vec<String>, frames: Arc<[Frame]>, except: Option<Sid>) {
+        self.deliver_to_users(
+            users,
+            Deliver {
+                frames,
+                except,
+                committed_at: None,
+            },
+        );
+    }
+
+    /// Sends an event to every online member of a group (but the socket `except`).
+    pub fn push_to_group(&self, group_id: &str, frames: Arc<[Frame]>, except: Option<Sid>) {
+        self.deliver_to_group(
+            group_id,
+            Deliver {
+                frames,
+                except,
+                committed_at: None,
+            },
+        );
+    }
+
+    pub(crate) fn deliver_to_users(&self, users: Vec<String>, deliver: Deliver) {
+        if users.is_empty() {
+            return;
+        }
+        if self
+            .node
+            .try_send(DeliverToUsers { users, deliver })
+            .is_err()
+        {
+            metrics::counter!("confab_fanout_dropped_total").increment(1);
+        }
+    }
+
+    pub(crate) fn deliver_to_group(&self, group_id: &str, deliver: Deliver) {
+        let message = DeliverToGroup {
+            group_id: group_id.to_owned(),
+            deliver,
+        };
+        if self.node.try_send(message).is_err() {
+            metrics::counter!("confab_fanout_dropped_total").increment(1);
+        }
+    }
+
+    /// A user joined or left a group: their connections start or stop receiving its
+    /// messages at once.
+    pub fn membership_changed(&self, group_id: &str, user_id: &str, member: bool) {
+        self.node.do_send(MembershipChanged {
+            group_id: group_id.to_owned(),
+            user_id: user_id.to_owned(),
+            member,
+        });
+    }
+}

@@ -1,0 +1,207 @@
+//! The chat over Socket.IO: the `/` namespace. CONNECT is authorised by the JWT in
+//! `auth.token`; each event is decoded, handed to the same operation the HTTP API calls,
+//! and answered with `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
+
+use confab_protocol::chat::{
+    HistoryRequest, PresenceQuery, ReadRequest, SendMessage, SyncRequest, TypingRequest, events,
+};
+use confab_protocol::socketio::{ConnectError, Event};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use super::{Chat, ChatError, contacts, groups, messages, presence};
+use crate::actors::node::{MembershipChanged, SocketGone, UserConnected};
+use crate::auth::{TokenError, Tokens};
+use crate::socketio::{DisconnectReason, NamespaceHandler, Socket};
+use crate::store::membership;
+
+/// The chat's Socket.IO namespace.
+#[derive(Debug)]
+pub struct ChatNamespace {
+    chat: Chat,
+    tokens: Tokens,
+}
+
+impl ChatNamespace {
+    /// The namespace over `chat`, accepting tokens checked by `tokens`.
+    pub fn new(chat: Chat, tokens: Tokens) -> Self {
+        Self { chat, tokens }
+    }
+}
+
+fn user_of(socket: &Socket) -> String {
+    socket.data().as_str().unwrap_or_default().to_owned()
+}
+
+impl NamespaceHandler for ChatNamespace {
+    fn authorize(&self, auth: Option<&Map<String, Value>>) -> Result<Value, ConnectError> {
+        let token = auth
+            .and_then(|auth| auth.get("token"))
+            .and_then(Value::as_str);
+        match token.map(|token| self.tokens.verify(token)) {
+            Some(Ok(user_id)) => Ok(Value::String(user_id)),
+            // The contract knows two codes: a missing token is an invalid one.
+            Some(Err(error)) => Err(refusal(error)),
+            None => Err(refusal(TokenError::Invalid)),
+        }
+    }
+
+    fn on_connect(&self, socket: &Socket) {
+        let user_id = user_of(socket);
+        // Sent now, in order with the SocketGone of the same socket.
+        let first = self.chat.node.send(UserConnected {
+            user_id: user_id.clone(),
+            socket: socket.clone(),
+            groups: Vec::new(),
+        });
+        let chat = self.chat.clone();
+        actix::spawn(async move {
+            if first.await == Ok(true)
+                && let Err(error) = presence::announce(&chat, &user_id, true).await
+            {
+                tracing::warn!(?error, "could not announce presence");
+            }
+            match membership::group_ids_of(&chat.db, &user_id).await {
+                Ok(groups) => {
+                    for group_id in groups {
+                        chat.node.do_send(MembershipChanged {
+                            group_id,
+                            user_id: user_id.clone(),
+                            member: true,
+                        });
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "could not load the user's groups"),
+            }
+        });
+        metrics::gauge!("confab_chat_connections").increment(1.0);
+    }
+
+    fn on_event(&self, socket: &Socket, event: Event) {
+        let chat = self.chat.clone();
+        let socket = socket.clone();
+        actix::spawn(async move {
+            let ack = event.ack;
+            let name = event.name.clone();
+            let payload = event.args.into_iter().next().unwrap_or(Value::Null);
+            let result = dispatch(&chat, &socket, &name, payload).await;
+            if let Err(error) = &result {
+                metrics::counter!("confab_event_errors_total", "event" => known(&name), "code" => error.code.as_str())
+                    .increment(1);
+            }
+            if let Some(id) = ack {
+                socket.ack(id, vec![ack_body(result)]);
+            }
+        });
+    }
+
+    fn on_disconnect(&self, socket: &Socket, _reason: DisconnectReason) {
+        let user_id = user_of(socket);
+        let last = self.chat.node.send(SocketGone {
+            user_id: user_id.clone(),
+            socket_id: socket.id().clone(),
+        });
+        let chat = self.chat.clone();
+        actix::spawn(async move {
+            if last.await == Ok(true)
+                && let Err(error) = presence::announce(&chat, &user_id, false).await
+            {
+                tracing::warn!(?error, "could not announce presence");
+            }
+        });
+        metrics::gauge!("confab_chat_connections").decrement(1.0);
+    }
+}
+
+fn refusal(error: TokenError) -> ConnectError {
+    let code = match error {
+        TokenError::Expired => TokenError::Expired.code(),
+        TokenError::Missing | TokenError::Invalid => TokenError::Invalid.code(),
+    };
+    ConnectError {
+        message: error.to_string(),
+        data: Some(json!({"code": code})),
+    }
+}
+
+/// The event name as a metric label: known names only, so clients cannot add series.
+fn known(name: &str) -> &'static str {
+    const NAMES: [&str; 6] = [
+        events::MESSAGE_SEND,
+        events::SYNC,
+        events::HISTORY,
+        events::READ,
+        events::TYPING,
+        events::PRESENCE_QUERY,
+    ];
+    NAMES
+        .into_iter()
+        .find(|known| *known == name)
+        .unwrap_or(if name.starts_with("group:") {
+            "group:*"
+        } else if name.starts_with("contact:") {
+            "contact:*"
+        } else {
+            "other"
+        })
+}
+
+/// `{ok: true, ...}` or `{ok: false, error}`.
+fn ack_body(result: Result<Value, ChatError>) -> Value {
+    match result {
+        Ok(Value::Object(mut fields)) => {
+            fields.insert("ok".to_owned(), Value::Bool(true));
+            Value::Object(fields)
+        }
+        Ok(_) => json!({"ok": true}),
+        Err(error) => error.to_ack(),
+    }
+}
+
+/// Decodes an event's payload.
+pub fn parse<T: DeserializeOwned>(payload: Value) -> Result<T, ChatError> {
+    serde_json::from_value(payload).map_err(|error| ChatError::invalid(error.to_string()))
+}
+
+async fn dispatch(
+    chat: &Chat,
+    socket: &Socket,
+    name: &str,
+    payload: Value,
+) -> Result<Value, ChatError> {
+    let caller = user_of(socket);
+    let except = Some(socket.id().clone());
+    match name {
+        events::MESSAGE_SEND => {
+            let message =
+                messages::send(chat, &caller, parse::<SendMessage>(payload)?, except).await?;
+            Ok(json!({"message": message}))
+        }
+        events::SYNC => Ok(json!(
+            messages::sync(chat, &caller, parse::<SyncRequest>(payload)?).await?
+        )),
+        events::HISTORY => {
+            let page = messages::history(chat, &caller, parse::<HistoryRequest>(payload)?).await?;
+            Ok(json!({"messages": page}))
+        }
+        events::READ => {
+            messages::read(chat, &caller, parse::<ReadRequest>(payload)?, except).await?;
+            Ok(json!({}))
+        }
+        events::TYPING => {
+            messages::typing(chat, &caller, parse::<TypingRequest>(payload)?).await?;
+            Ok(json!({}))
+        }
+        events::PRESENCE_QUERY => {
+            let answer = presence::query(chat, &caller, parse::<PresenceQuery>(payload)?).await?;
+            Ok(json!({"presence": answer}))
+        }
+        name if name.starts_with("group:") => {
+            groups::handle_event(chat, &caller, name, payload).await
+        }
+        name if name.starts_with("contact:") => {
+            contacts::handle_event(chat, &caller, name, payload).await
+        }
+        _ => Err(ChatError::invalid(format!("unknown event {name}"))),
+    }
+}

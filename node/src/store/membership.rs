@@ -1,0 +1,119 @@
+//! Who belongs where: the read-only queries the chat checks on every operation (group
+//! membership and roles, blocks, contacts, a user's conversations).
+
+use std::collections::HashMap;
+
+use confab_entities::{GroupRole, block, contact, conversation, group_member, read_cursor};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
+
+/// The user's role in the group, if a member.
+pub async fn role_of(
+    db: &DatabaseConnection,
+    group_id: &str,
+    user_id: &str,
+) -> Result<Option<GroupRole>, DbErr> {
+    Ok(
+        group_member::Entity::find_by_id((group_id.to_owned(), user_id.to_owned()))
+            .one(db)
+            .await?
+            .map(|member| member.role),
+    )
+}
+
+/// Every member of the group.
+pub async fn member_ids(db: &DatabaseConnection, group_id: &str) -> Result<Vec<String>, DbErr> {
+    group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::UserId)
+        .filter(group_member::Column::GroupId.eq(group_id))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Every group the user is a member of.
+pub async fn group_ids_of(db: &DatabaseConnection, user_id: &str) -> Result<Vec<String>, DbErr> {
+    group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::GroupId)
+        .filter(group_member::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Whether either user has blocked the other.
+pub async fn blocked_between(db: &DatabaseConnection, a: &str, b: &str) -> Result<bool, DbErr> {
+    let either = Condition::any()
+        .add(
+            Condition::all()
+                .add(block::Column::UserId.eq(a))
+                .add(block::Column::BlockedId.eq(b)),
+        )
+        .add(
+            Condition::all()
+                .add(block::Column::UserId.eq(b))
+                .add(block::Column::BlockedId.eq(a)),
+        );
+    Ok(block::Entity::find()
+        .filter(either)
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Whether `blocker` has blocked `blocked`.
+pub async fn has_blocked(
+    db: &DatabaseConnection,
+    blocker: &str,
+    blocked: &str,
+) -> Result<bool, DbErr> {
+    Ok(
+        block::Entity::find_by_id((blocker.to_owned(), blocked.to_owned()))
+            .one(db)
+            .await?
+            .is_some(),
+    )
+}
+
+/// The user's contacts.
+pub async fn contact_ids(db: &DatabaseConnection, user_id: &str) -> Result<Vec<String>, DbErr> {
+    contact::Entity::find()
+        .select_only()
+        .column(contact::Column::ContactId)
+        .filter(contact::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Every conversation the user is in: direct ones and those of the user's groups.
+pub async fn conversations_of(
+    db: &DatabaseConnection,
+    user_id: &str,
+) -> Result<Vec<conversation::Model>, DbErr> {
+    let groups = group_ids_of(db, user_id).await?;
+    let mut mine = Condition::any()
+        .add(conversation::Column::UserA.eq(user_id))
+        .add(conversation::Column::UserB.eq(user_id));
+    if !groups.is_empty() {
+        mine = mine.add(conversation::Column::GroupId.is_in(groups));
+    }
+    conversation::Entity::find().filter(mine).all(db).await
+}
+
+/// The user's read cursors, by conversation.
+pub async fn read_cursors_of(
+    db: &DatabaseConnection,
+    user_id: &str,
+) -> Result<HashMap<String, i64>, DbErr> {
+    Ok(read_cursor::Entity::find()
+        .filter(read_cursor::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|cursor| (cursor.conversation_id, cursor.seq))
+        .collect())
+}

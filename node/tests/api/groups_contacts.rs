@@ -1,0 +1,63 @@
+//! Groups and contacts over real HTTP (and their pushes over Socket.IO), on every database
+//! backend: `groups` has the role matrix, public and private groups, leaving and
+//! dissolving, and the member limit; `contacts` has requests, blocks, and that nobody sees
+//! or answers another user's requests.
+
+mod contacts;
+mod groups;
+
+use confab_testkit::SioClient;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+/// A registered user.
+struct User {
+    id: String,
+    token: String,
+}
+
+/// Registers each of `names`, in order.
+async fn users<const N: usize>(app: &TestApp, names: [&str; N]) -> [User; N] {
+    let mut users = Vec::with_capacity(N);
+    for name in names {
+        let registered = app.register(name).await;
+        users.push(User {
+            id: registered["user"]["id"].as_str().unwrap().to_owned(),
+            token: registered["token"].as_str().unwrap().to_owned(),
+        });
+    }
+    users.try_into().unwrap_or_else(|_| unreachable!())
+}
+
+/// `method /api/v1{path}` as `who`, with an optional JSON body.
+async fn call(
+    app: &TestApp,
+    who: &User,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut request = app
+        .client
+        .request(method, format!("{}/api/v1{path}", app.address))
+        .bearer_auth(&who.token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.expect("request")
+}
+
+/// The reply's JSON, after checking its status.
+async fn body(reply: Response, status: StatusCode) -> Value {
+    assert_eq!(reply.status(), status);
+    reply.json().await.unwrap()
+}
+
+/// A Socket.IO connection as `who`.
+async fn connect(app: &TestApp, who: &User) -> SioClient {
+    SioClient::with_token(&app.address, &who.token)
+        .await
+        .unwrap()
+}

@@ -1,0 +1,257 @@
+//! The chat's event schema, shared by the server, the load generator and the tests: event
+//! names, what each carries, and the error codes clients branch on (`API.md`).
+//!
+//! HTTP bodies use the same types, so an operation has one shape whichever way it comes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Event names, as they travel in Socket.IO EVENT packets.
+pub mod events {
+    /// Client → server: send a message. Ack: `{ok, message}`.
+    pub const MESSAGE_SEND: &str = "message:send";
+    /// Client → server: everything after the given cursors. Ack: `{ok, messages, more}`.
+    pub const SYNC: &str = "sync";
+    /// Client → server: older messages of one conversation. Ack: `{ok, messages}`.
+    pub const HISTORY: &str = "history";
+    /// Client → server: the reader has read up to `seq`. Ack: `{ok}`.
+    pub const READ: &str = "read";
+    /// Both ways: someone is typing (ephemeral, never stored).
+    pub const TYPING: &str = "typing";
+    /// Client → server: presence of some users. Ack: `{ok, presence}`.
+    pub const PRESENCE_QUERY: &str = "presence:query";
+    /// Server → client: a new message.
+    pub const MESSAGE_NEW: &str = "message:new";
+    /// Server → client: someone read a conversation up to a seq.
+    pub const RECEIPT: &str = "receipt";
+    /// Server → client: a contact came online or went offline.
+    pub const PRESENCE: &str = "presence";
+    /// Server → client: a group the user is in changed.
+    pub const GROUP_UPDATED: &str = "group:updated";
+    /// Server → client: a contact relation changed.
+    pub const CONTACT_UPDATED: &str = "contact:updated";
+}
+
+/// Where a message goes: `{"user": id}` or `{"group": id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// A direct message to one user.
+    User(String),
+    /// A message to every member of a group.
+    Group(String),
+}
+
+/// `message:send` (and `POST /api/v1/messages`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendMessage {
+    /// The recipient.
+    pub to: Target,
+    /// The text.
+    pub body: String,
+    /// Unique per sender: the same id again returns the same message.
+    pub client_msg_id: String,
+    /// Free JSON carried with the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Value>,
+}
+
+/// A stored message, as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Opaque id.
+    pub id: String,
+    /// The conversation it belongs to.
+    pub conversation: String,
+    /// Position in the conversation: 1, 2, 3, ... without gaps.
+    pub seq: i64,
+    /// The sender's user id.
+    pub from: String,
+    /// The recipient.
+    pub to: Target,
+    /// The text.
+    pub body: String,
+    /// Free JSON, `null` when none was given.
+    pub meta: Value,
+    /// The sender's id for it.
+    pub client_msg_id: String,
+    /// When it was stored, RFC 3339.
+    pub ts: String,
+}
+
+/// `sync`: the client's last seq per conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// Conversation id → last seq the client has.
+    #[serde(default)]
+    pub cursors: BTreeMap<String, i64>,
+    /// At most this many messages in all (default 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// The answer to `sync`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncReply {
+    /// What the client missed, in seq order per conversation.
+    pub messages: Vec<Message>,
+    /// Whether another call would return more.
+    pub more: bool,
+}
+
+/// `history`: older messages of one conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRequest {
+    /// The conversation.
+    pub conversation: String,
+    /// Only messages before this seq (default: from the newest).
+    #[serde(default)]
+    pub before_seq: Option<i64>,
+    /// At most this many (default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// `read`: the reader has read `conversation` up to `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRequest {
+    /// The conversation.
+    pub conversation: String,
+    /// The last seq read.
+    pub seq: i64,
+}
+
+/// `typing` from a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingRequest {
+    /// The conversation.
+    pub conversation: String,
+    /// Started (true) or stopped (false).
+    pub typing: bool,
+}
+
+/// `typing` to the other members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typing {
+    /// The conversation.
+    pub conversation: String,
+    /// Who is typing.
+    pub user: String,
+    /// Started or stopped.
+    pub typing: bool,
+}
+
+/// `receipt` to the other members and the reader's other connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The conversation.
+    pub conversation: String,
+    /// The reader.
+    pub user: String,
+    /// Read up to this seq.
+    pub seq: i64,
+}
+
+/// `presence:query`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceQuery {
+    /// The users asked about.
+    pub users: Vec<String>,
+}
+
+/// One user's presence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// The user.
+    pub user: String,
+    /// Connected anywhere right now.
+    pub online: bool,
+    /// When last seen online, RFC 3339 (`null` if never, or hidden).
+    pub last_seen: Option<String>,
+}
+
+/// The error codes of acks and HTTP errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed or breaks a rule.
+    InvalidRequest,
+    /// The body (or another field) is over its limit.
+    TooLarge,
+    /// No such thing, or not one the caller may see.
+    NotFound,
+    /// The caller may not do this.
+    Forbidden,
+    /// One side has blocked the other.
+    Blocked,
+    /// Too many requests; slow down.
+    RateLimited,
+    /// The request conflicts with the current state (already a member, ...).
+    Conflict,
+    /// The group is full.
+    GroupFull,
+    /// No valid token.
+    Unauthorized,
+    /// Something failed on the server.
+    InternalError,
+    /// The server is not ready (a dependency is down); retry.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::TooLarge => "too_large",
+            Self::NotFound => "not_found",
+            Self::Forbidden => "forbidden",
+            Self::Blocked => "blocked",
+            Self::RateLimited => "rate_limited",
+            Self::Conflict => "conflict",
+            Self::GroupFull => "group_full",
+            Self::Unauthorized => "unauthorized",
+            Self::InternalError => "internal_error",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// An error as clients receive it: `{code, message}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// For people.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn targets_are_single_key_objects() {
+        assert_eq!(
+            serde_json::to_value(Target::User("u1".into())).unwrap(),
+            json!({"user": "u1"})
+        );
+        let group: Target = serde_json::from_value(json!({"group": "g1"})).unwrap();
+        assert_eq!(group, Target::Group("g1".into()));
+        assert!(serde_json::from_value::<Target>(json!({"user": "a", "group": "b"})).is_err());
+    }
+
+    #[test]
+    fn error_codes_serialise_as_their_wire_names() {
+        for code in [
+            ErrorCode::TooLarge,
+            ErrorCode::RateLimited,
+            ErrorCode::GroupFull,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
+        }
+    }
+}
