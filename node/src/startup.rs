@@ -193,12 +193,23 @@ impl Application {
             let signal = stop_signal().await;
             tracing::info!(signal, "stopping: draining");
             ::metrics::counter!("confab_drain_events_total").increment(1);
+            let started = tokio::time::Instant::now();
             state.start_draining();
-            let drained = tokio::time::timeout(plan.deadline, drain(&socket_io, plan.window)).await;
-            if drained.is_err() {
-                tracing::warn!("drain deadline reached");
+            socket_io.start_draining();
+            let deadline = started + plan.deadline;
+            if tokio::time::timeout_at(deadline, drain(&socket_io, plan.window))
+                .await
+                .is_err()
+            {
+                tracing::warn!("drain deadline reached with sessions still open");
             }
-            handle.stop(true).await;
+            // Finish in-flight requests in what is left of the deadline, then force.
+            if tokio::time::timeout_at(deadline, handle.stop(true))
+                .await
+                .is_err()
+            {
+                handle.stop(false).await;
+            }
         });
         self.server.await.context("serving")?;
         if self.node.send(Leave).await.is_err() {
@@ -219,16 +230,21 @@ impl Application {
 /// balancer, to a node that is still ready; they then `sync` what they missed.
 async fn drain(socket_io: &Engine<SocketIoFactory>, window: Duration) {
     let sessions = socket_io.sessions();
-    let count = sessions.len().max(1) as u32;
-    let step = window / count;
     tracing::info!(
         sessions = sessions.len(),
         ?window,
         "closing client transports"
     );
-    for session in sessions {
+    let step = window / sessions.len().max(1) as u32;
+    for (n, session) in sessions.into_iter().enumerate() {
+        if n > 0 {
+            tokio::time::sleep(step).await;
+        }
         session.do_send(CloseSession);
-        tokio::time::sleep(step).await;
+    }
+    // Sessions opened just before the handshakes were refused.
+    for session in socket_io.sessions() {
+        session.do_send(CloseSession);
     }
 }
 

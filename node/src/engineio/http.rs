@@ -150,6 +150,11 @@ async fn dispatch<F: HandlerFactory>(
     if req.method() != Method::GET {
         return EngineError::BadHandshakeMethod.response();
     }
+    if engine.is_draining() {
+        // A stopping node takes no new sessions: the client retries, and the load
+        // balancer (which sees /readyz 503) sends it to another node.
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     if transport == TransportKind::WebSocket && !upgrade {
         return EngineError::BadRequest.response();
     }

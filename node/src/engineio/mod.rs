@@ -13,6 +13,7 @@ mod websocket;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -145,6 +146,8 @@ pub struct Engine<F: HandlerFactory> {
     config: Arc<EngineConfig>,
     factory: F,
     sessions: RwLock<HashMap<Sid, Addr<ConnectionActor<F::Handler>>>>,
+    /// Set when the node stops: new handshakes are refused.
+    draining: AtomicBool,
 }
 
 impl<F: HandlerFactory> fmt::Debug for Engine<F> {
@@ -163,7 +166,18 @@ impl<F: HandlerFactory> Engine<F> {
             config: Arc::new(config),
             factory,
             sessions: RwLock::new(HashMap::new()),
+            draining: AtomicBool::new(false),
         })
+    }
+
+    /// Refuses new sessions from now on (the open ones stay until closed).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether new sessions are refused.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// The settings.
