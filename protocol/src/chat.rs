@@ -192,8 +192,6 @@ pub enum ErrorCode {
     Conflict,
     /// The group is full.
     GroupFull,
-    /// No valid token.
-    Unauthorized,
     /// Something failed on the server.
     InternalError,
     /// The server is not ready (a dependency is down); retry.
@@ -212,7 +210,6 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Conflict => "conflict",
             Self::GroupFull => "group_full",
-            Self::Unauthorized => "unauthorized",
             Self::InternalError => "internal_error",
             Self::Unavailable => "unavailable",
         }

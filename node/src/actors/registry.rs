@@ -40,6 +40,9 @@ impl Registry {
         groups: Vec<String>,
     ) -> bool {
         let first = !self.users.contains_key(user_id);
+        if first {
+            metrics::gauge!("confab_users_online").increment(1.0);
+        }
         let user = self
             .users
             .entry(user_id.to_owned())
@@ -70,6 +73,7 @@ impl Registry {
             return false;
         }
         if let Some(user) = self.users.remove(user_id) {
+            metrics::gauge!("confab_users_online").decrement(1.0);
             for group in user.groups {
                 self.leave(&group, user_id);
             }

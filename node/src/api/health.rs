@@ -1,4 +1,5 @@
-//! `/healthz` (the process is alive), `/readyz` (send traffic here) and `/metrics`.
+//! `/healthz` (the process is alive), `/readyz` (send traffic here), `/metrics` and
+//! `/openapi.json`.
 
 use std::time::Duration;
 
@@ -13,7 +14,8 @@ use crate::state::AppState;
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .route("/openapi.json", web::get().to(openapi));
 }
 
 async fn healthz() -> HttpResponse {
@@ -57,4 +59,11 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
+}
+
+/// The OpenAPI document of the HTTP API (`docs/openapi.json`, built into the binary).
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("../../../docs/openapi.json"))
 }

@@ -35,7 +35,7 @@ fn page_size(requested: Option<u32>, (default, max): (u32, u32)) -> u64 {
 fn check_message(chat: &Chat, request: &SendMessage) -> Result<(), ChatError> {
     if request.client_msg_id.is_empty() || request.client_msg_id.len() > MAX_CLIENT_MSG_ID {
         return Err(ChatError::invalid(
-            "client_msg_id must have 1 to 64 characters",
+            "client_msg_id must have 1 to 64 bytes",
         ));
     }
     if request.body.len() > chat.limits.max_body_bytes {
@@ -122,6 +122,9 @@ pub async fn send(
             )
         })?;
     let committed_at = Some(Instant::now());
+    // Deliver where the stored message lives: a repeated client_msg_id returns the message
+    // first stored under it, whatever the repeat asked for.
+    let conversation = Conversation::parse(&stored.conversation_id).unwrap_or(conversation);
     let message = view(stored);
     let frames = encode_event(events::MESSAGE_NEW, &message);
     let deliver = Deliver {
@@ -303,6 +306,9 @@ async fn tell_conversation(
 ) -> Result<(), ChatError> {
     let frames = encode_event(event, payload);
     let members = match conversation {
+        Conversation::Direct { a, b } if membership::blocked_between(&chat.db, a, b).await? => {
+            Vec::new()
+        }
         Conversation::Direct { a, b } => vec![a.clone(), b.clone()],
         Conversation::Group { group_id } => membership::member_ids(&chat.db, group_id).await?,
     };

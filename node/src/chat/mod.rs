@@ -115,7 +115,6 @@ impl From<ChatError> for ApiError {
             ErrorCode::Forbidden | ErrorCode::Blocked => StatusCode::FORBIDDEN,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Conflict | ErrorCode::GroupFull => StatusCode::CONFLICT,
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };

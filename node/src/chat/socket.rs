@@ -169,6 +169,7 @@ async fn dispatch(
     name: &str,
     payload: Value,
 ) -> Result<Value, ChatError> {
+    chat.rate.check_connection(socket.id().as_str())?;
     let caller = user_of(socket);
     let except = Some(socket.id().clone());
     match name {

@@ -2,8 +2,10 @@
 
 use chrono::Utc;
 use confab_entities::{Secret, user};
+use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 /// What a new account is made of; the password is already hashed.
@@ -45,4 +47,25 @@ pub async fn by_username(
 /// The user with this id.
 pub async fn by_id(db: &DatabaseConnection, id: &str) -> Result<Option<user::Model>, DbErr> {
     user::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Users whose username starts with `prefix` (already lower-case), in username order.
+pub async fn search(
+    db: &DatabaseConnection,
+    prefix: &str,
+    limit: u64,
+) -> Result<Vec<user::Model>, DbErr> {
+    let escaped: String = prefix
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    user::Entity::find()
+        .filter(user::Column::Username.like(LikeExpr::new(format!("{escaped}%")).escape('\\')))
+        .order_by_asc(user::Column::Username)
+        .limit(limit)
+        .all(db)
+        .await
 }

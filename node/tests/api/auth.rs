@@ -9,6 +9,7 @@ use crate::helpers::{TEST_SECRET, TestApp, error_code, on_every_backend};
 on_every_backend!(
     register_login_and_me_agree_on_the_user,
     a_taken_username_is_a_conflict_whatever_its_case,
+    user_search_matches_username_prefixes_literally,
 );
 
 async fn register_login_and_me_agree_on_the_user(backend: Backend) {
@@ -125,4 +126,33 @@ async fn me_refuses_missing_forged_and_expired_tokens() {
         .get("/api/v1/me", Some(&sign(TEST_SECRET, now + 600)))
         .await;
     assert_eq!(genuine.status(), StatusCode::OK);
+}
+
+async fn user_search_matches_username_prefixes_literally(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.register("alice").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for name in ["alicia", "bob", "al_x", "alfa"] {
+        app.register(name).await;
+    }
+    let names = |reply: Value| -> Vec<String> {
+        reply["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|user| user["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let found = app.get("/api/v1/users?q=ALI", Some(&token)).await;
+    assert_eq!(names(found.json().await.unwrap()), ["alice", "alicia"]);
+    // `_` is a letter of usernames, not a wildcard.
+    let found = app.get("/api/v1/users?q=al_", Some(&token)).await;
+    assert_eq!(names(found.json().await.unwrap()), ["al_x"]);
+    let empty = app.get("/api/v1/users?q=", Some(&token)).await;
+    assert_eq!(
+        error_code(empty, StatusCode::BAD_REQUEST).await,
+        "invalid_request"
+    );
 }

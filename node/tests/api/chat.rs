@@ -570,3 +570,105 @@ async fn message_endpoints_refuse_missing_forged_and_expired_tokens() {
     }
     assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 0);
 }
+
+/// Makes `a` and `b` contacts through the API (request, accept).
+async fn befriend(app: &TestApp, a: &User, b: &User) {
+    let mut asker = connect(&app.address, a).await;
+    let request = asker
+        .request("contact:request", json!({"user_id": b.id}))
+        .await
+        .unwrap();
+    assert_eq!(request["ok"], true, "{request}");
+    let mut answerer = connect(&app.address, b).await;
+    let id = request["request"]["id"].as_str().unwrap();
+    let accepted = answerer
+        .request("contact:accept", json!({"id": id}))
+        .await
+        .unwrap();
+    assert_eq!(accepted["ok"], true, "{accepted}");
+    asker.close();
+    answerer.close();
+}
+
+#[actix_web::test]
+async fn contacts_see_each_other_come_and_go_and_strangers_are_not_told() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (alice, bob, eve) = (
+        user(&app, "alice").await,
+        user(&app, "bob").await,
+        user(&app, "eve").await,
+    );
+    befriend(&app, &alice, &bob).await;
+    let mut bobs = connect(&app.address, &bob).await;
+    let mut eves = connect(&app.address, &eve).await;
+    let alices = connect(&app.address, &alice).await;
+    let online = loop {
+        let presence = bobs.next("presence").await.unwrap();
+        if presence["user"] == alice.id.as_str() && presence["online"] == true {
+            break presence;
+        }
+    };
+    assert_eq!(online["last_seen"], Value::Null);
+    alices.close();
+    let offline = loop {
+        let presence = bobs.next("presence").await.unwrap();
+        if presence["user"] == alice.id.as_str() && presence["online"] == false {
+            break presence;
+        }
+    };
+    assert!(offline["last_seen"].is_string(), "{offline}");
+    // Eve is no contact: nothing was pushed to her, but she may ask.
+    assert!(eves.received("presence").is_empty());
+    let asked = eves
+        .request("presence:query", json!({"users": [alice.id]}))
+        .await
+        .unwrap();
+    assert_eq!(asked["presence"][0]["online"], false);
+    assert_eq!(asked["presence"][0]["last_seen"], offline["last_seen"]);
+}
+
+#[actix_web::test]
+async fn receipts_reach_the_others_and_the_readers_devices_typing_only_the_others() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut alices = connect(&app.address, &alice).await;
+    let mut bob_phone = connect(&app.address, &bob).await;
+    let mut bob_laptop = connect(&app.address, &bob).await;
+    let sent = alices
+        .request("message:send", send(&bob, "hi", "r1"))
+        .await
+        .unwrap();
+    let conversation = sent["message"]["conversation"].as_str().unwrap().to_owned();
+
+    let read = bob_phone
+        .request("read", json!({"conversation": conversation, "seq": 1}))
+        .await
+        .unwrap();
+    assert_eq!(read["ok"], true, "{read}");
+    let receipt = json!({"conversation": conversation, "user": bob.id, "seq": 1});
+    assert_eq!(alices.next("receipt").await.unwrap(), receipt);
+    assert_eq!(bob_laptop.next("receipt").await.unwrap(), receipt);
+    let beyond = bob_phone
+        .request("read", json!({"conversation": conversation, "seq": 2}))
+        .await
+        .unwrap();
+    assert_eq!(beyond["error"]["code"], "invalid_request");
+
+    bob_phone
+        .emit(
+            "typing",
+            json!({"conversation": conversation, "typing": true}),
+        )
+        .unwrap();
+    let typing = alices.next("typing").await.unwrap();
+    assert_eq!(
+        typing,
+        json!({"conversation": conversation, "user": bob.id, "typing": true})
+    );
+    // Bob's own devices are not told he is typing: a round trip later, nothing came.
+    bob_laptop
+        .request("presence:query", json!({"users": []}))
+        .await
+        .unwrap();
+    assert!(bob_laptop.received("typing").is_empty());
+}

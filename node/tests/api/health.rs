@@ -69,3 +69,41 @@ async fn readyz_turns_503_when_the_database_goes_away() {
         .unwrap();
     assert_eq!(alive.status(), StatusCode::OK);
 }
+
+/// Every path and method of the served OpenAPI document reaches a route of the node, so
+/// the document and the router cannot drift apart unnoticed.
+#[actix_web::test]
+async fn every_documented_endpoint_exists() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let document: serde_json::Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() > 20, "{} paths", paths.len());
+    for (path, operations) in paths {
+        let concrete = path
+            .split('/')
+            .map(|part| if part.starts_with('{') { "x" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in operations.as_object().unwrap().keys() {
+            let Ok(method) = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                continue;
+            }
+            let reply = app
+                .client
+                .request(method.clone(), format!("{}{concrete}?q=x", app.address))
+                .send()
+                .await
+                .unwrap();
+            let status = reply.status();
+            let body = reply.text().await.unwrap_or_default();
+            assert!(
+                !(status == StatusCode::NOT_FOUND && body.contains("no such endpoint")),
+                "{method} {path} is documented but not served"
+            );
+        }
+    }
+}
