@@ -9,11 +9,10 @@
 mod database;
 mod node;
 mod servers;
-mod sio;
 mod wait;
 
+pub use confab_loadtest::client::{Connected, SioClient};
 pub use database::{Backend, TestDb};
 pub use node::NodeProcess;
 pub use servers::{NatsServer, RedisServer};
-pub use sio::{Connected, SioClient};
 pub use wait::{eventually, free_port};

@@ -1,4 +1,5 @@
-//! A small Socket.IO client for tests, over a real WebSocket, built on `confab-protocol`.
+//! A Socket.IO client over a real WebSocket, built on `confab-protocol`: what the load
+//! generator drives, and what the test suites use (through `confab-testkit`).
 //!
 //! It connects to the `/` namespace with an auth payload, answers the server's pings,
 //! sends events with or without acks, and keeps every event the server sends, so a test

@@ -1,0 +1,238 @@
+//! Access: who may connect, and who may act on which conversation.
+
+use confab_entities::message;
+use confab_testkit::{Backend, Connected, SioClient};
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::json;
+
+use super::{User, connect, send, user};
+use crate::helpers::{TEST_SECRET, TestApp};
+
+#[actix_web::test]
+async fn connecting_needs_a_genuine_current_token() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let alice = user(&app, "alice").await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let sign = |secret: &str, exp: u64| {
+        let claims = json!({"sub": alice.id, "iss": "confab", "iat": now - 100, "exp": exp});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let cases = [
+        (json!({}), "invalid_token"),
+        (json!({"token": "garbage"}), "invalid_token"),
+        (
+            json!({"token": sign("another-secret-of-sufficient-length!", now + 60)}),
+            "invalid_token",
+        ),
+        (
+            json!({"token": sign(TEST_SECRET, now - 10)}),
+            "token_expired",
+        ),
+    ];
+    for (auth, code) in cases {
+        match SioClient::try_connect(&app.address, auth.clone())
+            .await
+            .unwrap()
+        {
+            Connected::Refused(data) => assert_eq!(data, json!({"code": code}), "{auth}"),
+            Connected::Accepted(_) => panic!("{auth} was accepted"),
+        }
+    }
+    assert!(matches!(
+        SioClient::try_connect(&app.address, json!({"token": alice.token}))
+            .await
+            .unwrap(),
+        Connected::Accepted(_)
+    ));
+}
+
+/// A group owned by `owner` with `members`, written straight to the database.
+async fn group_of(app: &TestApp, owner: &User, members: &[&User]) -> String {
+    use confab_entities::{GroupRole, group, group_member};
+    use sea_orm::{ActiveModelTrait, Set};
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = chrono::Utc::now();
+    group::ActiveModel {
+        id: Set(id.clone()),
+        name: Set("team".into()),
+        public: Set(false),
+        owner_id: Set(owner.id.clone()),
+        created_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let roles = std::iter::once((owner, GroupRole::Owner))
+        .chain(members.iter().map(|m| (*m, GroupRole::Member)));
+    for (user, role) in roles {
+        group_member::ActiveModel {
+            group_id: Set(id.clone()),
+            user_id: Set(user.id.clone()),
+            role: Set(role),
+            joined_at: Set(now),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+    id
+}
+
+/// Every message event, for each kind of caller: who may act, and what the others get.
+#[actix_web::test]
+async fn message_events_are_allowed_to_members_only() {
+    use confab_entities::block;
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let owner = user(&app, "owner").await;
+    let member = user(&app, "member").await;
+    let outsider = user(&app, "outsider").await;
+    let blocked = user(&app, "blocked").await;
+    let group = group_of(&app, &owner, &[&member]).await;
+    block::ActiveModel {
+        user_id: Set(owner.id.clone()),
+        blocked_id: Set(blocked.id.clone()),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let mut owners = connect(&app.address, &owner).await;
+    let first = owners
+        .request(
+            "message:send",
+            json!({"to": {"group": group}, "body": "hi", "client_msg_id": "o1"}),
+        )
+        .await
+        .unwrap();
+    let conversation = first["message"]["conversation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let direct = owners
+        .request("message:send", send(&member, "hi", "o2"))
+        .await
+        .unwrap();
+    let direct_conversation = direct["message"]["conversation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let events = |n: usize| {
+        [
+            (
+                "message:send",
+                json!({"to": {"group": group}, "body": "x", "client_msg_id": format!("e{n}")}),
+            ),
+            ("history", json!({"conversation": conversation})),
+            ("read", json!({"conversation": conversation, "seq": 1})),
+            ("history", json!({"conversation": direct_conversation})),
+        ]
+    };
+    // (caller, expected code per event: None = allowed)
+    let expectations: [(&User, [Option<&str>; 4]); 4] = [
+        (&owner, [None, None, None, None]),
+        (&member, [None, None, None, None]),
+        (
+            &outsider,
+            [
+                Some("not_found"),
+                Some("not_found"),
+                Some("not_found"),
+                Some("not_found"),
+            ],
+        ),
+        (
+            &blocked,
+            [
+                Some("not_found"),
+                Some("not_found"),
+                Some("not_found"),
+                Some("not_found"),
+            ],
+        ),
+    ];
+    for (n, (caller, expected)) in expectations.into_iter().enumerate() {
+        let mut socket = connect(&app.address, caller).await;
+        for ((event, payload), expected) in events(n).into_iter().zip(expected) {
+            let ack = socket.request(event, payload.clone()).await.unwrap();
+            match expected {
+                None => assert_eq!(ack["ok"], true, "{event} {payload}: {ack}"),
+                Some(code) => assert_eq!(ack["error"]["code"], code, "{event} {payload}: {ack}"),
+            }
+        }
+    }
+    // A blocked user cannot write to the user who blocked them, nor the other way round.
+    let mut blockeds = connect(&app.address, &blocked).await;
+    let refused = blockeds
+        .request("message:send", send(&owner, "hey", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "blocked");
+    let refused = owners
+        .request("message:send", send(&blocked, "hey", "o3"))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "blocked");
+    // And sees the blocker as offline, never seen.
+    let presence = blockeds
+        .request("presence:query", json!({"users": [owner.id]}))
+        .await
+        .unwrap();
+    assert_eq!(presence["presence"][0]["online"], false);
+}
+
+#[actix_web::test]
+async fn message_endpoints_refuse_missing_forged_and_expired_tokens() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let alice = user(&app, "alice").await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let sign = |secret: &str, exp: u64| {
+        let claims = json!({"sub": alice.id, "iss": "confab", "iat": now - 100, "exp": exp});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let tokens = [
+        (None, "missing_token"),
+        (
+            Some(sign("a-forged-secret-of-sufficient-length", now + 60)),
+            "invalid_token",
+        ),
+        (Some(sign(TEST_SECRET, now - 10)), "token_expired"),
+    ];
+    let body = send(&alice, "x", "t");
+    for (token, code) in tokens {
+        let requests = [
+            app.client
+                .post(format!("{}/api/v1/messages", app.address))
+                .json(&body),
+            app.client
+                .get(format!("{}/api/v1/conversations", app.address)),
+            app.client.get(format!(
+                "{}/api/v1/conversations/d:a:b/messages",
+                app.address
+            )),
+        ];
+        for request in requests {
+            let request = match &token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            };
+            let reply = request.send().await.unwrap();
+            assert_eq!(
+                crate::helpers::error_code(reply, reqwest::StatusCode::UNAUTHORIZED).await,
+                code
+            );
+        }
+    }
+    assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 0);
+}

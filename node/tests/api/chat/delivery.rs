@@ -1,0 +1,190 @@
+//! Delivery beyond messages: presence, receipts, typing, a slow consumer cut off, and the
+//! rate limit.
+
+use confab_entities::message;
+use confab_testkit::Backend;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+
+use super::{User, connect, send, user};
+use crate::helpers::TestApp;
+
+/// Connects like a client, then never reads again.
+async fn stalled_connection(address: &str, user: &User) -> impl Sized {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        address.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let open = ws.next().await.unwrap().unwrap();
+    assert!(open.to_text().unwrap().starts_with('0'));
+    let connect = format!("40{}", json!({"token": user.token}));
+    ws.send(Message::Text(connect.into())).await.unwrap();
+    let reply = ws.next().await.unwrap().unwrap();
+    assert!(reply.to_text().unwrap().starts_with("40{"), "{reply}");
+    ws
+}
+
+#[actix_web::test]
+async fn a_client_that_stops_reading_is_cut_off_and_the_others_keep_receiving() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.outgoing_buffer_frames = 8;
+        settings.messages_burst = 1000;
+        settings.events_burst = 1000;
+    })
+    .await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut sender = connect(&app.address, &alice).await;
+    let mut reader = connect(&app.address, &bob).await;
+    let stalled = stalled_connection(&app.address, &bob).await;
+    let slow_before = slow_consumer_disconnects(&app).await;
+    let body = "x".repeat(60_000);
+    let count = 300;
+    for n in 0..count {
+        let ack = sender
+            .request("message:send", send(&bob, &body, &format!("big-{n}")))
+            .await
+            .unwrap();
+        assert_eq!(ack["ok"], true);
+    }
+    for _ in 0..count {
+        reader.next("message:new").await.unwrap();
+    }
+    assert!(slow_consumer_disconnects(&app).await > slow_before);
+    drop(stalled);
+}
+
+async fn slow_consumer_disconnects(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    metrics
+        .lines()
+        .find(|line| line.starts_with("confab_slow_consumer_disconnects_total"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse::<f64>().ok())
+        .map_or(0, |value| value as u64)
+}
+
+#[actix_web::test]
+async fn a_sender_over_the_rate_limit_is_refused_and_nothing_is_stored() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.messages_per_sec = 1;
+        settings.messages_burst = 3;
+    })
+    .await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut phone = connect(&app.address, &alice).await;
+    let mut codes = Vec::new();
+    for n in 0..4 {
+        let ack = phone
+            .request("message:send", send(&bob, "hi", &format!("r{n}")))
+            .await
+            .unwrap();
+        codes.push(ack["error"]["code"].as_str().unwrap_or("ok").to_owned());
+    }
+    assert_eq!(codes, ["ok", "ok", "ok", "rate_limited"]);
+    assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 3);
+}
+
+/// Makes `a` and `b` contacts through the API (request, accept).
+async fn befriend(app: &TestApp, a: &User, b: &User) {
+    let mut asker = connect(&app.address, a).await;
+    let request = asker
+        .request("contact:request", json!({"user_id": b.id}))
+        .await
+        .unwrap();
+    assert_eq!(request["ok"], true, "{request}");
+    let mut answerer = connect(&app.address, b).await;
+    let id = request["request"]["id"].as_str().unwrap();
+    let accepted = answerer
+        .request("contact:accept", json!({"id": id}))
+        .await
+        .unwrap();
+    assert_eq!(accepted["ok"], true, "{accepted}");
+    asker.close();
+    answerer.close();
+}
+
+#[actix_web::test]
+async fn contacts_see_each_other_come_and_go_and_strangers_are_not_told() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (alice, bob, eve) = (
+        user(&app, "alice").await,
+        user(&app, "bob").await,
+        user(&app, "eve").await,
+    );
+    befriend(&app, &alice, &bob).await;
+    let mut bobs = connect(&app.address, &bob).await;
+    let mut eves = connect(&app.address, &eve).await;
+    let alices = connect(&app.address, &alice).await;
+    let online = loop {
+        let presence = bobs.next("presence").await.unwrap();
+        if presence["user"] == alice.id.as_str() && presence["online"] == true {
+            break presence;
+        }
+    };
+    assert_eq!(online["last_seen"], Value::Null);
+    alices.close();
+    let offline = loop {
+        let presence = bobs.next("presence").await.unwrap();
+        if presence["user"] == alice.id.as_str() && presence["online"] == false {
+            break presence;
+        }
+    };
+    assert!(offline["last_seen"].is_string(), "{offline}");
+    // Eve is no contact: nothing was pushed to her, but she may ask.
+    assert!(eves.received("presence").is_empty());
+    let asked = eves
+        .request("presence:query", json!({"users": [alice.id]}))
+        .await
+        .unwrap();
+    assert_eq!(asked["presence"][0]["online"], false);
+    assert_eq!(asked["presence"][0]["last_seen"], offline["last_seen"]);
+}
+
+#[actix_web::test]
+async fn receipts_reach_the_others_and_the_readers_devices_typing_only_the_others() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut alices = connect(&app.address, &alice).await;
+    let mut bob_phone = connect(&app.address, &bob).await;
+    let mut bob_laptop = connect(&app.address, &bob).await;
+    let sent = alices
+        .request("message:send", send(&bob, "hi", "r1"))
+        .await
+        .unwrap();
+    let conversation = sent["message"]["conversation"].as_str().unwrap().to_owned();
+
+    let read = bob_phone
+        .request("read", json!({"conversation": conversation, "seq": 1}))
+        .await
+        .unwrap();
+    assert_eq!(read["ok"], true, "{read}");
+    let receipt = json!({"conversation": conversation, "user": bob.id, "seq": 1});
+    assert_eq!(alices.next("receipt").await.unwrap(), receipt);
+    assert_eq!(bob_laptop.next("receipt").await.unwrap(), receipt);
+    let beyond = bob_phone
+        .request("read", json!({"conversation": conversation, "seq": 2}))
+        .await
+        .unwrap();
+    assert_eq!(beyond["error"]["code"], "invalid_request");
+
+    bob_phone
+        .emit(
+            "typing",
+            json!({"conversation": conversation, "typing": true}),
+        )
+        .unwrap();
+    let typing = alices.next("typing").await.unwrap();
+    assert_eq!(
+        typing,
+        json!({"conversation": conversation, "user": bob.id, "typing": true})
+    );
+    // Bob's own devices are not told he is typing: a round trip later, nothing came.
+    bob_laptop
+        .request("presence:query", json!({"users": []}))
+        .await
+        .unwrap();
+    assert!(bob_laptop.received("typing").is_empty());
+}

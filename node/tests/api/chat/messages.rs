@@ -1,0 +1,243 @@
+//! Messages: delivery to every device, idempotency, sync after being offline, sequence
+//! numbers under concurrency, and the limits.
+
+use std::collections::BTreeSet;
+
+use confab_entities::message;
+use confab_testkit::Backend;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+
+use super::{connect, send, user};
+use crate::helpers::{TestApp, on_every_backend};
+
+on_every_backend!(
+    a_direct_message_reaches_the_recipient_and_the_senders_other_devices,
+    an_offline_user_gets_everything_through_sync_in_order,
+    two_nodes_writing_one_conversation_never_share_or_skip_a_seq,
+);
+
+async fn a_direct_message_reaches_the_recipient_and_the_senders_other_devices(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut phone = connect(&app.address, &alice).await;
+    let mut laptop = connect(&app.address, &alice).await;
+    let mut bobs = connect(&app.address, &bob).await;
+
+    let ack = phone
+        .request("message:send", send(&bob, "hi bob", "m-1"))
+        .await
+        .unwrap();
+    assert_eq!(ack["ok"], true, "{ack}");
+    let message = &ack["message"];
+    assert_eq!(message["seq"], 1);
+    assert_eq!(message["from"], alice.id.as_str());
+    assert_eq!(message["to"], json!({"user": bob.id}));
+    assert_eq!(message["body"], "hi bob");
+    assert_eq!(message["client_msg_id"], "m-1");
+
+    assert_eq!(&bobs.next("message:new").await.unwrap(), message);
+    assert_eq!(&laptop.next("message:new").await.unwrap(), message);
+    // The sending connection has the ack instead: after a round trip, still nothing.
+    phone
+        .request("presence:query", json!({"users": []}))
+        .await
+        .unwrap();
+    assert!(phone.received("message:new").is_empty());
+
+    let reply = bobs
+        .request("message:send", send(&alice, "hi alice", "m-1"))
+        .await
+        .unwrap();
+    assert_eq!(reply["message"]["seq"], 2, "one conversation, one sequence");
+    assert_eq!(reply["message"]["conversation"], message["conversation"]);
+}
+
+#[actix_web::test]
+async fn the_same_client_msg_id_returns_the_same_message_and_stores_nothing_new() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut phone = connect(&app.address, &alice).await;
+    let first = phone
+        .request("message:send", send(&bob, "once", "dup-1"))
+        .await
+        .unwrap();
+    // The ack was lost; the client sends again, even with another body.
+    let again = phone
+        .request("message:send", send(&bob, "once!", "dup-1"))
+        .await
+        .unwrap();
+    assert_eq!(first["message"], again["message"]);
+    assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 1);
+    // Over HTTP too: the same operation.
+    let over_http = app
+        .client
+        .post(format!("{}/api/v1/messages", app.address))
+        .bearer_auth(&alice.token)
+        .json(&send(&bob, "once", "dup-1"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(over_http["message"], first["message"]);
+    assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 1);
+}
+
+async fn an_offline_user_gets_everything_through_sync_in_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob, carol) = (
+        user(&app, "alice").await,
+        user(&app, "bob").await,
+        user(&app, "carol").await,
+    );
+    let mut alices = connect(&app.address, &alice).await;
+    let mut carols = connect(&app.address, &carol).await;
+    for n in 1..=5 {
+        let ack = alices
+            .request(
+                "message:send",
+                send(&bob, &format!("a{n}"), &format!("a{n}")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ack["ok"], true);
+    }
+    let from_carol = carols
+        .request("message:send", send(&bob, "c1", "c1"))
+        .await
+        .unwrap();
+    let carol_conversation = from_carol["message"]["conversation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Bob was never connected: he has no cursors, and gets both conversations from seq 1.
+    let mut bobs = connect(&app.address, &bob).await;
+    let everything = bobs.request("sync", json!({"cursors": {}})).await.unwrap();
+    assert_eq!(everything["ok"], true);
+    assert_eq!(everything["more"], false);
+    let messages = everything["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 6);
+    let from_alice: Vec<(i64, &str)> = messages
+        .iter()
+        .filter(|m| m["from"] == alice.id.as_str())
+        .map(|m| (m["seq"].as_i64().unwrap(), m["body"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        from_alice,
+        [(1, "a1"), (2, "a2"), (3, "a3"), (4, "a4"), (5, "a5")]
+    );
+    let alice_conversation = messages[0]["conversation"].clone();
+
+    // With cursors: only what is after them, paged with `more`.
+    let cursors = json!({"cursors": {alice_conversation.as_str().unwrap(): 3, carol_conversation.as_str(): 1}, "limit": 1});
+    let first_page = bobs.request("sync", cursors).await.unwrap();
+    assert_eq!(first_page["more"], true);
+    assert_eq!(first_page["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(first_page["messages"][0]["seq"], 4);
+    let rest = bobs
+        .request("sync", json!({"cursors": {alice_conversation.as_str().unwrap(): 4, carol_conversation.as_str(): 1}}))
+        .await
+        .unwrap();
+    assert_eq!(rest["more"], false);
+    assert_eq!(rest["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["messages"][0]["body"], "a5");
+
+    // History pages backwards, each page oldest first.
+    let older = bobs
+        .request(
+            "history",
+            json!({"conversation": alice_conversation, "before_seq": 4, "limit": 2}),
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = older["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [2, 3]);
+}
+
+async fn two_nodes_writing_one_conversation_never_share_or_skip_a_seq(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let second = app.another_node().await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut senders = Vec::new();
+    for (n, address) in [&app.address, &second, &app.address, &second]
+        .into_iter()
+        .enumerate()
+    {
+        let (from, to) = if n % 2 == 0 {
+            (&alice, &bob)
+        } else {
+            (&bob, &alice)
+        };
+        let client = connect(address, from).await;
+        senders.push((client, to.id.clone(), n));
+    }
+    let per_sender = 15;
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .map(|(mut client, to, n)| {
+            tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                for i in 0..per_sender {
+                    let body = json!({"to": {"user": to}, "body": "x", "client_msg_id": format!("s{n}-{i}")});
+                    let ack = client.request("message:send", body).await.unwrap();
+                    assert_eq!(ack["ok"], true, "{ack}");
+                    seqs.push(ack["message"]["seq"].as_i64().unwrap());
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        let seqs = task.await.unwrap();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "one sender's seqs increase: {seqs:?}"
+        );
+        all.extend(seqs);
+    }
+    let distinct: BTreeSet<i64> = all.iter().copied().collect();
+    let expected: BTreeSet<i64> = (1..=4 * per_sender as i64).collect();
+    assert_eq!(distinct, expected, "gap-free and never shared");
+}
+
+#[actix_web::test]
+async fn limits_and_rules_refuse_a_message_and_store_nothing() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| settings.max_body_bytes = 100).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut phone = connect(&app.address, &alice).await;
+    let cases = [
+        (send(&bob, &"x".repeat(101), "big"), "too_large"),
+        (
+            json!({"to": {"user": "nobody"}, "body": "hi", "client_msg_id": "n"}),
+            "not_found",
+        ),
+        (
+            json!({"to": {"group": "nope"}, "body": "hi", "client_msg_id": "g"}),
+            "not_found",
+        ),
+        (
+            json!({"to": {"user": bob.id}, "body": "hi", "client_msg_id": ""}),
+            "invalid_request",
+        ),
+        (
+            json!({"to": {"user": bob.id}, "body": "hi"}),
+            "invalid_request",
+        ),
+        (json!("not an object"), "invalid_request"),
+    ];
+    for (body, code) in cases {
+        let ack = phone.request("message:send", body.clone()).await.unwrap();
+        assert_eq!(ack["ok"], false, "{body}");
+        assert_eq!(ack["error"]["code"], code, "{body}: {ack}");
+    }
+    assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 0);
+}
