@@ -22,7 +22,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 
-use crate::actors::node::{Leave, NodeActor};
+use crate::actors::node::{Leave, NodeActor, NodeSettings};
 use crate::actors::store::StoreActor;
 use crate::auth::Tokens;
 use crate::chat::rate::{Rate, RateLimits};
@@ -104,11 +104,16 @@ impl Application {
                 .into_bytes(),
         };
         let tokens = Tokens::new(&secret, Duration::from_secs(settings.token_ttl_secs));
-        let (directory, bus) = infrastructure(settings).await?;
+        let keys = Keys::default();
+        let (directory, bus) = infrastructure(settings, &keys).await?;
         let node = NodeActor::new(
-            settings.node_id.clone(),
+            NodeSettings {
+                node_id: settings.node_id.clone(),
+                lease_ttl: Duration::from_secs(settings.node_lease_ttl_secs),
+                keys,
+            },
             directory.clone(),
-            Duration::from_secs(settings.node_lease_ttl_secs),
+            bus.clone(),
         )
         .start();
         let chat = Chat {
@@ -275,7 +280,10 @@ fn rate_limits(settings: &Settings) -> Arc<RateLimits> {
 }
 
 /// The directory and the bus: Redis and NATS in cluster mode, in-process standalone.
-async fn infrastructure(settings: &Settings) -> Result<(Arc<dyn Directory>, Arc<dyn Bus>)> {
+async fn infrastructure(
+    settings: &Settings,
+    keys: &Keys,
+) -> Result<(Arc<dyn Directory>, Arc<dyn Bus>)> {
     Ok(match settings.mode()? {
         Mode::Standalone => (Arc::new(LocalDirectory::new()), Arc::new(LocalBus::new())),
         Mode::Cluster {
@@ -283,7 +291,7 @@ async fn infrastructure(settings: &Settings) -> Result<(Arc<dyn Directory>, Arc<
             nats_url,
         } => {
             tracing::info!(redis = %redact_url(&redis_url), nats = %redact_url(&nats_url), "cluster mode");
-            let directory = RedisDirectory::connect(&redis_url, Keys::default())
+            let directory = RedisDirectory::connect(&redis_url, keys.clone())
                 .await
                 .context("setting up the Redis directory")?;
             let bus = NatsBus::connect(&nats_url, &settings.node_id)

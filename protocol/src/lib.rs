@@ -3,6 +3,7 @@
 //! - [`engineio`]: Engine.IO v4 packets, WebSocket frames and HTTP long-polling payloads.
 //! - [`socketio`]: Socket.IO v5 packets (namespaces, events, acks, binary attachments)
 //!   that travel inside Engine.IO `message` packets.
+//! - [`cluster`]: the versioned envelopes nodes send each other over the bus.
 //!
 //! Both codecs follow the reference JavaScript implementation (`engine.io-parser`,
 //! `socket.io-parser`), so the official `socket.io-client` talks to Confab unchanged.
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod chat;
+pub mod cluster;
 pub mod engineio;
 #[cfg(test)]
 mod fuzz_regressions;

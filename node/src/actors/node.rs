@@ -1,60 +1,124 @@
 //! `NodeActor`: one per process. It keeps the registry of local users and groups (and
-//! their actors), routes deliveries to them, and keeps this node's lease in the directory
-//! alive so other nodes know it is up, giving it back when the node stops.
+//! their actors), routes deliveries to them, and is this node's link to the cluster: it
+//! holds the node's lease in the directory, registers the users online here, and relays
+//! deliveries to and from the other nodes over the bus (see [`bridge`]).
+//!
+//! A delivery to users goes to the local ones at once, then through one directory lookup
+//! to one envelope per other node that has any of them. A delivery to a group goes to the
+//! local members at once and is published once on the group's subject, which only nodes
+//! with online members of the group subscribe to. The bus is at most once: what it loses,
+//! clients repair with `sync`. Standalone mode runs the same code on the in-process
+//! directory and bus.
+
+mod bridge;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use confab_cluster::Directory;
+use confab_cluster::{Bus, Directory, DirectoryError, Keys};
 
+use self::bridge::Subscriptions;
 use super::registry::Registry;
 use super::user::Deliver;
 use crate::engineio::Sid;
 use crate::socketio::Socket;
 
+/// Most users re-registered by one directory call of the heartbeat.
+const REFRESH_SLICE: usize = 1000;
+
+/// Who this node is in the cluster and how often it says so.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// This node's id: its lease, its directory entries and its bus subject.
+    pub node_id: String,
+    /// How long the lease and the users' entries live without a heartbeat; the heartbeat
+    /// runs every third of it.
+    pub lease_ttl: Duration,
+    /// The names of keys and subjects.
+    pub keys: Keys,
+}
+
 /// The process-wide actor of a node.
 #[derive(Debug)]
 pub struct NodeActor {
-    node_id: String,
-    directory: Arc<dyn Directory>,
-    /// How long the lease lives without a refresh; refreshed every third of it.
+    node_id: Arc<str>,
     lease_ttl: Duration,
+    keys: Keys,
+    directory: Arc<dyn Directory>,
+    bus: Arc<dyn Bus>,
     /// Set by [`Leave`]: no lease refresh may follow the release.
     leaving: bool,
     registry: Registry,
+    /// The bus subjects this node listens on: its own, and its local groups'.
+    subscriptions: Subscriptions,
 }
 
 impl NodeActor {
-    /// An actor for `node_id` holding a lease of `lease_ttl` in `directory`.
-    pub fn new(node_id: String, directory: Arc<dyn Directory>, lease_ttl: Duration) -> Self {
+    /// The actor of the node `settings` describe, on `directory` and `bus`.
+    pub fn new(settings: NodeSettings, directory: Arc<dyn Directory>, bus: Arc<dyn Bus>) -> Self {
         Self {
-            node_id,
+            node_id: settings.node_id.into(),
+            lease_ttl: settings.lease_ttl,
+            keys: settings.keys,
             directory,
-            lease_ttl,
+            bus,
             leaving: false,
             registry: Registry::default(),
+            subscriptions: Subscriptions::default(),
         }
     }
 
-    fn refresh_lease(&mut self, ctx: &mut Context<Self>) {
+    /// Refreshes the lease and every local user's entry (which also restores them after the
+    /// directory came back empty), and retries subscriptions that failed.
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         if self.leaving {
             return;
         }
         let directory = self.directory.clone();
         let node_id = self.node_id.clone();
         let ttl = self.lease_ttl;
-        ctx.spawn(
-            async move {
-                if let Err(error) = directory.refresh_node_lease(&node_id, ttl).await {
-                    metrics::counter!("confab_directory_errors_total", "op" => "refresh_lease")
-                        .increment(1);
-                    tracing::warn!(%error, "could not refresh the node lease");
+        let users = self.registry.user_ids();
+        actix::spawn(async move {
+            if let Err(error) = directory.refresh_node_lease(&node_id, ttl).await {
+                directory_failed("refresh_lease", &error);
+            }
+            let users: Vec<&str> = users.iter().map(String::as_str).collect();
+            // In slices, so that no single script call blocks Redis for long.
+            for slice in users.chunks(REFRESH_SLICE) {
+                if let Err(error) = directory.refresh_node_users(&node_id, slice, ttl).await {
+                    directory_failed("refresh_users", &error);
                 }
             }
-            .into_actor(self),
-        );
+        });
+        self.resubscribe(ctx);
     }
+
+    /// Hands `deliver` to every local connection of `users`.
+    fn deliver_here_to_users(&self, users: &[String], deliver: &Deliver) {
+        for user in users {
+            if let Some(actor) = self.registry.user(user)
+                && actor.try_send(deliver.clone()).is_err()
+            {
+                metrics::counter!("confab_fanout_dropped_total").increment(1);
+            }
+        }
+    }
+
+    /// Hands `deliver` to the local members of `group_id`.
+    fn deliver_here_to_group(&self, group_id: &str, deliver: Deliver) {
+        if let Some(actor) = self.registry.group(group_id)
+            && actor.try_send(deliver).is_err()
+        {
+            metrics::counter!("confab_fanout_dropped_total").increment(1);
+        }
+    }
+}
+
+/// Counts and logs a failed directory operation; the caller carries on (at most once).
+pub(crate) fn directory_failed(op: &'static str, error: &DirectoryError) {
+    metrics::counter!("confab_directory_errors_total", "op" => op).increment(1);
+    tracing::warn!(%error, op, "directory operation failed");
 }
 
 impl Actor for NodeActor {
@@ -62,8 +126,8 @@ impl Actor for NodeActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(65_536);
-        self.refresh_lease(ctx);
-        ctx.run_interval(self.lease_ttl / 3, Self::refresh_lease);
+        self.heartbeat(ctx);
+        ctx.run_interval(self.lease_ttl / 3, Self::heartbeat);
     }
 }
 
@@ -91,7 +155,8 @@ impl Handler<Leave> for NodeActor {
     }
 }
 
-/// A user's socket connected here; answers whether it is the user's first on this node.
+/// A user's socket connected here; answers whether it is the user's first on this node,
+/// once the user is registered in the directory.
 #[derive(Debug, Message)]
 #[rtype(result = "bool")]
 pub struct UserConnected {
@@ -104,15 +169,30 @@ pub struct UserConnected {
 }
 
 impl Handler<UserConnected> for NodeActor {
-    type Result = bool;
+    type Result = ResponseFuture<bool>;
 
-    fn handle(&mut self, connected: UserConnected, _: &mut Self::Context) -> bool {
-        self.registry
-            .add_socket(&connected.user_id, connected.socket, connected.groups)
+    fn handle(&mut self, connected: UserConnected, ctx: &mut Self::Context) -> Self::Result {
+        let first =
+            self.registry
+                .add_socket(&connected.user_id, connected.socket, connected.groups);
+        self.follow_group_changes(ctx);
+        let directory = self.directory.clone();
+        let (node_id, ttl) = (self.node_id.clone(), self.lease_ttl);
+        Box::pin(async move {
+            if first
+                && let Err(error) = directory
+                    .register_user(&connected.user_id, &node_id, ttl)
+                    .await
+            {
+                directory_failed("register_user", &error);
+            }
+            first
+        })
     }
 }
 
-/// A user's socket disconnected; answers whether it was the user's last on this node.
+/// A user's socket disconnected; answers whether it was the user's last on this node, once
+/// the user's entry for this node left the directory.
 #[derive(Debug, Message)]
 #[rtype(result = "bool")]
 pub struct SocketGone {
@@ -123,14 +203,23 @@ pub struct SocketGone {
 }
 
 impl Handler<SocketGone> for NodeActor {
-    type Result = bool;
+    type Result = ResponseFuture<bool>;
 
-    fn handle(&mut self, gone: SocketGone, _: &mut Self::Context) -> bool {
-        self.registry.remove_socket(&gone.user_id, &gone.socket_id)
+    fn handle(&mut self, gone: SocketGone, ctx: &mut Self::Context) -> Self::Result {
+        let last = self.registry.remove_socket(&gone.user_id, &gone.socket_id);
+        self.follow_group_changes(ctx);
+        let directory = self.directory.clone();
+        let node_id = self.node_id.clone();
+        Box::pin(async move {
+            if last && let Err(error) = directory.unregister_user(&gone.user_id, &node_id).await {
+                directory_failed("unregister_user", &error);
+            }
+            last
+        })
     }
 }
 
-/// Deliver to every connection of these users on this node.
+/// Deliver to every connection of these users, on every node.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct DeliverToUsers {
@@ -144,17 +233,12 @@ impl Handler<DeliverToUsers> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, message: DeliverToUsers, _: &mut Self::Context) {
-        for user in &message.users {
-            if let Some(actor) = self.registry.user(user)
-                && actor.try_send(message.deliver.clone()).is_err()
-            {
-                metrics::counter!("confab_fanout_dropped_total").increment(1);
-            }
-        }
+        self.deliver_here_to_users(&message.users, &message.deliver);
+        self.forward_to_users(message.users, &message.deliver);
     }
 }
 
-/// Deliver to every online member of a group on this node.
+/// Deliver to every online member of a group, on every node.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct DeliverToGroup {
@@ -168,15 +252,13 @@ impl Handler<DeliverToGroup> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, message: DeliverToGroup, _: &mut Self::Context) {
-        if let Some(actor) = self.registry.group(&message.group_id)
-            && actor.try_send(message.deliver).is_err()
-        {
-            metrics::counter!("confab_fanout_dropped_total").increment(1);
-        }
+        self.forward_to_group(&message.group_id, &message.deliver);
+        self.deliver_here_to_group(&message.group_id, message.deliver);
     }
 }
 
-/// A user joined (`member`) or left a group; takes effect at once for online users.
+/// A user joined (`member`) or left a group; takes effect at once for online users, on
+/// every node they are online on.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct MembershipChanged {
@@ -191,28 +273,69 @@ pub struct MembershipChanged {
 impl Handler<MembershipChanged> for NodeActor {
     type Result = ();
 
-    fn handle(&mut self, change: MembershipChanged, _: &mut Self::Context) {
+    fn handle(&mut self, change: MembershipChanged, ctx: &mut Self::Context) {
         self.registry
             .set_membership(&change.group_id, &change.user_id, change.member);
+        self.follow_group_changes(ctx);
+        self.forward_membership(change);
     }
 }
 
-/// Which of these users have a connection on this node.
+/// A user's groups, loaded from the database when they connect here: routes them on this
+/// node only (their other nodes loaded them too).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct GroupsLoaded {
+    /// The user.
+    pub user_id: String,
+    /// The groups they are a member of.
+    pub groups: Vec<String>,
+}
+
+impl Handler<GroupsLoaded> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, loaded: GroupsLoaded, ctx: &mut Self::Context) {
+        for group_id in &loaded.groups {
+            self.registry
+                .set_membership(group_id, &loaded.user_id, true);
+        }
+        self.follow_group_changes(ctx);
+    }
+}
+
+/// Which of these users are online on any node (from the directory; if it cannot be
+/// reached, on this node).
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<bool>")]
-pub struct OnlineHere {
+pub struct OnlineAnywhere {
     /// The users asked about.
     pub users: Vec<String>,
 }
 
-impl Handler<OnlineHere> for NodeActor {
-    type Result = Vec<bool>;
+impl Handler<OnlineAnywhere> for NodeActor {
+    type Result = ResponseFuture<Vec<bool>>;
 
-    fn handle(&mut self, query: OnlineHere, _: &mut Self::Context) -> Vec<bool> {
-        query
+    fn handle(&mut self, query: OnlineAnywhere, _: &mut Self::Context) -> Self::Result {
+        let here: Vec<bool> = query
             .users
             .iter()
             .map(|user| self.registry.is_online(user))
-            .collect()
+            .collect();
+        let directory = self.directory.clone();
+        Box::pin(async move {
+            let users: Vec<&str> = query.users.iter().map(String::as_str).collect();
+            match directory.lookup_users(&users).await {
+                Ok(found) => users
+                    .iter()
+                    .zip(here)
+                    .map(|(user, here)| here || found.contains_key(*user))
+                    .collect(),
+                Err(error) => {
+                    directory_failed("lookup_users", &error);
+                    here
+                }
+            }
+        })
     }
 }

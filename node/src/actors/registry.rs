@@ -1,6 +1,9 @@
 //! The node's registry of local users and groups, owned by the `NodeActor`: which users
 //! have sockets here (and how many), which groups have online members here, and the
 //! actors serving them. Kept apart from the actor so the bookkeeping reads plainly.
+//!
+//! It also notes when a group gains its first local member or loses its last one, which is
+//! when the `NodeActor` subscribes to or leaves the group's bus subject.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,11 +27,22 @@ struct LocalGroup {
     members: HashSet<String>,
 }
 
+/// A group gained its first local member (`present`) or lost its last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct GroupChange {
+    /// The group.
+    pub(super) group_id: String,
+    /// Whether it now has local members.
+    pub(super) present: bool,
+}
+
 /// Local users and groups.
 #[derive(Debug, Default)]
 pub(super) struct Registry {
     users: HashMap<String, LocalUser>,
     groups: HashMap<String, LocalGroup>,
+    /// Groups that appeared or vanished since the owner last asked.
+    group_changes: Vec<GroupChange>,
 }
 
 impl Registry {
@@ -82,6 +96,12 @@ impl Registry {
     }
 
     fn join(&mut self, group_id: &str, user_id: &str, actor: &Addr<UserActor>) {
+        if !self.groups.contains_key(group_id) {
+            self.group_changes.push(GroupChange {
+                group_id: group_id.to_owned(),
+                present: true,
+            });
+        }
         let group = self
             .groups
             .entry(group_id.to_owned())
@@ -109,6 +129,10 @@ impl Registry {
         });
         if group.members.is_empty() {
             self.groups.remove(group_id);
+            self.group_changes.push(GroupChange {
+                group_id: group_id.to_owned(),
+                present: false,
+            });
         }
     }
 
@@ -139,5 +163,21 @@ impl Registry {
     /// Whether the user has a socket here.
     pub(super) fn is_online(&self, user_id: &str) -> bool {
         self.users.contains_key(user_id)
+    }
+
+    /// Every user with a socket here.
+    pub(super) fn user_ids(&self) -> Vec<String> {
+        self.users.keys().cloned().collect()
+    }
+
+    /// Every group with a member online here.
+    pub(super) fn group_ids(&self) -> impl Iterator<Item = &str> {
+        self.groups.keys().map(String::as_str)
+    }
+
+    /// The groups that gained their first or lost their last local member since the last
+    /// call, in order.
+    pub(super) fn take_group_changes(&mut self) -> Vec<GroupChange> {
+        std::mem::take(&mut self.group_changes)
     }
 }

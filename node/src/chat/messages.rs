@@ -34,9 +34,7 @@ fn page_size(requested: Option<u32>, (default, max): (u32, u32)) -> u64 {
 /// Checks a message against the limits before anything else happens.
 fn check_message(chat: &Chat, request: &SendMessage) -> Result<(), ChatError> {
     if request.client_msg_id.is_empty() || request.client_msg_id.len() > MAX_CLIENT_MSG_ID {
-        return Err(ChatError::invalid(
-            "client_msg_id must have 1 to 64 bytes",
-        ));
+        return Err(ChatError::invalid("client_msg_id must have 1 to 64 bytes"));
     }
     if request.body.len() > chat.limits.max_body_bytes {
         return Err(ChatError::new(

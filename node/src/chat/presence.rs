@@ -1,5 +1,8 @@
 //! Presence: online, offline and last seen. Pushed to a user's contacts only (so presence
 //! stays cheap in large groups), and queryable by anyone the user has not blocked.
+//!
+//! "Online" means online on any node: queries ask the directory, and a node that loses a
+//! user's last connection announces them offline only when no other node still has them.
 
 use chrono::{SecondsFormat, Utc};
 use confab_entities::user;
@@ -7,7 +10,7 @@ use confab_protocol::chat::{Presence, PresenceQuery, events};
 use sea_orm::{ActiveModelTrait, Set};
 
 use super::{Chat, ChatError, encode_event};
-use crate::actors::node::OnlineHere;
+use crate::actors::node::OnlineAnywhere;
 use crate::store::{membership, users};
 
 /// Most users one query may ask about.
@@ -25,13 +28,7 @@ pub async fn query(
             "at most {MAX_QUERY} users per query"
         )));
     }
-    let online = chat
-        .node
-        .send(OnlineHere {
-            users: request.users.clone(),
-        })
-        .await
-        .map_err(ChatError::internal)?;
+    let online = online_anywhere(chat, request.users.clone()).await?;
     let mut answer = Vec::with_capacity(request.users.len());
     for (user_id, online) in request.users.into_iter().zip(online) {
         let hidden = membership::has_blocked(&chat.db, &user_id, caller).await?;
@@ -50,8 +47,24 @@ pub async fn query(
     Ok(answer)
 }
 
+/// Which of `users` are online on any node.
+async fn online_anywhere(chat: &Chat, users: Vec<String>) -> Result<Vec<bool>, ChatError> {
+    chat.node
+        .send(OnlineAnywhere { users })
+        .await
+        .map_err(ChatError::internal)
+}
+
 /// Tells the user's contacts that the user came online or went offline (recording when).
+/// Going offline here is not news while another node still has the user: nothing is sent.
 pub async fn announce(chat: &Chat, user_id: &str, online: bool) -> Result<(), ChatError> {
+    if !online
+        && online_anywhere(chat, vec![user_id.to_owned()])
+            .await?
+            .contains(&true)
+    {
+        return Ok(());
+    }
     let last_seen = if online {
         None
     } else {

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use super::{Chat, ChatError, contacts, groups, messages, presence};
-use crate::actors::node::{MembershipChanged, SocketGone, UserConnected};
+use crate::actors::node::{GroupsLoaded, SocketGone, UserConnected};
 use crate::auth::{TokenError, Tokens};
 use crate::socketio::{DisconnectReason, NamespaceHandler, Socket};
 use crate::store::membership;
@@ -62,15 +62,7 @@ impl NamespaceHandler for ChatNamespace {
                 tracing::warn!(?error, "could not announce presence");
             }
             match membership::group_ids_of(&chat.db, &user_id).await {
-                Ok(groups) => {
-                    for group_id in groups {
-                        chat.node.do_send(MembershipChanged {
-                            group_id,
-                            user_id: user_id.clone(),
-                            member: true,
-                        });
-                    }
-                }
+                Ok(groups) => chat.node.do_send(GroupsLoaded { user_id, groups }),
                 Err(error) => tracing::warn!(%error, "could not load the user's groups"),
             }
         });

@@ -1,0 +1,281 @@
+//! The `NodeActor`'s side of the bus: which subjects it listens on, the envelopes it sends
+//! to other nodes, and what it does with the envelopes it receives.
+//!
+//! Subjects: the node's own (from start to stop) and one per group with local members
+//! (from its first local member until its last one leaves). A subscription that failed or
+//! ended is retried on the next heartbeat. The `NodeActor` holds the group subscriptions
+//! rather than each `GroupActor`, so that one place follows membership and retries; the
+//! `GroupActor` still does the local fan-out. Publishing and lookups run in spawned tasks, so
+//! a slow Redis or NATS never blocks the actor; their failures are counted and logged, and
+//! what was lost is repaired by the clients' `sync`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use confab_cluster::{Bus, BusError, BusMessage, Headers};
+use confab_protocol::cluster::{Delivery, Envelope, Frames};
+use futures_util::StreamExt;
+use futures_util::stream;
+
+use super::{MembershipChanged, NodeActor, directory_failed};
+use crate::actors::user::Deliver;
+
+/// The state of one subject's subscription.
+#[derive(Debug)]
+enum Subscription {
+    /// Asked for; the bus has not answered yet.
+    Pending,
+    /// Listening; the handle cancels the stream (which unsubscribes).
+    Active(SpawnHandle),
+}
+
+/// The subjects the node listens on, by subject.
+#[derive(Debug, Default)]
+pub(super) struct Subscriptions(HashMap<String, Subscription>);
+
+/// What a subscription's stream yields to the actor.
+#[derive(Debug)]
+pub(super) enum BusEvent {
+    /// A message arrived.
+    Received(BusMessage),
+    /// The subscription ended (the bus closed it); the heartbeat subscribes again.
+    Ended(String),
+}
+
+/// Counts and logs a failed bus operation; the caller carries on (at most once).
+fn bus_failed(op: &'static str, error: &BusError) {
+    metrics::counter!("confab_bus_errors_total", "op" => op).increment(1);
+    tracing::warn!(%error, op, "bus operation failed");
+}
+
+/// Publishes `payload` on `subject` in the background.
+fn publish(bus: &Arc<dyn Bus>, subject: String, payload: Bytes) {
+    let bus = bus.clone();
+    actix::spawn(async move {
+        if let Err(error) = bus.publish(&subject, payload, Headers::new()).await {
+            bus_failed("publish", &error);
+        }
+    });
+}
+
+/// The envelope form of what a `Deliver` hands out.
+fn frames_of(deliver: &Deliver) -> Frames {
+    Frames {
+        frames: deliver.frames.to_vec(),
+        except: deliver.except.as_ref().map(|sid| sid.as_str().to_owned()),
+        message: deliver.committed_at.is_some(),
+    }
+}
+
+/// A `Deliver` for what another node sent. A stored message's latency is measured from
+/// its arrival here: the clocks of two nodes cannot be compared.
+fn deliver_of(frames: Frames) -> Deliver {
+    Deliver {
+        frames: frames.frames.into(),
+        except: frames.except.as_deref().map(Into::into),
+        committed_at: frames.message.then(Instant::now),
+    }
+}
+
+impl NodeActor {
+    fn envelope(&self, delivery: Delivery) -> Envelope {
+        Envelope {
+            origin: self.node_id.to_string(),
+            delivery,
+        }
+    }
+
+    /// Sends `deliver` to the other nodes `users` are online on: one directory lookup, then
+    /// one envelope per node, naming only that node's recipients.
+    pub(super) fn forward_to_users(&self, users: Vec<String>, deliver: &Deliver) {
+        let frames = frames_of(deliver);
+        let (directory, bus, keys) = (self.directory.clone(), self.bus.clone(), self.keys.clone());
+        let origin = self.node_id.clone();
+        actix::spawn(async move {
+            let names: Vec<&str> = users.iter().map(String::as_str).collect();
+            let found = match directory.lookup_users(&names).await {
+                Ok(found) => found,
+                Err(error) => return directory_failed("lookup_users", &error),
+            };
+            let mut by_node: HashMap<String, Vec<String>> = HashMap::new();
+            for (user, nodes) in found {
+                for node in nodes.into_iter().filter(|node| **node != *origin) {
+                    by_node.entry(node).or_default().push(user.clone());
+                }
+            }
+            for (node, users) in by_node {
+                let envelope = Envelope {
+                    origin: origin.to_string(),
+                    delivery: Delivery::Users {
+                        users,
+                        frames: frames.clone(),
+                    },
+                };
+                publish(&bus, keys.node_subject(&node), envelope.encode());
+            }
+        });
+    }
+
+    /// Publishes `deliver` once on the group's subject, for the other nodes with members.
+    pub(super) fn forward_to_group(&self, group_id: &str, deliver: &Deliver) {
+        let envelope = self.envelope(Delivery::Group {
+            group: group_id.to_owned(),
+            frames: frames_of(deliver),
+        });
+        publish(
+            &self.bus,
+            self.keys.group_subject(group_id),
+            envelope.encode(),
+        );
+    }
+
+    /// Tells the other nodes the user is online on that they joined or left a group.
+    pub(super) fn forward_membership(&self, change: MembershipChanged) {
+        let payload = self
+            .envelope(Delivery::Membership {
+                group: change.group_id,
+                user: change.user_id.clone(),
+                member: change.member,
+            })
+            .encode();
+        let (directory, bus, keys) = (self.directory.clone(), self.bus.clone(), self.keys.clone());
+        let origin = self.node_id.clone();
+        actix::spawn(async move {
+            let found = match directory.lookup_users(&[change.user_id.as_str()]).await {
+                Ok(found) => found,
+                Err(error) => return directory_failed("lookup_users", &error),
+            };
+            let nodes = found.into_values().flatten();
+            for node in nodes.filter(|node| **node != *origin) {
+                publish(&bus, keys.node_subject(&node), payload.clone());
+            }
+        });
+    }
+
+    /// Subscribes to or leaves the subjects of groups that gained their first or lost their
+    /// last local member.
+    pub(super) fn follow_group_changes(&mut self, ctx: &mut Context<Self>) {
+        for change in self.registry.take_group_changes() {
+            let subject = self.keys.group_subject(&change.group_id);
+            if change.present {
+                self.subscribe(subject, ctx);
+            } else if let Some(Subscription::Active(handle)) = self.subscriptions.0.remove(&subject)
+            {
+                ctx.cancel_future(handle);
+            }
+        }
+    }
+
+    /// Subscribes to every subject the node should listen on and does not (yet).
+    pub(super) fn resubscribe(&mut self, ctx: &mut Context<Self>) {
+        let mut wanted = vec![self.keys.node_subject(&self.node_id)];
+        wanted.extend(
+            self.registry
+                .group_ids()
+                .map(|group| self.keys.group_subject(group)),
+        );
+        for subject in wanted {
+            self.subscribe(subject, ctx);
+        }
+    }
+
+    /// Subscribes to `subject` unless already subscribed or subscribing.
+    fn subscribe(&mut self, subject: String, ctx: &mut Context<Self>) {
+        if self.subscriptions.0.contains_key(&subject) {
+            return;
+        }
+        self.subscriptions
+            .0
+            .insert(subject.clone(), Subscription::Pending);
+        let bus = self.bus.clone();
+        let request = async move { (bus.subscribe(&subject).await, subject) };
+        ctx.spawn(
+            request
+                .into_actor(self)
+                .map(|(result, subject), actor, ctx| {
+                    actor.subscribed(subject, result, ctx);
+                }),
+        );
+    }
+
+    /// The bus answered a subscription: listen, unless the subject is no longer wanted
+    /// (or was subscribed again meanwhile).
+    fn subscribed(
+        &mut self,
+        subject: String,
+        result: Result<confab_cluster::Subscription, BusError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let pending = matches!(
+            self.subscriptions.0.get(&subject),
+            Some(Subscription::Pending)
+        );
+        match result {
+            Ok(subscription) if pending => {
+                let ended = stream::once(std::future::ready(BusEvent::Ended(subject.clone())));
+                let events = subscription.map(BusEvent::Received).chain(ended);
+                let handle = ctx.add_stream(events);
+                self.subscriptions
+                    .0
+                    .insert(subject, Subscription::Active(handle));
+            }
+            // Dropping it unsubscribes.
+            Ok(_) => {}
+            Err(error) => {
+                bus_failed("subscribe", &error);
+                if pending {
+                    self.subscriptions.0.remove(&subject);
+                }
+            }
+        }
+    }
+
+    /// Delivers an envelope another node sent to the local connections it concerns.
+    fn received(&mut self, message: &BusMessage, ctx: &mut Context<Self>) {
+        let envelope = match Envelope::decode(&message.payload) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                metrics::counter!("confab_bus_errors_total", "op" => "decode").increment(1);
+                tracing::warn!(%error, subject = %message.subject, "undecodable envelope dropped");
+                return;
+            }
+        };
+        if *envelope.origin == *self.node_id {
+            return;
+        }
+        match envelope.delivery {
+            Delivery::Users { users, frames } => {
+                self.deliver_here_to_users(&users, &deliver_of(frames));
+            }
+            Delivery::Group { group, frames } => {
+                self.deliver_here_to_group(&group, deliver_of(frames));
+            }
+            Delivery::Membership {
+                group,
+                user,
+                member,
+            } => {
+                self.registry.set_membership(&group, &user, member);
+                self.follow_group_changes(ctx);
+            }
+        }
+    }
+}
+
+impl StreamHandler<BusEvent> for NodeActor {
+    fn handle(&mut self, event: BusEvent, ctx: &mut Self::Context) {
+        match event {
+            BusEvent::Received(message) => self.received(&message, ctx),
+            BusEvent::Ended(subject) => {
+                tracing::warn!(%subject, "bus subscription ended; resubscribing on the next heartbeat");
+                self.subscriptions.0.remove(&subject);
+            }
+        }
+    }
+
+    /// A subscription's end is a [`BusEvent::Ended`]; the node itself keeps running.
+    fn finished(&mut self, _: &mut Self::Context) {}
+}
