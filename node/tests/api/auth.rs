@@ -156,3 +156,63 @@ async fn user_search_matches_username_prefixes_literally(backend: Backend) {
         "invalid_request"
     );
 }
+
+/// Every endpoint the OpenAPI document says needs a token refuses a missing, a forged and
+/// an expired one, with the code that says which, and changes nothing.
+#[actix_web::test]
+async fn every_authenticated_endpoint_refuses_missing_forged_and_expired_tokens() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let registered = app.register("erin").await;
+    let user_id = registered["user"]["id"].as_str().unwrap().to_owned();
+    let now = jsonwebtoken::get_current_timestamp();
+    let sign = |secret: &str, exp: u64| {
+        let claims = json!({"sub": user_id, "iss": "confab", "iat": now - 100, "exp": exp});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let tokens = [
+        (None, "missing_token"),
+        (
+            Some(sign("a-forged-secret-of-sufficient-length", now + 600)),
+            "invalid_token",
+        ),
+        (Some(sign(TEST_SECRET, now - 10)), "token_expired"),
+    ];
+    let document: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let concrete = path
+            .split('/')
+            .map(|part| if part.starts_with('{') { "x" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        for (method, operation) in operations.as_object().unwrap() {
+            let public = operation["security"].as_array().is_some_and(Vec::is_empty);
+            let Ok(method) = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            if public || !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                continue;
+            }
+            for (token, code) in &tokens {
+                let mut request = app
+                    .client
+                    .request(method.clone(), format!("{}{concrete}?q=x", app.address))
+                    .json(&json!({"name": "n", "user_id": "x", "to": {"user": "x"}, "body": "b", "client_msg_id": "c", "role": "admin"}));
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                let reply = request.send().await.unwrap();
+                let got = error_code(reply, StatusCode::UNAUTHORIZED).await;
+                assert_eq!(&got, code, "{method} {path}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 60, "only {checked} checks");
+    assert_eq!(app.user_count().await, 1);
+}

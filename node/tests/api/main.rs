@@ -7,8 +7,10 @@ mod helpers;
 
 mod auth;
 mod chat;
+mod cluster_delivery;
 mod cluster_mode;
 mod config;
+mod engine;
 mod groups_contacts;
 mod health;
 mod inputs;
