@@ -118,12 +118,13 @@ pub async fn direct(
         })
         .collect();
     let mut latencies = Histogram::<u64>::new(3)?;
-    let mut sent = 0;
+    let mut sent_per_pair = Vec::with_capacity(pairs);
     for task in senders {
         let (count, histogram) = task.await??;
-        sent += count;
+        sent_per_pair.push(count);
         latencies.add(histogram)?;
     }
+    let sent: u64 = sent_per_pair.iter().sum();
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = match (server_pid, cpu_start) {
         (Some(pid), Some(start)) => Some(proc::cpu_seconds(pid)? - start),
@@ -131,9 +132,8 @@ pub async fn direct(
     };
     let mut delivered = 0u64;
     let mut duplicated = 0u64;
-    for receiver in &mut receivers {
+    for (receiver, expected) in receivers.iter_mut().zip(sent_per_pair) {
         let mut ids = HashSet::new();
-        let expected = sent / pairs as u64;
         while (ids.len() as u64) < expected {
             let Ok(message) = receiver.next("message:new").await else {
                 break;

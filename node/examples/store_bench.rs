@@ -15,6 +15,7 @@ use confab_node::actors::store::{Append, StoreActor};
 use confab_node::chat::conversations::Conversation;
 use confab_node::startup;
 use confab_node::store::messages::NewMessage;
+use confab_node::store::users::{self, NewUser};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -39,14 +40,30 @@ async fn main() -> anyhow::Result<()> {
     let db = startup::connect(&args.database_url).await?;
     startup::migrate(&db).await?;
     let store = StoreActor::new(db.clone()).start();
+    // Conversations point at real users: one peer, and one user per conversation.
+    let user = |name: String| {
+        let db = db.clone();
+        async move {
+            let new = NewUser {
+                username: name,
+                display_name: "bench".into(),
+                password_hash: "not a login".into(),
+            };
+            anyhow::Ok(users::insert(&db, new).await?.id)
+        }
+    };
+    let peer = user(format!("peer-{}", std::process::id())).await?;
+    let mut owners = Vec::new();
+    for n in 0..args.conversations.max(1) {
+        owners.push(user(format!("u{n}-{}", std::process::id())).await?);
+    }
     let started = Instant::now();
     let mut tasks = Vec::new();
     for sender in 0..args.senders {
         let store = store.clone();
-        let (messages, conversations) = (args.messages, args.conversations.max(1));
+        let messages = args.messages;
+        let conversation = Conversation::direct(&owners[sender % owners.len()], &peer);
         tasks.push(actix::spawn(async move {
-            let conversation =
-                Conversation::direct(&format!("bench-{}", sender % conversations), "bench-peer");
             for n in 0..messages {
                 let new = NewMessage {
                     conversation: conversation.to_ref(),
@@ -73,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
     let rendered = metrics.render();
     let transactions = rendered
         .lines()
-        .find(|line| line.starts_with("confab_store_batch_size_count"))
+        .find(|line| line.starts_with("confab_store_transactions_total"))
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse::<f64>().ok())
         .unwrap_or(0.0);

@@ -46,6 +46,7 @@ impl StoreActor {
         let batch: Vec<(NewMessage, Reply)> = self.pending.drain(..take).collect();
         let db = self.db.clone();
         metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
+        metrics::counter!("confab_store_transactions_total").increment(1);
         ctx.spawn(
             async move {
                 let (news, replies): (Vec<NewMessage>, Vec<Reply>) = batch.into_iter().unzip();

@@ -4,7 +4,7 @@ use confab_testkit::Backend;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TEST_SECRET, TestApp, error_code, on_every_backend};
+use crate::helpers::{TEST_SECRET, TestApp, error_code, on_every_backend, sign_token};
 
 on_every_backend!(
     register_login_and_me_agree_on_the_user,
@@ -98,15 +98,7 @@ async fn me_refuses_missing_forged_and_expired_tokens() {
     let registered = app.register("dave").await;
     let user_id = registered["user"]["id"].as_str().unwrap();
     let now = jsonwebtoken::get_current_timestamp();
-    let sign = |secret: &str, exp: u64| {
-        let claims = json!({"sub": user_id, "iss": "confab", "iat": now - 100, "exp": exp});
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap()
-    };
+    let sign = |secret: &str, exp: u64| sign_token(user_id, secret, exp);
     let cases = [
         (None, "missing_token"),
         (Some("garbage".to_owned()), "invalid_token"),
@@ -165,15 +157,7 @@ async fn every_authenticated_endpoint_refuses_missing_forged_and_expired_tokens(
     let registered = app.register("erin").await;
     let user_id = registered["user"]["id"].as_str().unwrap().to_owned();
     let now = jsonwebtoken::get_current_timestamp();
-    let sign = |secret: &str, exp: u64| {
-        let claims = json!({"sub": user_id, "iss": "confab", "iat": now - 100, "exp": exp});
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap()
-    };
+    let sign = |secret: &str, exp: u64| sign_token(&user_id, secret, exp);
     let tokens = [
         (None, "missing_token"),
         (

@@ -6,22 +6,14 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 
 use super::{User, connect, send, user};
-use crate::helpers::{TEST_SECRET, TestApp};
+use crate::helpers::{TEST_SECRET, TestApp, sign_token};
 
 #[actix_web::test]
 async fn connecting_needs_a_genuine_current_token() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let alice = user(&app, "alice").await;
     let now = jsonwebtoken::get_current_timestamp();
-    let sign = |secret: &str, exp: u64| {
-        let claims = json!({"sub": alice.id, "iss": "confab", "iat": now - 100, "exp": exp});
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap()
-    };
+    let sign = |secret: &str, exp: u64| sign_token(&alice.id, secret, exp);
     let cases = [
         (json!({}), "invalid_token"),
         (json!({"token": "garbage"}), "invalid_token"),
@@ -192,15 +184,7 @@ async fn message_endpoints_refuse_missing_forged_and_expired_tokens() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let alice = user(&app, "alice").await;
     let now = jsonwebtoken::get_current_timestamp();
-    let sign = |secret: &str, exp: u64| {
-        let claims = json!({"sub": alice.id, "iss": "confab", "iat": now - 100, "exp": exp});
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap()
-    };
+    let sign = |secret: &str, exp: u64| sign_token(&alice.id, secret, exp);
     let tokens = [
         (None, "missing_token"),
         (
