@@ -6,13 +6,13 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { io } from "socket.io-client";
 import { request } from "./http.js";
 import { waitFor, withTimeout } from "./wait.js";
+import { freePort } from "./ports.js";
 
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 15_000;
@@ -22,17 +22,6 @@ export function confabUnavailableReason() {
   return process.env.CONFAB_BIN
     ? null
     : "CONFAB_BIN is not set: end-to-end chat tests need the confab binary (target/debug/confab)";
-}
-
-/** Asks the OS for a free TCP port on 127.0.0.1. */
-export async function freePort() {
-  const srv = createServer();
-  srv.listen(0, HOST);
-  await once(srv, "listening");
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, "close");
-  return port;
 }
 
 /** The parent's environment without any CONFAB_* variable, plus `extra`. */

@@ -9,9 +9,10 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { fileURLToPath } from "node:url";
 import { setTimeout as delay } from "node:timers/promises";
+import { freePort } from "../lib/ports.js";
 
 const REFERENCE_SCRIPT = fileURLToPath(new URL("../reference-server.js", import.meta.url));
 const HOST = "127.0.0.1";
@@ -22,17 +23,6 @@ export const PING_INTERVAL_MS = 300;
 export const PING_TIMEOUT_MS = 200;
 export const MAX_PAYLOAD_BYTES = 1_000_000;
 export const CONNECT_TIMEOUT_MS = 1000;
-
-/** Asks the OS for a free TCP port on 127.0.0.1. */
-export async function freePort() {
-  const srv = createServer();
-  srv.listen(0, HOST);
-  await once(srv, "listening");
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, "close");
-  return port;
-}
 
 function canConnect(port) {
   return new Promise((resolve) => {
