@@ -136,7 +136,11 @@ impl Locked {
             .map(|member| member.user_id.as_str())
     }
 
-    fn check_room(&self, chat: &Chat) -> Result<(), ChatError> {
+    /// Whether `user_id` may become a member: not one already, and the group not full.
+    fn check_admissible(&self, chat: &Chat, user_id: &str) -> Result<(), ChatError> {
+        if self.role(user_id).is_some() {
+            return Err(ChatError::new(ErrorCode::Conflict, "already a member"));
+        }
         if self.members.len() >= chat.limits.max_group_members {
             return Err(group_full(chat));
         }
@@ -304,10 +308,7 @@ pub async fn add_member(
         {
             return Err(ChatError::not_found("no such user"));
         }
-        if group.role(user_id).is_some() {
-            return Err(ChatError::new(ErrorCode::Conflict, "already a member"));
-        }
-        group.check_room(chat)?;
+        group.check_admissible(chat, user_id)?;
         Ok(store::add_member(txn, group_id, user_id, GroupRole::Member).await?)
     })
     .await?;
@@ -344,10 +345,7 @@ pub async fn remove_member(
 pub async fn join(chat: &Chat, caller: &str, group_id: &str) -> Result<GroupView, ChatError> {
     let after = change(chat, caller, group_id, async |txn, group| {
         // A private group was already `not_found` unless the caller is a member.
-        if group.role(caller).is_some() {
-            return Err(ChatError::new(ErrorCode::Conflict, "already a member"));
-        }
-        group.check_room(chat)?;
+        group.check_admissible(chat, caller)?;
         Ok(store::add_member(txn, group_id, caller, GroupRole::Member).await?)
     })
     .await?;
