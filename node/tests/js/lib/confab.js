@@ -47,12 +47,13 @@ process.once("exit", () => {
 export class ConfabNode {
   /** `env`: extra CONFAB_* settings for this node (the parent's CONFAB_* are never passed). */
   /** `stopTimeoutMs`: how long SIGTERM may take (the default drain alone takes 10 s). */
-  constructor({ bin = process.env.CONFAB_BIN, env = {}, stopTimeoutMs = 30_000 } = {}) {
+  /** `databaseUrl`: a shared database (cluster mode); by default a fresh SQLite file. */
+  constructor({ bin = process.env.CONFAB_BIN, env = {}, stopTimeoutMs = 30_000, databaseUrl } = {}) {
     this.bin = bin;
     this.env = env;
     this.stopTimeoutMs = stopTimeoutMs;
     this.dir = mkdtempSync(join(tmpdir(), "confab-chat-"));
-    this.databaseUrl = `sqlite://${join(this.dir, "c.db")}?mode=rwc`;
+    this.databaseUrl = databaseUrl ?? `sqlite://${join(this.dir, "c.db")}?mode=rwc`;
     this.port = null;
     this.child = null;
     this.exited = null;
