@@ -6,6 +6,8 @@
 //! can wait for the one it expects (with a deadline) or check that one did not come.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,8 +16,10 @@ use confab_protocol::engineio::Packet as EnginePacket;
 use confab_protocol::socketio::{Decoder, Event, Namespace, Packet, PacketData};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long a test waits for an ack or an expected event.
 const WAIT: Duration = Duration::from_secs(10);
@@ -58,15 +62,39 @@ impl SioClient {
         Self::connect(base_url, serde_json::json!({ "token": token })).await
     }
 
+    /// Connects from the local address `source` (any when `None`), failing if refused.
+    pub async fn connect_from(base_url: &str, source: Option<IpAddr>, auth: Value) -> Result<Self> {
+        match Self::try_connect_from(base_url, source, auth).await? {
+            Connected::Accepted(client) => Ok(client),
+            Connected::Refused(data) => bail!("the connection was refused: {data}"),
+        }
+    }
+
     /// Connects and reports a refusal instead of failing on it.
     pub async fn try_connect(base_url: &str, auth: Value) -> Result<Connected> {
+        Self::try_connect_from(base_url, None, auth).await
+    }
+
+    /// Connects from the local address `source` (any when `None`: then `https` URLs work
+    /// too) and reports a refusal instead of failing on it.
+    pub async fn try_connect_from(
+        base_url: &str,
+        source: Option<IpAddr>,
+        auth: Value,
+    ) -> Result<Connected> {
         let url = format!(
             "{}/socket.io/?EIO=4&transport=websocket",
             base_url.replacen("http", "ws", 1)
         );
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .context("websocket")?;
+        let ws = match source {
+            None => {
+                tokio_tungstenite::connect_async(url)
+                    .await
+                    .context("websocket")?
+                    .0
+            }
+            Some(source) => websocket_from(&url, source).await?,
+        };
         let (mut sink, mut stream) = ws.split();
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<WsMessage>();
         tokio::spawn(async move {
@@ -137,6 +165,10 @@ impl SioClient {
                     PacketData::Disconnect => break,
                 }
             }
+            // The connection is gone: whoever waits for an ack learns it now.
+            if let Ok(mut waiting) = reader_acks.lock() {
+                waiting.clear();
+            }
         });
         let answer = tokio::time::timeout(WAIT, connect_rx)
             .await
@@ -168,6 +200,20 @@ impl SioClient {
 
     /// Sends an event and returns the ack's first argument.
     pub async fn request(&mut self, name: &str, payload: Value) -> Result<Value> {
+        let ack = self.send_request(name, payload)?;
+        tokio::time::timeout(WAIT, ack)
+            .await
+            .with_context(|| format!("no ack for {name}"))?
+    }
+
+    /// Sends an event asking for an ack, without waiting: the future resolves to the ack's
+    /// first argument (it waits as long as the connection lives, so the caller bounds it).
+    /// Many may be in flight at once.
+    pub fn send_request(
+        &mut self,
+        name: &str,
+        payload: Value,
+    ) -> Result<impl Future<Output = Result<Value>> + Send + 'static> {
         let id = self.next_ack;
         self.next_ack += 1;
         let (tx, rx) = oneshot::channel();
@@ -180,11 +226,20 @@ impl SioClient {
             &self.outgoing,
             &Packet::new(Namespace::root(), PacketData::Event(event)),
         )?;
-        let args = tokio::time::timeout(WAIT, rx)
-            .await
-            .with_context(|| format!("no ack for {name}"))?
-            .context("the connection closed before the ack")?;
-        Ok(args.into_iter().next().unwrap_or(Value::Null))
+        Ok(async move {
+            let args = rx.await.context("the connection closed before the ack")?;
+            Ok(args.into_iter().next().unwrap_or(Value::Null))
+        })
+    }
+
+    /// The next event of any name with its first argument, waiting as long as it takes;
+    /// `None` once the connection is closed.
+    pub async fn next_event(&mut self) -> Option<(String, Value)> {
+        let (name, args) = match self.seen.pop_front() {
+            Some(event) => event,
+            None => self.events.recv().await?,
+        };
+        Some((name, args.into_iter().next().unwrap_or(Value::Null)))
     }
 
     fn drain(&mut self) {
@@ -235,6 +290,39 @@ impl SioClient {
     pub fn close(self) {
         let _ = self.outgoing.send(WsMessage::Close(None));
     }
+}
+
+/// Opens a WebSocket to `url` (`ws://`) over a TCP socket bound to `source`.
+async fn websocket_from(
+    url: &str,
+    source: IpAddr,
+) -> Result<WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>> {
+    let authority = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .context("a source address needs an http:// URL")?;
+    let server = tokio::net::lookup_host(authority)
+        .await
+        .with_context(|| format!("resolving {authority}"))?
+        .find(|address| address.is_ipv4() == source.is_ipv4())
+        .with_context(|| format!("{authority} has no address of {source}'s family"))?;
+    let socket = if source.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }?;
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .with_context(|| format!("binding to {source}"))?;
+    let stream = socket
+        .connect(server)
+        .await
+        .with_context(|| format!("connecting to {server} from {source}"))?;
+    stream.set_nodelay(true)?;
+    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .context("websocket")?;
+    Ok(ws)
 }
 
 fn text_frame(packet: &EnginePacket) -> WsMessage {

@@ -1,8 +1,23 @@
-//! `confab-loadtest`: a Socket.IO load generator for Confab, built on `confab-protocol`.
+//! `confab-loadtest`: a Socket.IO load generator for Confab (and any server speaking its
+//! events, see `BENCHMARKS.md`), built on `confab-protocol`.
 //!
-//! [`client`] is the Socket.IO client it drives (the test suites use it too); [`proc`]
-//! reads a server's CPU time and memory from `/proc`; [`scenarios`] are the loads.
+//! [`client`] is the Socket.IO client it drives (the test suites use it too); [`setup`]
+//! makes users, groups and connections; [`scenarios`] are the loads; [`record`] holds
+//! what a run measured; [`worker`] and [`runner`] split a run over processes and merge
+//! it; [`proc`] reads the server's CPU time and memory from `/proc`; [`report`] and
+//! [`charts`] are the outputs.
 
+pub mod charts;
 pub mod client;
 pub mod proc;
+pub mod record;
+pub mod report;
+pub mod runner;
 pub mod scenarios;
+pub mod setup;
+pub mod worker;
+
+pub use report::Report;
+pub use runner::{RunOptions, Workers, run};
+pub use scenarios::Scenario;
+pub use setup::{Setup, Target};

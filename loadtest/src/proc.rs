@@ -1,6 +1,13 @@
-//! What a server process costs, read from `/proc/<pid>`: resident memory and CPU time.
+//! What the server side costs, read from `/proc`: resident memory and CPU time of the
+//! processes named with `--pid`, their CPU time including that of their live descendants
+//! (PostgreSQL backends under the postmaster, for example).
+
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
+
+/// Kernel clock ticks per second for `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux).
+const CLOCK_TICKS: f64 = 100.0;
 
 /// Resident memory of `pid`, in bytes (`VmRSS`).
 pub fn rss_bytes(pid: u32) -> Result<u64> {
@@ -15,23 +22,122 @@ pub fn rss_bytes(pid: u32) -> Result<u64> {
     Ok(kib * 1024)
 }
 
-/// CPU time (user + system) `pid` has used, in seconds.
-pub fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+/// One process's line of `/proc/<pid>/stat`: its parent and its CPU time.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    parent: u32,
+    /// utime + stime + cutime + cstime, in seconds: the children it has reaped count
+    /// too, so a child that exits during a measurement is not lost.
+    cpu: f64,
+}
+
+fn stat(pid: u32) -> Result<Stat> {
+    let line = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    // The command name may hold spaces; fields are counted after its closing parenthesis.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("bad stat")?;
+    parse_stat(&line).with_context(|| format!("bad /proc/{pid}/stat"))
+}
+
+fn parse_stat(line: &str) -> Option<Stat> {
+    // The command name may hold spaces; fields are counted after its closing parenthesis:
+    // state is field 3 of the line, ppid 4, utime 14, stime 15, cutime 16, cstime 17.
+    let (_, after) = line.rsplit_once(')')?;
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |index: usize| -> Result<f64> {
-        fields
-            .get(index)
-            .and_then(|value| value.parse::<f64>().ok())
-            .context("bad stat field")
+    let field = |number: usize| fields.get(number - 3)?.parse::<f64>().ok();
+    Some(Stat {
+        parent: fields.get(1)?.parse().ok()?,
+        cpu: (field(14)? + field(15)? + field(16)? + field(17)?) / CLOCK_TICKS,
+    })
+}
+
+/// CPU time (user + system, reaped children included) `pid` has used, in seconds.
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    Ok(stat(pid)?.cpu)
+}
+
+/// What the named server processes had used at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// CPU seconds of the processes and all their live descendants.
+    pub cpu_s: f64,
+    /// Summed resident memory of the named processes (not their children), in bytes.
+    pub rss_bytes: u64,
+}
+
+/// Reads the CPU time of `pids` and their descendants, and the RSS of `pids`.
+pub fn sample(pids: &[u32]) -> Result<Sample> {
+    let mut rss = 0;
+    for &pid in pids {
+        rss += rss_bytes(pid)?;
+    }
+    let every = all_processes();
+    let mut cpu = 0.0;
+    for &pid in pids {
+        cpu += stat(pid)?.cpu;
+        cpu += descendants(pid, &every)
+            .iter()
+            .filter_map(|child| every.get(child))
+            .map(|child| child.cpu)
+            .sum::<f64>();
+    }
+    Ok(Sample {
+        cpu_s: cpu,
+        rss_bytes: rss,
+    })
+}
+
+/// Every process readable now (processes that end while being read are skipped).
+fn all_processes() -> HashMap<u32, Stat> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
     };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let clock_ticks = 100.0;
-    Ok((ticks(11)? + ticks(12)?) / clock_ticks)
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, stat(pid).ok()?)))
+        .collect()
+}
+
+fn descendants(root: u32, every: &HashMap<u32, Stat>) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (&pid, stat) in every {
+            if stat.parent == parent && pid != root {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_stat_line_with_spaces_in_the_name_parses() {
+        let line =
+            "42 (tokio runtime) S 7 42 42 0 -1 4194304 100 0 0 0 250 50 30 20 20 0 9 0 1 2 3";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(stat.parent, 7);
+        assert!((stat.cpu - 3.5).abs() < 1e-9, "{}", stat.cpu);
+    }
+
+    #[test]
+    fn this_process_and_a_child_are_sampled() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let own = std::process::id();
+        let every = all_processes();
+        assert!(descendants(own, &every).contains(&child.id()));
+        let sample = sample(&[own]).unwrap();
+        assert!(sample.rss_bytes > 0);
+        assert!(sample.cpu_s >= 0.0);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

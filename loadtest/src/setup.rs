@@ -1,0 +1,246 @@
+//! What every scenario needs before it measures anything: the target's URLs, users (by
+//! HTTP for `--target chat`, invented for `--target raw`), groups, and connections made
+//! from the chosen source addresses.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::ValueEnum;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::client::SioClient;
+use crate::record::Recorder;
+
+/// How many registrations (argon2 on the server) run at once.
+const REGISTRATIONS_AT_ONCE: usize = 8;
+/// The password of every load-test user.
+const PASSWORD: &str = "load-test-password";
+
+/// What kind of server is under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+pub enum Target {
+    /// Confab or socketio-redis: accounts and groups over HTTP.
+    Chat,
+    /// The raw WebSocket ceiling: no HTTP; user ids are invented and are their own tokens,
+    /// members join groups with `group:join`.
+    Raw,
+}
+
+/// Where and how to connect: shared by every part of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Setup {
+    /// One base URL per node; users are spread round-robin over them.
+    pub urls: Vec<String>,
+    /// The kind of server.
+    pub target: Target,
+    /// Keeps this run's usernames apart from earlier runs'.
+    pub run: String,
+    /// Local addresses client sockets are bound to, round-robin (empty: any).
+    pub source_addrs: Vec<IpAddr>,
+    /// Message body size in bytes (the send time, a space, padding).
+    pub body_bytes: usize,
+}
+
+impl Setup {
+    /// Checks what a user could get wrong.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(!self.urls.is_empty(), "at least one --url is needed");
+        ensure!(
+            !self.run.is_empty()
+                && self.run.len() <= 12
+                && self
+                    .run
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "--run must be 1 to 12 letters, digits, '-' or '_' (it goes into usernames)"
+        );
+        ensure!(
+            self.body_bytes >= 20,
+            "--body-bytes must leave room for the send time (at least 20)"
+        );
+        Ok(())
+    }
+}
+
+/// A user of the system under test.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The user id.
+    pub id: String,
+    /// A token for it.
+    pub token: String,
+    /// Which of the URLs this user connects to.
+    pub url: usize,
+}
+
+/// One process's handle on the target, which scenarios use to make users, groups and
+/// connections: an HTTP client and the source-address rotation.
+#[derive(Debug, Clone)]
+pub struct Harness {
+    setup: Arc<Setup>,
+    http: reqwest::Client,
+    next_source: Arc<AtomicUsize>,
+    /// This process's part (usernames and group names carry it).
+    part: usize,
+}
+
+impl Harness {
+    /// A harness for part `part` of a run.
+    pub fn new(setup: Setup, part: usize) -> Self {
+        Self {
+            setup: Arc::new(setup),
+            http: reqwest::Client::new(),
+            next_source: Arc::default(),
+            part,
+        }
+    }
+
+    /// The run's setup.
+    pub fn setup(&self) -> &Setup {
+        &self.setup
+    }
+
+    /// Makes `count` users named `{role}{part}.{index}.{run}`, the `index`-th on the URL
+    /// `url_of(index)`: registered (or logged in again, if the name exists) for `chat`,
+    /// invented for `raw`.
+    pub async fn users(
+        &self,
+        role: &str,
+        count: usize,
+        url_of: impl Fn(usize) -> usize,
+    ) -> Result<Vec<User>> {
+        let names: Vec<(String, usize)> = (0..count)
+            .map(|index| {
+                let name = format!("{role}{}.{index}.{}", self.part, self.setup.run);
+                (name, url_of(index) % self.setup.urls.len())
+            })
+            .collect();
+        if self.setup.target == Target::Raw {
+            return Ok(names
+                .into_iter()
+                .map(|(name, url)| User {
+                    id: name.clone(),
+                    token: name,
+                    url,
+                })
+                .collect());
+        }
+        let accounts: Vec<_> = names
+            .into_iter()
+            .map(|(name, url)| self.account(name, url))
+            .collect();
+        stream::iter(accounts)
+            .buffered(REGISTRATIONS_AT_ONCE)
+            .try_collect()
+            .await
+    }
+
+    async fn account(&self, name: String, url: usize) -> Result<User> {
+        let base = &self.setup.urls[url];
+        let body = json!({"username": name, "password": PASSWORD});
+        let mut reply = self
+            .http
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("registering {name} at {base}"))?;
+        if reply.status() == StatusCode::CONFLICT {
+            reply = self
+                .http
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&body)
+                .send()
+                .await
+                .with_context(|| format!("logging {name} in at {base}"))?;
+        }
+        let status = reply.status();
+        let reply: Value = reply.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("registering {name} at {base}: {status} {reply}");
+        }
+        Ok(User {
+            id: reply["user"]["id"]
+                .as_str()
+                .context("no user.id in the registration reply")?
+                .to_owned(),
+            token: reply["token"]
+                .as_str()
+                .context("no token in the registration reply")?
+                .to_owned(),
+            url,
+        })
+    }
+
+    /// Creates a group owned by `members[0]` with all of `members`; for `raw` only
+    /// invents its id (members join once connected, see [`Self::join`]).
+    pub async fn group(&self, index: usize, members: &[User]) -> Result<String> {
+        let name = format!("g{}.{index}.{}", self.part, self.setup.run);
+        if self.setup.target == Target::Raw {
+            return Ok(name);
+        }
+        let owner = members.first().context("a group needs members")?;
+        let base = &self.setup.urls[owner.url];
+        let others: Vec<&str> = members[1..].iter().map(|user| user.id.as_str()).collect();
+        let reply = self
+            .http
+            .post(format!("{base}/api/v1/groups"))
+            .bearer_auth(&owner.token)
+            .json(&json!({"name": name, "members": others}))
+            .send()
+            .await
+            .with_context(|| format!("creating group {name}"))?;
+        let status = reply.status();
+        let reply: Value = reply.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("creating group {name}: {status} {reply}");
+        }
+        Ok(reply["group"]["id"]
+            .as_str()
+            .context("no group.id in the reply")?
+            .to_owned())
+    }
+
+    /// For `raw`, makes a connected member join `group`; nothing for `chat` (membership
+    /// came with the group).
+    pub async fn join(&self, client: &mut SioClient, group: &str) -> Result<()> {
+        if self.setup.target == Target::Chat {
+            return Ok(());
+        }
+        let ack = client
+            .request("group:join", json!({ "group": group }))
+            .await?;
+        ensure!(ack["ok"] == true, "group:join {group} refused: {ack}");
+        Ok(())
+    }
+
+    /// Connects `user` from the next source address, recording the connect latency.
+    pub async fn connect(&self, user: &User, recorder: &Recorder) -> Result<SioClient> {
+        let source = match self.setup.source_addrs.len() {
+            0 => None,
+            count => Some(
+                self.setup.source_addrs[self.next_source.fetch_add(1, Ordering::Relaxed) % count],
+            ),
+        };
+        let started = Instant::now();
+        let client = SioClient::connect_from(
+            &self.setup.urls[user.url],
+            source,
+            json!({ "token": user.token }),
+        )
+        .await;
+        recorder.connect(started.elapsed(), client.is_ok());
+        client.with_context(|| {
+            format!(
+                "connecting user {} to {}",
+                user.id, self.setup.urls[user.url]
+            )
+        })
+    }
+}
