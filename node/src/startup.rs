@@ -110,7 +110,7 @@ impl Application {
             NodeSettings {
                 node_id: settings.node_id.clone(),
                 lease_ttl: Duration::from_secs(settings.node_lease_ttl_secs),
-                keys,
+                keys: keys.clone(),
             },
             directory.clone(),
             bus.clone(),
@@ -136,6 +136,7 @@ impl Application {
                 max_buffered_frames: settings.outgoing_buffer_frames,
                 ..EngineConfig::default()
             });
+        socket_io.forward_polling(&settings.node_id, bus.clone(), keys);
         let state = AppState::new(db, tokens, directory, bus, chat, metrics::recorder());
 
         let listener = TcpListener::bind(settings.listen)

@@ -11,9 +11,12 @@
 //! users      = flags:u8  count:varint  user:str*  frames  [except:str]     (kind 1)
 //! group      = flags:u8  group:str  frames  [except:str]                   (kind 2)
 //! membership = group:str  user:str  member:u8 (0 or 1)                     (kind 3)
+//! poll req.  = sid:str  method:u8 (0 GET, 1 POST, 2 POST binary)  body:bytes   (kind 4)
+//! poll reply = status:varint  content_type:str (empty: none)  body:bytes       (kind 5)
 //! frames     = count:varint  (frame_kind:u8 (0 text, 1 binary)  bytes)*
 //! str, bytes = len:varint  data            (str: UTF-8)
 //! varint     = unsigned LEB128, at most 10 bytes
+//! (poll request and reply have no origin: they travel by request/reply, not broadcast)
 //! flags      = bit 0: an `except` socket id follows the frames
 //!              bit 1: the frames carry a stored message (for delivery metrics)
 //! ```
@@ -36,6 +39,12 @@ pub const VERSION: u8 = 1;
 const KIND_USERS: u8 = 1;
 const KIND_GROUP: u8 = 2;
 const KIND_MEMBERSHIP: u8 = 3;
+const KIND_POLL_REQUEST: u8 = 4;
+const KIND_POLL_REPLY: u8 = 5;
+
+const METHOD_GET: u8 = 0;
+const METHOD_POST: u8 = 1;
+const METHOD_POST_BINARY: u8 = 2;
 
 const FLAG_EXCEPT: u8 = 1;
 const FLAG_MESSAGE: u8 = 2;
@@ -91,6 +100,42 @@ pub enum Delivery {
     },
 }
 
+/// A long-polling request that reached a node other than the one owning its Engine.IO
+/// session, forwarded to the owner (bus request/reply) so that no load balancer needs
+/// sticky sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollRequest {
+    /// The Engine.IO session id.
+    pub sid: String,
+    /// What the client asked.
+    pub method: PollMethod,
+    /// The POST body (empty for GET).
+    pub body: Bytes,
+}
+
+/// The HTTP method of a forwarded polling request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollMethod {
+    /// Wait for packets.
+    Get,
+    /// Send packets; `binary` when the body was declared `application/octet-stream`.
+    Post {
+        /// Whether the content type was binary.
+        binary: bool,
+    },
+}
+
+/// The owner's answer to a [`PollRequest`], replayed by the node that received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollReply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Content-Type`, if the answer has one.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Bytes,
+}
+
 /// Why bytes are not a valid envelope.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -118,6 +163,74 @@ pub enum EnvelopeError {
     /// A boolean that is neither 0 nor 1.
     #[error("invalid boolean {0}")]
     InvalidBool(u8),
+    /// A polling method this release does not know.
+    #[error("unknown polling method {0}")]
+    UnknownMethod(u8),
+    /// An HTTP status outside 100..=999.
+    #[error("invalid HTTP status {0}")]
+    InvalidStatus(u64),
+}
+
+impl PollRequest {
+    /// Encodes the request in the current [`VERSION`].
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.sid.len() + self.body.len() + 16);
+        out.put_u8(VERSION);
+        out.put_u8(KIND_POLL_REQUEST);
+        put_str(&mut out, &self.sid);
+        out.put_u8(match self.method {
+            PollMethod::Get => METHOD_GET,
+            PollMethod::Post { binary: false } => METHOD_POST,
+            PollMethod::Post { binary: true } => METHOD_POST_BINARY,
+        });
+        put_bytes(&mut out, &self.body);
+        out.freeze()
+    }
+
+    /// Decodes a request; the body shares `input`'s memory.
+    pub fn decode(input: &Bytes) -> Result<Self, EnvelopeError> {
+        let mut reader = Reader::start(input, KIND_POLL_REQUEST)?;
+        let sid = reader.string()?;
+        let method = match reader.u8()? {
+            METHOD_GET => PollMethod::Get,
+            METHOD_POST => PollMethod::Post { binary: false },
+            METHOD_POST_BINARY => PollMethod::Post { binary: true },
+            other => return Err(EnvelopeError::UnknownMethod(other)),
+        };
+        let body = reader.bytes()?;
+        Ok(Self { sid, method, body })
+    }
+}
+
+impl PollReply {
+    /// Encodes the reply in the current [`VERSION`].
+    pub fn encode(&self) -> Bytes {
+        let content_type = self.content_type.as_deref().unwrap_or_default();
+        let mut out = BytesMut::with_capacity(content_type.len() + self.body.len() + 16);
+        out.put_u8(VERSION);
+        out.put_u8(KIND_POLL_REPLY);
+        put_varint(&mut out, u64::from(self.status));
+        put_str(&mut out, content_type);
+        put_bytes(&mut out, &self.body);
+        out.freeze()
+    }
+
+    /// Decodes a reply; the body shares `input`'s memory.
+    pub fn decode(input: &Bytes) -> Result<Self, EnvelopeError> {
+        let mut reader = Reader::start(input, KIND_POLL_REPLY)?;
+        let status = reader.varint()?;
+        let status = u16::try_from(status)
+            .ok()
+            .filter(|status| (100..=999).contains(status))
+            .ok_or(EnvelopeError::InvalidStatus(status))?;
+        let content_type = Some(reader.string()?).filter(|text| !text.is_empty());
+        let body = reader.bytes()?;
+        Ok(Self {
+            status,
+            content_type,
+            body,
+        })
+    }
 }
 
 impl Envelope {
@@ -161,10 +274,7 @@ impl Envelope {
     /// Decodes an envelope; frames share `input`'s memory instead of copying it.
     pub fn decode(input: &Bytes) -> Result<Self, EnvelopeError> {
         let mut reader = Reader { input, position: 0 };
-        let version = reader.u8().map_err(|_| EnvelopeError::Empty)?;
-        if version != VERSION {
-            return Err(EnvelopeError::UnknownVersion(version));
-        }
+        reader.version()?;
         let kind = reader.u8()?;
         if !matches!(kind, KIND_USERS | KIND_GROUP | KIND_MEMBERSHIP) {
             return Err(EnvelopeError::UnknownKind(kind));
@@ -265,7 +375,25 @@ struct Reader<'a> {
     position: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader past the version and kind bytes, which must be [`VERSION`] and `kind`.
+    fn start(input: &'a Bytes, kind: u8) -> Result<Self, EnvelopeError> {
+        let mut reader = Reader { input, position: 0 };
+        reader.version()?;
+        match reader.u8()? {
+            found if found == kind => Ok(reader),
+            other => Err(EnvelopeError::UnknownKind(other)),
+        }
+    }
+
+    /// Reads and checks the version byte.
+    fn version(&mut self) -> Result<(), EnvelopeError> {
+        match self.u8().map_err(|_| EnvelopeError::Empty)? {
+            VERSION => Ok(()),
+            other => Err(EnvelopeError::UnknownVersion(other)),
+        }
+    }
+
     fn remaining(&self) -> usize {
         self.input.len().saturating_sub(self.position)
     }

@@ -23,6 +23,7 @@ use super::registry::Registry;
 use super::user::Deliver;
 use crate::engineio::Sid;
 use crate::socketio::Socket;
+use crate::telemetry;
 
 /// Most users re-registered by one directory call of the heartbeat.
 const REFRESH_SLICE: usize = 1000;
@@ -227,6 +228,8 @@ pub struct DeliverToUsers {
     pub users: Vec<String>,
     /// What to deliver.
     pub deliver: Deliver,
+    /// The span that sent it, whose trace continues on the other nodes.
+    pub span: tracing::Span,
 }
 
 impl Handler<DeliverToUsers> for NodeActor {
@@ -234,7 +237,8 @@ impl Handler<DeliverToUsers> for NodeActor {
 
     fn handle(&mut self, message: DeliverToUsers, _: &mut Self::Context) {
         self.deliver_here_to_users(&message.users, &message.deliver);
-        self.forward_to_users(message.users, &message.deliver);
+        let trace = telemetry::trace_headers(&message.span);
+        self.forward_to_users(message.users, &message.deliver, trace);
     }
 }
 
@@ -246,13 +250,16 @@ pub struct DeliverToGroup {
     pub group_id: String,
     /// What to deliver.
     pub deliver: Deliver,
+    /// The span that sent it, whose trace continues on the other nodes.
+    pub span: tracing::Span,
 }
 
 impl Handler<DeliverToGroup> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, message: DeliverToGroup, _: &mut Self::Context) {
-        self.forward_to_group(&message.group_id, &message.deliver);
+        let trace = telemetry::trace_headers(&message.span);
+        self.forward_to_group(&message.group_id, &message.deliver, trace);
         self.deliver_here_to_group(&message.group_id, message.deliver);
     }
 }

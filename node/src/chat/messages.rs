@@ -90,6 +90,7 @@ async fn writable(chat: &Chat, sender: &str, target: &Target) -> Result<Conversa
 ///
 /// The same `client_msg_id` again returns the stored message and stores nothing; it is
 /// delivered again, which clients drop by id, so a lost delivery is repaired too.
+#[tracing::instrument(name = "message.send", skip_all, fields(%sender))]
 pub async fn send(
     chat: &Chat,
     sender: &str,

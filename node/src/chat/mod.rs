@@ -179,7 +179,11 @@ impl Chat {
         }
         if self
             .node
-            .try_send(DeliverToUsers { users, deliver })
+            .try_send(DeliverToUsers {
+                users,
+                deliver,
+                span: tracing::Span::current(),
+            })
             .is_err()
         {
             metrics::counter!("confab_fanout_dropped_total").increment(1);
@@ -190,6 +194,7 @@ impl Chat {
         let message = DeliverToGroup {
             group_id: group_id.to_owned(),
             deliver,
+            span: tracing::Span::current(),
         };
         if self.node.try_send(message).is_err() {
             metrics::counter!("confab_fanout_dropped_total").increment(1);

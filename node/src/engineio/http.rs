@@ -19,6 +19,7 @@ use super::connection::{
     Abort, CloseReason, ConnectionActor, Poll, PollData, PollError, StartProbe,
 };
 use super::cors::add_cors;
+use super::forward;
 use super::websocket::{WsWriter, read_frames};
 use super::{Engine, HandlerFactory, Sid};
 
@@ -27,7 +28,7 @@ static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The error replies Engine.IO defines: HTTP 400 with `{"code": N, "message": ...}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EngineError {
+pub(super) enum EngineError {
     UnknownTransport = 0,
     UnknownSid = 1,
     BadHandshakeMethod = 2,
@@ -46,7 +47,7 @@ impl EngineError {
         }
     }
 
-    fn response(self) -> HttpResponse {
+    pub(super) fn response(self) -> HttpResponse {
         HttpResponse::BadRequest()
             .content_type("application/json")
             .body(json!({"code": self as u8, "message": self.message()}).to_string())
@@ -132,6 +133,12 @@ async fn dispatch<F: HandlerFactory>(
     };
     if let Some(sid) = query.sid.as_deref() {
         let Some(session) = engine.session(sid) else {
+            // A polling request for a session of another node goes to that node.
+            if transport == TransportKind::Polling
+                && let Some(response) = forward::forward(engine, req, body, sid).await
+            {
+                return response;
+            }
             return refuse(EngineError::UnknownSid);
         };
         return match (transport, req.method().clone()) {
@@ -140,7 +147,13 @@ async fn dispatch<F: HandlerFactory>(
             }
             (TransportKind::WebSocket, _) => EngineError::BadRequest.response(),
             (TransportKind::Polling, Method::GET) => poll(session).await,
-            (TransportKind::Polling, Method::POST) => post(req, session, body, engine).await,
+            (TransportKind::Polling, Method::POST) => {
+                match read_post(req, body, engine.config.max_payload).await {
+                    Ok(PostBody::Binary) => refuse_binary(&session),
+                    Ok(PostBody::Text(data)) => post(session, &data).await,
+                    Err(response) => response,
+                }
+            }
             // The reference's polling transport answers other methods with a bare 500.
             (TransportKind::Polling, _) => {
                 HttpResponse::build(StatusCode::INTERNAL_SERVER_ERROR).finish()
@@ -219,7 +232,7 @@ fn start_session<F: HandlerFactory>(
 }
 
 fn open_polling<F: HandlerFactory>(engine: &Arc<Engine<F>>) -> HttpResponse {
-    let sid = Sid::generate();
+    let sid = engine.new_sid();
     let mut body = Vec::new();
     handshake(engine, &sid, &["websocket"]).encode_text_into(&mut body);
     let mut response = polling_response("text/plain; charset=UTF-8");
@@ -234,7 +247,7 @@ fn open_polling<F: HandlerFactory>(engine: &Arc<Engine<F>>) -> HttpResponse {
 }
 
 /// A successful polling reply: 200, `content_type`, and never cached.
-fn polling_response(content_type: &'static str) -> actix_web::HttpResponseBuilder {
+pub(super) fn polling_response(content_type: &'static str) -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::Ok();
     response
         .content_type(content_type)
@@ -250,7 +263,7 @@ fn open_websocket<F: HandlerFactory>(
     let Ok(mut response) = actix_web_actors::ws::handshake(req) else {
         return EngineError::BadRequest.response();
     };
-    let sid = Sid::generate();
+    let sid = engine.new_sid();
     let (mut writer, stream) = WsWriter::new(engine.config.max_buffered_frames);
     let control = writer.control();
     if writer
@@ -326,7 +339,10 @@ fn poll_error(error: PollError) -> HttpResponse {
     }
 }
 
-async fn poll<H: super::SessionHandler>(session: actix::Addr<ConnectionActor<H>>) -> HttpResponse {
+/// A polling GET: waits for the session's next packets.
+pub(super) async fn poll<H: super::SessionHandler>(
+    session: actix::Addr<ConnectionActor<H>>,
+) -> HttpResponse {
     let (reply, answer) = tokio::sync::oneshot::channel();
     if session.send(Poll { reply }).await.is_err() {
         return EngineError::UnknownSid.response();
@@ -338,15 +354,21 @@ async fn poll<H: super::SessionHandler>(session: actix::Addr<ConnectionActor<H>>
     }
 }
 
-/// A polling POST. Over `max_payload` bytes: a bare 413, and the session lives on. A
-/// binary body (Engine.IO v3 only): a bare 400, and the session is closed. Undecodable
-/// packets: the ones before are delivered, the POST is answered `ok`, the session closes.
-async fn post<F: HandlerFactory>(
+/// The body of a polling POST, as far as the session needs to know it.
+pub(super) enum PostBody {
+    /// Declared `application/octet-stream` (Engine.IO v3 only): not read.
+    Binary,
+    /// The payload.
+    Text(Bytes),
+}
+
+/// Reads a polling POST's body. Over `max_payload` bytes: a bare 413 (and the session
+/// lives on); a broken body: 400.
+pub(super) async fn read_post(
     req: &HttpRequest,
-    session: actix::Addr<ConnectionActor<F::Handler>>,
     mut body: web::Payload,
-    engine: &Engine<F>,
-) -> HttpResponse {
+    max_payload: usize,
+) -> Result<PostBody, HttpResponse> {
     let binary = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -357,21 +379,36 @@ async fn post<F: HandlerFactory>(
                 .eq_ignore_ascii_case("application/octet-stream")
         });
     if binary {
-        session.do_send(Abort(CloseReason::ProtocolError));
-        return HttpResponse::BadRequest().finish();
+        return Ok(PostBody::Binary);
     }
-    let max_payload = engine.config.max_payload;
     let mut data = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let Ok(chunk) = chunk else {
-            return EngineError::BadRequest.response();
+            return Err(EngineError::BadRequest.response());
         };
         if data.len() + chunk.len() > max_payload {
-            return HttpResponse::build(StatusCode::PAYLOAD_TOO_LARGE).finish();
+            return Err(HttpResponse::build(StatusCode::PAYLOAD_TOO_LARGE).finish());
         }
         data.extend_from_slice(&chunk);
     }
-    let (packets, invalid) = decode_until_invalid(&data);
+    Ok(PostBody::Text(data.freeze()))
+}
+
+/// A binary polling POST: a bare 400, and the session is closed.
+pub(super) fn refuse_binary<H: super::SessionHandler>(
+    session: &actix::Addr<ConnectionActor<H>>,
+) -> HttpResponse {
+    session.do_send(Abort(CloseReason::ProtocolError));
+    HttpResponse::BadRequest().finish()
+}
+
+/// A polling POST's payload. Undecodable packets: the ones before are delivered, the POST
+/// is answered `ok`, the session closes.
+pub(super) async fn post<H: super::SessionHandler>(
+    session: actix::Addr<ConnectionActor<H>>,
+    data: &[u8],
+) -> HttpResponse {
+    let (packets, invalid) = decode_until_invalid(data);
     match session.send(PollData { packets, invalid }).await {
         Ok(Ok(())) => polling_response("text/html").body(Bytes::from_static(b"ok")),
         Ok(Err(error)) => poll_error(error),

@@ -8,16 +8,18 @@
 
 mod connection;
 mod cors;
+mod forward;
 mod http;
 mod websocket;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use actix::{Addr, Context};
+use base64::Engine as _;
 use bytes::Bytes;
 
 pub use connection::{CloseReason, CloseSession, Command, ConnectionActor, Session};
@@ -101,20 +103,28 @@ pub trait HandlerFactory: Send + Sync + 'static {
     fn create(&self, sid: &Sid) -> Self::Handler;
 }
 
-/// An Engine.IO session id: 20 URL-safe characters from 15 random bytes.
+/// An Engine.IO session id: 20 URL-safe characters from 15 random bytes, followed in a
+/// cluster by `.` and the owning node's id in URL-safe base64 (see [`Sid::owner`]).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Sid(Arc<str>);
 
 impl Sid {
     /// A fresh random id.
     pub fn generate() -> Self {
-        use base64::Engine as _;
         let raw: [u8; 15] = rand::random();
-        Self(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(raw)
-                .into(),
-        )
+        Self(BASE64.encode(raw).into())
+    }
+
+    /// A fresh random id that names `node` as the session's owner.
+    pub fn owned_by(node: &str) -> Self {
+        let raw: [u8; 15] = rand::random();
+        Self(format!("{}.{}", BASE64.encode(raw), BASE64.encode(node)).into())
+    }
+
+    /// The node a session id names as its owner, if it names one.
+    pub fn owner(sid: &str) -> Option<String> {
+        let (_, node) = sid.split_once('.')?;
+        String::from_utf8(BASE64.decode(node).ok()?).ok()
     }
 
     /// The id as sent on the wire.
@@ -122,6 +132,9 @@ impl Sid {
         &self.0
     }
 }
+
+/// The alphabet of session ids: URL-safe base64 without padding.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 impl From<&str> for Sid {
     fn from(value: &str) -> Self {
@@ -148,6 +161,8 @@ pub struct Engine<F: HandlerFactory> {
     sessions: RwLock<HashMap<Sid, Addr<ConnectionActor<F::Handler>>>>,
     /// Set when the node stops: new handshakes are refused.
     draining: AtomicBool,
+    /// In a cluster: this node's id and the bus polling requests are forwarded over.
+    forwarding: OnceLock<forward::Forwarding>,
 }
 
 impl<F: HandlerFactory> fmt::Debug for Engine<F> {
@@ -167,7 +182,16 @@ impl<F: HandlerFactory> Engine<F> {
             factory,
             sessions: RwLock::new(HashMap::new()),
             draining: AtomicBool::new(false),
+            forwarding: OnceLock::new(),
         })
+    }
+
+    /// A fresh id for a new session: naming this node once polling is forwarded.
+    fn new_sid(&self) -> Sid {
+        match self.forwarding.get() {
+            Some(forwarding) => Sid::owned_by(forwarding.node_id()),
+            None => Sid::generate(),
+        }
     }
 
     /// Refuses new sessions from now on (the open ones stay until closed).

@@ -164,7 +164,79 @@ fn envelope() -> impl Strategy<Value = Envelope> {
     (".{0,20}", delivery).prop_map(|(origin, delivery)| Envelope { origin, delivery })
 }
 
+#[test]
+fn polling_requests_and_replies_round_trip() {
+    for method in [
+        PollMethod::Get,
+        PollMethod::Post { binary: false },
+        PollMethod::Post { binary: true },
+    ] {
+        let request = PollRequest {
+            sid: "abc.bm9kZS1h".into(),
+            method,
+            body: Bytes::from_static(b"4hello\x1e4world"),
+        };
+        assert_eq!(PollRequest::decode(&request.encode()), Ok(request));
+    }
+    for content_type in [None, Some("text/plain; charset=UTF-8".to_owned())] {
+        let reply = PollReply {
+            status: 200,
+            content_type,
+            body: Bytes::from_static(b"ok"),
+        };
+        assert_eq!(PollReply::decode(&reply.encode()), Ok(reply));
+    }
+}
+
+#[test]
+fn polling_messages_are_not_taken_for_one_another() {
+    let request = PollRequest {
+        sid: "s".into(),
+        method: PollMethod::Get,
+        body: Bytes::new(),
+    }
+    .encode();
+    assert_eq!(
+        PollReply::decode(&request),
+        Err(EnvelopeError::UnknownKind(KIND_POLL_REQUEST))
+    );
+    assert_eq!(
+        Envelope::decode(&request),
+        Err(EnvelopeError::UnknownKind(KIND_POLL_REQUEST))
+    );
+    assert_eq!(
+        PollRequest::decode(&users_envelope().encode()),
+        Err(EnvelopeError::UnknownKind(KIND_USERS))
+    );
+    let bad_method = Bytes::from(vec![VERSION, KIND_POLL_REQUEST, 1, b's', 7, 0]);
+    assert_eq!(
+        PollRequest::decode(&bad_method),
+        Err(EnvelopeError::UnknownMethod(7))
+    );
+    let bad_status = Bytes::from(vec![VERSION, KIND_POLL_REPLY, 5, 0, 0]);
+    assert_eq!(
+        PollReply::decode(&bad_status),
+        Err(EnvelopeError::InvalidStatus(5))
+    );
+    let truncated = PollReply {
+        status: 400,
+        content_type: None,
+        body: Bytes::from_static(b"{}"),
+    }
+    .encode();
+    for end in 0..truncated.len() {
+        assert!(PollReply::decode(&truncated.slice(..end)).is_err());
+    }
+}
+
 proptest! {
+    #[test]
+    fn any_polling_input_decodes_or_errs_without_panicking(input in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let bytes = Bytes::from(input);
+        let _ = PollRequest::decode(&bytes);
+        let _ = PollReply::decode(&bytes);
+    }
+
     #[test]
     fn any_envelope_round_trips(envelope in envelope()) {
         prop_assert_eq!(Envelope::decode(&envelope.encode()), Ok(envelope));

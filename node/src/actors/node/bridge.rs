@@ -22,6 +22,7 @@ use futures_util::stream;
 
 use super::{MembershipChanged, NodeActor, directory_failed};
 use crate::actors::user::Deliver;
+use crate::telemetry;
 
 /// The state of one subject's subscription.
 #[derive(Debug)]
@@ -51,11 +52,11 @@ fn bus_failed(op: &'static str, error: &BusError) {
     tracing::warn!(%error, op, "bus operation failed");
 }
 
-/// Publishes `payload` on `subject` in the background.
-fn publish(bus: &Arc<dyn Bus>, subject: String, payload: Bytes) {
+/// Publishes `payload` with `headers` on `subject` in the background.
+fn publish(bus: &Arc<dyn Bus>, subject: String, payload: Bytes, headers: Headers) {
     let bus = bus.clone();
     actix::spawn(async move {
-        if let Err(error) = bus.publish(&subject, payload, Headers::new()).await {
+        if let Err(error) = bus.publish(&subject, payload, headers).await {
             bus_failed("publish", &error);
         }
     });
@@ -89,8 +90,9 @@ impl NodeActor {
     }
 
     /// Sends `deliver` to the other nodes `users` are online on: one directory lookup, then
-    /// one envelope per node, naming only that node's recipients.
-    pub(super) fn forward_to_users(&self, users: Vec<String>, deliver: &Deliver) {
+    /// one envelope per node, naming only that node's recipients. `trace` is the sender's
+    /// trace context.
+    pub(super) fn forward_to_users(&self, users: Vec<String>, deliver: &Deliver, trace: Headers) {
         let frames = frames_of(deliver);
         let (directory, bus, keys) = (self.directory.clone(), self.bus.clone(), self.keys.clone());
         let origin = self.node_id.clone();
@@ -114,13 +116,19 @@ impl NodeActor {
                         frames: frames.clone(),
                     },
                 };
-                publish(&bus, keys.node_subject(&node), envelope.encode());
+                publish(
+                    &bus,
+                    keys.node_subject(&node),
+                    envelope.encode(),
+                    trace.clone(),
+                );
             }
         });
     }
 
     /// Publishes `deliver` once on the group's subject, for the other nodes with members.
-    pub(super) fn forward_to_group(&self, group_id: &str, deliver: &Deliver) {
+    /// `trace` is the sender's trace context.
+    pub(super) fn forward_to_group(&self, group_id: &str, deliver: &Deliver, trace: Headers) {
         let envelope = self.envelope(Delivery::Group {
             group: group_id.to_owned(),
             frames: frames_of(deliver),
@@ -129,6 +137,7 @@ impl NodeActor {
             &self.bus,
             self.keys.group_subject(group_id),
             envelope.encode(),
+            trace,
         );
     }
 
@@ -150,7 +159,12 @@ impl NodeActor {
             };
             let nodes = found.into_values().flatten();
             for node in nodes.filter(|node| **node != *origin) {
-                publish(&bus, keys.node_subject(&node), payload.clone());
+                publish(
+                    &bus,
+                    keys.node_subject(&node),
+                    payload.clone(),
+                    Headers::new(),
+                );
             }
         });
     }
@@ -246,6 +260,8 @@ impl NodeActor {
         if *envelope.origin == *self.node_id {
             return;
         }
+        let span = telemetry::bus_receive_span(&message.headers, &message.subject, &self.node_id);
+        let _entered = span.enter();
         match envelope.delivery {
             Delivery::Users { users, frames } => {
                 self.deliver_here_to_users(&users, &deliver_of(frames));
