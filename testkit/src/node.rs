@@ -2,8 +2,10 @@
 //!
 //! A node listens on a free loopback port and, unless the test says otherwise, keeps its
 //! SQLite database in its own temporary directory. Its output goes to a log file that the
-//! test can read. Dropping the handle kills the process.
+//! test can read. A node can be started again on the same port with the same settings (a
+//! restart, as an orchestrator does it). Dropping the handle kills the process.
 
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -22,6 +24,9 @@ pub struct NodeProcess {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    /// What was started, to start it again.
+    binary: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl NodeProcess {
@@ -31,40 +36,60 @@ impl NodeProcess {
     /// own directory and `RUST_LOG=info`; `env` overrides any of them. The parent's
     /// `CONFAB_*` variables are not inherited.
     pub async fn start(binary: impl AsRef<Path>, env: &[(&str, String)]) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port()?;
-        let mut command = Command::new(binary.as_ref());
+        let mut node = Self {
+            child: None,
+            port: free_port()?,
+            dir: tempfile::tempdir()?,
+            binary: binary.as_ref().to_owned(),
+            env: env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                .collect(),
+        };
+        node.spawn()?;
+        node.wait_listening().await?;
+        Ok(node)
+    }
+
+    /// Starts the node again, with the same settings on the same port and data directory,
+    /// and waits until it listens; a process still running is killed first. The log goes on
+    /// in the same file.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill();
+        self.spawn()?;
+        self.wait_listening().await
+    }
+
+    /// Starts the process, its output appended to the node's log.
+    fn spawn(&mut self) -> Result<()> {
+        let mut command = Command::new(&self.binary);
         command.arg("serve");
         for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("CONFAB_")) {
             command.env_remove(name);
         }
         command
-            .env("CONFAB_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CONFAB_LISTEN", format!("127.0.0.1:{}", self.port))
             .env(
                 "CONFAB_DATABASE_URL",
                 format!(
                     "sqlite://{}?mode=rwc",
-                    dir.path().join("confab.db").display()
+                    self.dir.path().join("confab.db").display()
                 ),
             )
-            .env("RUST_LOG", "info");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let log = std::fs::File::create(dir.path().join("node.log"))?;
+            .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(name, value)| (name, value)));
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("node.log"))?;
         let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .with_context(|| format!("starting {}", binary.as_ref().display()))?;
-        let mut node = Self {
-            child: Some(child),
-            port,
-            dir,
-        };
-        node.wait_listening().await?;
-        Ok(node)
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        self.child = Some(child);
+        Ok(())
     }
 
     async fn wait_listening(&mut self) -> Result<()> {
@@ -123,6 +148,20 @@ impl NodeProcess {
         .await
     }
 
+    /// Whether the process is still running (not exited, not killed through this handle).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+
+    /// Kills the process (SIGKILL, as a crash would) and reaps it; does nothing if it is
+    /// not running.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn try_exit_status(&mut self) -> Result<Option<ExitStatus>> {
         match self.child.as_mut() {
             Some(child) => Ok(child.try_wait()?),
@@ -133,9 +172,6 @@ impl NodeProcess {
 
 impl Drop for NodeProcess {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
     }
 }

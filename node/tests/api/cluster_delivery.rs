@@ -4,117 +4,12 @@
 //! nodes (also one added while connected), presence, typing and receipts cross over, and
 //! the directory refills itself after Redis restarted empty.
 
-use std::time::Duration;
-
-use confab_testkit::{
-    Backend, NatsServer, NodeProcess, RedisServer, SioClient, TestDb, eventually,
-};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TEST_SECRET, client};
-
-const CONFAB: &str = env!("CARGO_BIN_EXE_confab");
-const WITHIN: Duration = Duration::from_secs(20);
-
-/// Two nodes sharing a database, a directory and a bus (dropped in reverse order).
-struct Cluster {
-    a: NodeProcess,
-    b: NodeProcess,
-    _nats: NatsServer,
-    redis: RedisServer,
-    _db: TestDb,
-}
-
-impl Cluster {
-    async fn start() -> Self {
-        let db = TestDb::create(Backend::Postgres).await.unwrap();
-        let redis = RedisServer::start().unwrap();
-        let nats = NatsServer::start().unwrap();
-        let env = |node: &str| {
-            [
-                ("CONFAB_DATABASE_URL", db.url().to_owned()),
-                ("CONFAB_REDIS_URL", redis.url()),
-                ("CONFAB_NATS_URL", nats.url()),
-                ("CONFAB_JWT_SECRET", TEST_SECRET.to_owned()),
-                ("CONFAB_NODE_ID", node.to_owned()),
-                ("CONFAB_NODE_LEASE_TTL_SECS", "3".to_owned()),
-            ]
-        };
-        // One at a time: the first applies the migrations.
-        let a = NodeProcess::start(CONFAB, &env("node-a")).await.unwrap();
-        let b = NodeProcess::start(CONFAB, &env("node-b")).await.unwrap();
-        Self {
-            a,
-            b,
-            _nats: nats,
-            redis,
-            _db: db,
-        }
-    }
-
-    fn logs(&self) -> String {
-        format!("node-a:\n{}\nnode-b:\n{}", self.a.logs(), self.b.logs())
-    }
-}
-
-/// A registered user.
-struct User {
-    id: String,
-    token: String,
-}
-
-async fn register(node: &NodeProcess, name: &str) -> User {
-    let reply = client()
-        .post(format!("{}/api/v1/auth/register", node.base_url()))
-        .json(&json!({"username": name, "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), StatusCode::CREATED);
-    let body: Value = reply.json().await.unwrap();
-    User {
-        id: body["user"]["id"].as_str().unwrap().to_owned(),
-        token: body["token"].as_str().unwrap().to_owned(),
-    }
-}
-
-async fn connect(node: &NodeProcess, user: &User) -> SioClient {
-    SioClient::with_token(&node.base_url(), &user.token)
-        .await
-        .unwrap()
-}
-
-/// Waits until `asker`, connected to `node`, sees every one of `users` as `online`
-/// (which comes from the directory, whichever node they are on). Each poll asks over a new
-/// connection of its own.
-async fn wait_presence(node: &NodeProcess, asker: &User, users: &[&User], online: bool) {
-    let ids: Vec<String> = users.iter().map(|user| user.id.clone()).collect();
-    let (base, token) = (node.base_url(), asker.token.clone());
-    let what = format!("{ids:?} to be online={online}");
-    eventually(&what, WITHIN, || {
-        let (base, token, ids) = (base.clone(), token.clone(), ids.clone());
-        async move {
-            let mut client = SioClient::with_token(&base, &token).await.ok()?;
-            let answer = client
-                .request("presence:query", json!({"users": ids}))
-                .await
-                .ok()?;
-            client.close();
-            let presence = answer["presence"].as_array()?;
-            presence
-                .iter()
-                .all(|one| one["online"] == online)
-                .then_some(())
-        }
-    })
-    .await
-    .unwrap();
-}
-
-fn direct(to: &User, body: &str, client_msg_id: &str) -> Value {
-    json!({"to": {"user": to.id}, "body": body, "client_msg_id": client_msg_id})
-}
+use crate::cluster_fixture::{Cluster, User, WITHIN, connect, direct, register, wait_presence};
+use crate::helpers::client;
+use confab_testkit::NodeProcess;
 
 fn to_group(group: &str, body: &str, client_msg_id: &str) -> Value {
     json!({"to": {"group": group}, "body": body, "client_msg_id": client_msg_id})
@@ -136,15 +31,13 @@ async fn create_group(node: &NodeProcess, owner: &User, members: &[&User]) -> St
 
 #[tokio::test]
 async fn a_direct_message_crosses_to_the_recipient_and_the_senders_other_device() {
-    let cluster = Cluster::start().await;
-    let (alice, bob) = (
-        register(&cluster.a, "alice").await,
-        register(&cluster.a, "bob").await,
-    );
-    let mut phone = connect(&cluster.a, &alice).await;
-    let mut laptop = connect(&cluster.b, &alice).await;
-    let mut bobs = connect(&cluster.b, &bob).await;
-    wait_presence(&cluster.a, &alice, &[&alice, &bob], true).await;
+    let cluster = Cluster::start(2).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (alice, bob) = (register(a, "alice").await, register(a, "bob").await);
+    let mut phone = connect(a, &alice).await;
+    let mut laptop = connect(b, &alice).await;
+    let mut bobs = connect(b, &bob).await;
+    wait_presence(a, &alice, &[(&alice, true), (&bob, true)], WITHIN).await;
 
     let ack = phone
         .request("message:send", direct(&bob, "hi from a", "m-1"))
@@ -180,20 +73,21 @@ async fn a_direct_message_crosses_to_the_recipient_and_the_senders_other_device(
 
 #[tokio::test]
 async fn group_messages_reach_members_on_both_nodes_including_one_added_while_connected() {
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(2).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
     let (alice, bob, carol, dave) = (
-        register(&cluster.a, "alice").await,
-        register(&cluster.a, "bob").await,
-        register(&cluster.a, "carol").await,
-        register(&cluster.a, "dave").await,
+        register(a, "alice").await,
+        register(a, "bob").await,
+        register(a, "carol").await,
+        register(a, "dave").await,
     );
-    let mut alices = connect(&cluster.a, &alice).await;
-    let mut carols = connect(&cluster.a, &carol).await;
-    let mut bobs = connect(&cluster.b, &bob).await;
-    let mut daves = connect(&cluster.b, &dave).await;
-    wait_presence(&cluster.a, &alice, &[&bob, &dave], true).await;
+    let mut alices = connect(a, &alice).await;
+    let mut carols = connect(a, &carol).await;
+    let mut bobs = connect(b, &bob).await;
+    let mut daves = connect(b, &dave).await;
+    wait_presence(a, &alice, &[(&bob, true), (&dave, true)], WITHIN).await;
 
-    let group = create_group(&cluster.a, &alice, &[&bob, &carol]).await;
+    let group = create_group(a, &alice, &[&bob, &carol]).await;
     // The change reached node B (it routes the group to bob from then on).
     bobs.next("group:updated").await.unwrap();
     carols.next("group:updated").await.unwrap();
@@ -212,10 +106,7 @@ async fn group_messages_reach_members_on_both_nodes_including_one_added_while_co
 
     // Dave, connected to node B, is added over HTTP on node A.
     let added = client()
-        .post(format!(
-            "{}/api/v1/groups/{group}/members",
-            cluster.a.base_url()
-        ))
+        .post(format!("{}/api/v1/groups/{group}/members", a.base_url()))
         .bearer_auth(&alice.token)
         .json(&json!({"user_id": dave.id}))
         .send()
@@ -246,15 +137,13 @@ async fn group_messages_reach_members_on_both_nodes_including_one_added_while_co
 
 #[tokio::test]
 async fn presence_typing_and_receipts_work_across_nodes() {
-    let cluster = Cluster::start().await;
-    let (alice, bob) = (
-        register(&cluster.a, "alice").await,
-        register(&cluster.a, "bob").await,
-    );
-    let mut alices = connect(&cluster.a, &alice).await;
-    let mut bobs = connect(&cluster.b, &bob).await;
+    let cluster = Cluster::start(2).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (alice, bob) = (register(a, "alice").await, register(a, "bob").await);
+    let mut alices = connect(a, &alice).await;
+    let mut bobs = connect(b, &bob).await;
     // Bob is connected to node B only; node A answers from the directory.
-    wait_presence(&cluster.a, &alice, &[&bob], true).await;
+    wait_presence(a, &alice, &[(&bob, true)], WITHIN).await;
 
     let sent = alices
         .request("message:send", direct(&bob, "hi", "p-1"))
@@ -287,24 +176,22 @@ async fn presence_typing_and_receipts_work_across_nodes() {
 
     // Bob leaves node B: node A sees him offline once the directory forgot him.
     bobs.close();
-    wait_presence(&cluster.a, &alice, &[&bob], false).await;
+    wait_presence(a, &alice, &[(&bob, false)], WITHIN).await;
 }
 
 #[tokio::test]
 async fn after_redis_restarts_empty_the_heartbeat_refills_the_directory_and_delivery_resumes() {
-    let mut cluster = Cluster::start().await;
-    let (alice, bob) = (
-        register(&cluster.a, "alice").await,
-        register(&cluster.a, "bob").await,
-    );
-    let mut alices = connect(&cluster.a, &alice).await;
-    let mut bobs = connect(&cluster.b, &bob).await;
-    wait_presence(&cluster.a, &alice, &[&bob], true).await;
+    let mut cluster = Cluster::start(2).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (alice, bob) = (register(a, "alice").await, register(a, "bob").await);
+    let mut alices = connect(a, &alice).await;
+    let mut bobs = connect(b, &bob).await;
+    wait_presence(a, &alice, &[(&bob, true)], WITHIN).await;
 
     cluster.redis.kill();
     cluster.redis.restart().unwrap();
     // Nobody reconnected: node B's heartbeat registers bob again by itself.
-    wait_presence(&cluster.a, &alice, &[&bob], true).await;
+    wait_presence(a, &alice, &[(&bob, true)], WITHIN).await;
     let sent = alices
         .request("message:send", direct(&bob, "still there?", "h-1"))
         .await

@@ -7,31 +7,11 @@ use confab_cluster::{Directory, Keys, RedisDirectory};
 use confab_testkit::{NatsServer, NodeProcess, RedisServer, eventually};
 use reqwest::StatusCode;
 
-use crate::helpers::{TEST_SECRET, client};
+use crate::cluster_fixture::wait_readiness;
+use crate::helpers::TEST_SECRET;
 
 const CONFAB: &str = env!("CARGO_BIN_EXE_confab");
 const WITHIN: Duration = Duration::from_secs(20);
-
-/// Polls `/readyz` until it answers `status` with `code` (None: the success body).
-async fn wait_readiness(base_url: &str, status: StatusCode, code: Option<&str>) {
-    let client = client();
-    let url = format!("{base_url}/readyz");
-    let what = format!("readyz to answer {status} {code:?}");
-    eventually(&what, WITHIN, || {
-        let request = client.get(&url).send();
-        async move {
-            let reply = request.await.ok()?;
-            if reply.status() != status {
-                return None;
-            }
-            let body: serde_json::Value = reply.json().await.ok()?;
-            let got = body["error"]["code"].as_str();
-            (got == code).then_some(())
-        }
-    })
-    .await
-    .unwrap();
-}
 
 async fn lease_is(directory: &RedisDirectory, node: &str, alive: bool) {
     let what = format!("{node} alive={alive}");

@@ -8,6 +8,8 @@ mod helpers;
 mod auth;
 mod chat;
 mod cluster_delivery;
+mod cluster_faults;
+mod cluster_fixture;
 mod cluster_mode;
 mod config;
 mod engine;
