@@ -289,7 +289,9 @@ impl Handler<MembershipChanged> for NodeActor {
 }
 
 /// A user's groups, loaded from the database when they connect here: routes them on this
-/// node only (their other nodes loaded them too).
+/// node only (their other nodes loaded them too). Answers once the groups' messages reach
+/// this node: their bus subscriptions are in place (a client that syncs after that misses
+/// nothing in between).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct GroupsLoaded {
@@ -300,14 +302,20 @@ pub struct GroupsLoaded {
 }
 
 impl Handler<GroupsLoaded> for NodeActor {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, loaded: GroupsLoaded, ctx: &mut Self::Context) {
+    fn handle(&mut self, loaded: GroupsLoaded, ctx: &mut Self::Context) -> Self::Result {
         for group_id in &loaded.groups {
             self.registry
                 .set_membership(group_id, &loaded.user_id, true);
         }
         self.follow_group_changes(ctx);
+        let subjects: Vec<String> = loaded
+            .groups
+            .iter()
+            .map(|group| self.keys.group_subject(group))
+            .collect();
+        Box::pin(self.when_subscribed(subjects))
     }
 }
 

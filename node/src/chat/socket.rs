@@ -1,6 +1,15 @@
 //! The chat over Socket.IO: the `/` namespace. CONNECT is authorised by the JWT in
 //! `auth.token`; each event is decoded, handed to the same operation the HTTP API calls,
 //! and answered with `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
+//!
+//! A new connection is *routed* once the directory says which node it is on and the bus
+//! carries its groups' messages here. Until then a `sync` waits (bounded by
+//! [`ROUTING_WAIT`]), so that a client that syncs right after connecting misses nothing:
+//! whatever is stored after its `sync` read reaches it live.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use confab_protocol::chat::{
     HistoryRequest, PresenceQuery, ReadRequest, SendMessage, SyncRequest, TypingRequest, events,
@@ -8,24 +17,50 @@ use confab_protocol::chat::{
 use confab_protocol::socketio::{ConnectError, Event};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use tokio::sync::watch;
 
 use super::{Chat, ChatError, contacts, groups, messages, presence};
 use crate::actors::node::{GroupsLoaded, SocketGone, UserConnected};
 use crate::auth::{TokenError, Tokens};
+use crate::engineio::Sid;
 use crate::socketio::{DisconnectReason, NamespaceHandler, Socket};
 use crate::store::membership;
+
+/// Longest a `sync` waits for its connection to be routed (a slow Redis or NATS must not
+/// hold it up for long: the client can always sync again).
+const ROUTING_WAIT: Duration = Duration::from_secs(5);
 
 /// The chat's Socket.IO namespace.
 #[derive(Debug)]
 pub struct ChatNamespace {
     chat: Chat,
     tokens: Tokens,
+    /// For each connection, whether it is routed yet (see the module's documentation).
+    routed: Arc<Mutex<HashMap<Sid, watch::Receiver<bool>>>>,
 }
 
 impl ChatNamespace {
     /// The namespace over `chat`, accepting tokens checked by `tokens`.
     pub fn new(chat: Chat, tokens: Tokens) -> Self {
-        Self { chat, tokens }
+        Self {
+            chat,
+            tokens,
+            routed: Arc::default(),
+        }
+    }
+
+    /// Resolves once `socket` is routed, or after [`ROUTING_WAIT`].
+    fn when_routed(&self, socket: &Sid) -> impl Future<Output = ()> + use<> {
+        let routed = self
+            .routed
+            .lock()
+            .ok()
+            .and_then(|routed| routed.get(socket).cloned());
+        async move {
+            if let Some(mut routed) = routed {
+                let _ = tokio::time::timeout(ROUTING_WAIT, routed.wait_for(|routed| *routed)).await;
+            }
+        }
     }
 }
 
@@ -54,25 +89,37 @@ impl NamespaceHandler for ChatNamespace {
             socket: socket.clone(),
             groups: Vec::new(),
         });
+        let (routed, routed_rx) = watch::channel(false);
+        if let Ok(mut all) = self.routed.lock() {
+            all.insert(socket.id().clone(), routed_rx);
+        }
         let chat = self.chat.clone();
         actix::spawn(async move {
+            // The answer comes once the directory has the user on this node.
             if first.await == Ok(true)
                 && let Err(error) = presence::announce(&chat, &user_id, true).await
             {
                 tracing::warn!(?error, "could not announce presence");
             }
             match membership::group_ids_of(&chat.db, &user_id).await {
-                Ok(groups) => chat.node.do_send(GroupsLoaded { user_id, groups }),
+                Ok(groups) => {
+                    let _ = chat.node.send(GroupsLoaded { user_id, groups }).await;
+                }
                 Err(error) => tracing::warn!(%error, "could not load the user's groups"),
             }
+            let _ = routed.send(true);
         });
         metrics::gauge!("confab_chat_connections").increment(1.0);
     }
 
     fn on_event(&self, socket: &Socket, event: Event) {
         let chat = self.chat.clone();
+        let routed = (event.name == events::SYNC).then(|| self.when_routed(socket.id()));
         let socket = socket.clone();
         actix::spawn(async move {
+            if let Some(routed) = routed {
+                routed.await;
+            }
             let ack = event.ack;
             let name = event.name.clone();
             let payload = event.args.into_iter().next().unwrap_or(Value::Null);
@@ -88,6 +135,9 @@ impl NamespaceHandler for ChatNamespace {
     }
 
     fn on_disconnect(&self, socket: &Socket, _reason: DisconnectReason) {
+        if let Ok(mut routed) = self.routed.lock() {
+            routed.remove(socket.id());
+        }
         let user_id = user_of(socket);
         let last = self.chat.node.send(SocketGone {
             user_id: user_id.clone(),

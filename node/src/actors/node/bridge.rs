@@ -17,8 +17,9 @@ use actix::prelude::*;
 use bytes::Bytes;
 use confab_cluster::{Bus, BusError, BusMessage, Headers};
 use confab_protocol::cluster::{Delivery, Envelope, Frames};
-use futures_util::StreamExt;
 use futures_util::stream;
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::oneshot;
 
 use super::{MembershipChanged, NodeActor, directory_failed};
 use crate::actors::user::Deliver;
@@ -27,8 +28,9 @@ use crate::telemetry;
 /// The state of one subject's subscription.
 #[derive(Debug)]
 enum Subscription {
-    /// Asked for; the bus has not answered yet.
-    Pending,
+    /// Asked for; the bus has not answered yet. The senders are told once it has (dropped
+    /// if it failed).
+    Pending(Vec<oneshot::Sender<()>>),
     /// Listening; the handle cancels the stream (which unsubscribes).
     Active(SpawnHandle),
 }
@@ -203,7 +205,7 @@ impl NodeActor {
         }
         self.subscriptions
             .0
-            .insert(subject.clone(), Subscription::Pending);
+            .insert(subject.clone(), Subscription::Pending(Vec::new()));
         let bus = self.bus.clone();
         let request = async move { (bus.subscribe(&subject).await, subject) };
         ctx.spawn(
@@ -213,6 +215,31 @@ impl NodeActor {
                     actor.subscribed(subject, result, ctx);
                 }),
         );
+    }
+
+    /// Resolves once the subscriptions to `subjects` that are under way have been
+    /// answered, and the bus server has seen them (a round trip): from then on, what is
+    /// published on those subjects reaches this node. A failed subscription or round trip
+    /// does not hold it up (the heartbeat retries; `sync` repairs).
+    pub(super) fn when_subscribed(
+        &mut self,
+        subjects: Vec<String>,
+    ) -> impl Future<Output = ()> + use<> {
+        let mut answered = Vec::new();
+        for subject in subjects {
+            if let Some(Subscription::Pending(waiters)) = self.subscriptions.0.get_mut(&subject) {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                answered.push(rx.map(drop));
+            }
+        }
+        let bus = self.bus.clone();
+        async move {
+            futures_util::future::join_all(answered).await;
+            if let Err(error) = bus.ping().await {
+                bus_failed("ping", &error);
+            }
+        }
     }
 
     /// The bus answered a subscription: listen, unless the subject is no longer wanted
@@ -225,16 +252,22 @@ impl NodeActor {
     ) {
         let pending = matches!(
             self.subscriptions.0.get(&subject),
-            Some(Subscription::Pending)
+            Some(Subscription::Pending(_))
         );
         match result {
             Ok(subscription) if pending => {
                 let ended = stream::once(std::future::ready(BusEvent::Ended(subject.clone())));
                 let events = subscription.map(BusEvent::Received).chain(ended);
                 let handle = ctx.add_stream(events);
-                self.subscriptions
+                let previous = self
+                    .subscriptions
                     .0
                     .insert(subject, Subscription::Active(handle));
+                if let Some(Subscription::Pending(waiters)) = previous {
+                    for waiter in waiters {
+                        let _ = waiter.send(());
+                    }
+                }
             }
             // Dropping it unsubscribes.
             Ok(_) => {}
