@@ -500,6 +500,10 @@ def dashboard_ships_for_the_grafana_sidecar_with_every_panel():
     for expr in exprs:
         used |= {re.sub(r"_(bucket|sum|count)$", "", m) for m in re.findall(r"\bconfab_\w+", expr)}
     assert used == DASHBOARD_METRICS, f"missing {DASHBOARD_METRICS - used}, unexpected {used - DASHBOARD_METRICS}"
+    # Every metric the dashboard charts is one the node registers (chart and binary cannot drift).
+    sources = "\n".join(p.read_text() for p in (REPO / "node" / "src").rglob("*.rs"))
+    registered = set(re.findall(r'(?:counter|gauge|histogram)!\(\s*"(confab_\w+)"', sources))
+    assert DASHBOARD_METRICS <= registered, f"the node registers no {DASHBOARD_METRICS - registered}"
     titles = " ".join(p["title"].lower() for p in dashboard["panels"])
     for word in ("connections", "messages", "deliveries", "latency", "batch", "directory", "bus", "slow", "drain"):
         assert word in titles, word
