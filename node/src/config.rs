@@ -91,6 +91,10 @@ pub struct Settings {
     pub messages_per_sec: u32,
     /// Messages one user may send at once above that. Default 200.
     pub messages_burst: u32,
+    /// Directory of the built web client (`scripts/build-web` writes `web/dist`), served at
+    /// `/`. Default `web/dist`, relative to the working directory; when it does not exist,
+    /// `/` answers a page that says how to build it.
+    pub web_dir: PathBuf,
 }
 
 impl Default for Settings {
@@ -122,6 +126,7 @@ impl Default for Settings {
             events_burst: 200,
             messages_per_sec: 50,
             messages_burst: 200,
+            web_dir: PathBuf::from("web/dist"),
         }
     }
 }
@@ -245,6 +250,7 @@ impl fmt::Debug for Settings {
             .field("events_burst", &self.events_burst)
             .field("messages_per_sec", &self.messages_per_sec)
             .field("messages_burst", &self.messages_burst)
+            .field("web_dir", &self.web_dir)
             .finish()
     }
 }

@@ -145,12 +145,14 @@ impl Application {
         let data = web::Data::new(state.clone());
         let json_limit = settings.http_json_limit;
         let engine = socket_io.clone();
+        let web_client = crate::web::WebClient::new(&settings.web_dir);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .service(engineio::engine_route("/socket.io/", engine.clone()))
                 .wrap(from_fn(metrics::track))
                 .configure(|cfg| api::configure(cfg, json_limit))
+                .configure(|cfg| web_client.configure(cfg))
         })
         .disable_signals()
         .shutdown_timeout(settings.shutdown_timeout_secs);

@@ -40,6 +40,7 @@ ensure_packages() {
   command -v mariadbd >/dev/null || want+=(mariadb-server)
   command -v node >/dev/null || want+=(nodejs)
   command -v npm >/dev/null || want+=(npm)
+  command -v chromium >/dev/null || want+=(chromium)
   [ ${#want[@]} -eq 0 ] || apt_install "${want[@]}"
 }
 

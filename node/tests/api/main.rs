@@ -18,3 +18,4 @@ mod health;
 mod inputs;
 mod telemetry;
 mod tls;
+mod web;

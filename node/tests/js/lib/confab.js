@@ -116,7 +116,7 @@ export class ConfabNode {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const gone = once(child, "exit");
     child.kill("SIGTERM");
-    const done = await Promise.race([gone.then(() => true), delay(this.stopTimeoutMs).then(() => false)]);
+    const done = await Promise.race([gone.then(() => true), delay(this.stopTimeoutMs, false, { ref: false })]);
     if (!done) {
       child.kill("SIGKILL");
       await gone;

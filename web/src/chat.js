@@ -1,0 +1,446 @@
+// The client's model: one Socket.IO connection (docs/API.md §7–§10) and what the user can
+// see — contacts with presence and requests, groups, conversations with their messages,
+// typing and read receipts — plus the connection state. It reconnects by itself (the
+// socket.io-client manager) and catches up with `sync` after every (re)connect. Views
+// listen for "change" and re-render from the fields.
+
+import { io } from "socket.io-client";
+import { request } from "./api.js";
+
+/** How long a peer's "typing" shows without a refresh. */
+const TYPING_SHOWS_MS = 6000;
+/** How long after the last keystroke we say we stopped typing. */
+const TYPING_IDLE_MS = 3000;
+/** Messages per `history` page. */
+export const PAGE = 30;
+
+/** The direct conversation id of two users (docs/API.md §1.4). */
+export function directId(a, b) {
+  return a < b ? `d:${a}:${b}` : `d:${b}:${a}`;
+}
+
+let sent = 0;
+function clientMsgId() {
+  sent += 1;
+  return `w-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${sent}`;
+}
+
+/** One conversation the user is in. */
+class Conversation {
+  constructor(id, withWhom) {
+    this.id = id;
+    this.kind = id.startsWith("g:") ? "group" : "direct";
+    this.with = withWhom;
+    /** seq → message, plus the ones still being sent (negative keys). */
+    this.messages = new Map();
+    this.pending = new Map();
+    this.lastSeq = 0;
+    this.readSeq = 0;
+    this.unread = 0;
+    /** Whether the newest page was fetched, and whether the oldest message is here. */
+    this.loaded = false;
+    this.complete = false;
+    /** user id → seq they have read (from `receipt`). */
+    this.reads = new Map();
+    /** user id → time their typing stops showing. */
+    this.typing = new Map();
+  }
+
+  add(message) {
+    const fresh = !this.messages.has(message.seq);
+    this.messages.set(message.seq, message);
+    this.lastSeq = Math.max(this.lastSeq, message.seq);
+    return fresh;
+  }
+
+  /** Messages oldest first. */
+  sorted() {
+    return [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  oldestSeq() {
+    let min = Infinity;
+    for (const seq of this.messages.keys()) min = Math.min(min, seq);
+    return min;
+  }
+}
+
+export class Chat extends EventTarget {
+  constructor({ user, token }, { onSignedOut }) {
+    super();
+    this.me = user;
+    this.token = token;
+    this.onSignedOut = onSignedOut;
+    /** connecting | syncing | synced | reconnecting | offline */
+    this.connection = "connecting";
+    this.users = new Map([[user.id, user]]);
+    this.lookups = new Map();
+    this.contacts = { contacts: [], incoming: [], outgoing: [], blocked: [] };
+    this.presence = new Map();
+    this.groups = new Map();
+    this.conversations = new Map();
+    this.active = null;
+    this.typingTimer = null;
+    this.typingIn = null;
+    this.socket = null;
+    this.scheduled = false;
+  }
+
+  /** Tells the views something changed (once per burst of synchronous updates). */
+  changed() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.dispatchEvent(new Event("change"));
+    });
+  }
+
+  setConnection(state) {
+    this.connection = state;
+    this.changed();
+  }
+
+  start() {
+    const socket = io({
+      auth: { token: this.token },
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 3000,
+    });
+    this.socket = socket;
+    socket.on("connect", () => this.catchUp());
+    socket.on("disconnect", (reason) => {
+      // Presence pushed while disconnected is lost: show nobody online until caught up.
+      this.presence.clear();
+      this.setConnection(reason === "io client disconnect" ? "offline" : "reconnecting");
+    });
+    socket.io.on("reconnect_attempt", () => this.setConnection("reconnecting"));
+    socket.on("connect_error", (err) => {
+      const code = err?.data?.code;
+      if (code === "invalid_token" || code === "token_expired") {
+        this.stop();
+        this.onSignedOut("Your session has expired: please log in again.");
+        return;
+      }
+      this.setConnection("reconnecting");
+    });
+    socket.on("message:new", (m) => this.received(m));
+    socket.on("receipt", ({ conversation, user, seq }) => {
+      const conv = this.conversations.get(conversation);
+      if (!conv) return;
+      if (user === this.me.id) {
+        conv.readSeq = Math.max(conv.readSeq, seq);
+        conv.unread = Math.max(0, conv.lastSeq - conv.readSeq);
+      } else {
+        conv.reads.set(user, Math.max(conv.reads.get(user) ?? 0, seq));
+      }
+      this.changed();
+    });
+    socket.on("typing", ({ conversation, user, typing }) => {
+      const conv = this.conversations.get(conversation);
+      if (!conv) return;
+      if (typing) {
+        conv.typing.set(user, Date.now() + TYPING_SHOWS_MS);
+        setTimeout(() => this.changed(), TYPING_SHOWS_MS + 50);
+      } else {
+        conv.typing.delete(user);
+      }
+      this.user(user);
+      this.changed();
+    });
+    socket.on("presence", ({ user, online, last_seen }) => {
+      this.presence.set(user, { online, last_seen });
+      this.changed();
+    });
+    socket.on("group:updated", (group) => this.groupUpdated(group));
+    socket.on("contact:updated", () => this.refreshContacts());
+  }
+
+  stop() {
+    this.socket?.io.reconnection(false);
+    this.socket?.disconnect();
+    this.setConnection("offline");
+  }
+
+  /** An acknowledged event; rejects with the error of `{ok: false}` acks. */
+  async call(event, payload, timeoutMs = 15000) {
+    const reply = await this.socket.timeout(timeoutMs).emitWithAck(event, payload);
+    if (!reply?.ok) {
+      const error = new Error(reply?.error?.message ?? `${event} failed`);
+      error.code = reply?.error?.code;
+      throw error;
+    }
+    return reply;
+  }
+
+  /** After every (re)connect: contacts, presence, groups, conversations, then `sync`. */
+  async catchUp() {
+    this.setConnection("syncing");
+    try {
+      await Promise.all([this.refreshContacts(), this.refreshGroups(), this.refreshConversations()]);
+      const cursors = {};
+      for (const conv of this.conversations.values()) cursors[conv.id] = conv.lastSeq;
+      for (let calls = 0; calls < 50; calls++) {
+        const reply = await this.call("sync", { cursors });
+        for (const m of reply.messages) {
+          this.received(m);
+          cursors[m.conversation] = Math.max(cursors[m.conversation] ?? 0, m.seq);
+        }
+        if (!reply.more) break;
+      }
+      if (this.socket.connected) this.setConnection("synced");
+      this.markRead();
+    } catch (err) {
+      console.warn("catching up failed", err);
+      if (this.socket.connected) this.socket.disconnect().connect();
+    }
+  }
+
+  async refreshContacts() {
+    const reply = await this.call("contact:list", {});
+    this.contacts = reply;
+    for (const entry of [...reply.contacts, ...reply.incoming, ...reply.outgoing, ...reply.blocked]) {
+      this.users.set(entry.user.id, entry.user);
+    }
+    const ids = reply.contacts.map((c) => c.user.id);
+    if (ids.length) {
+      const { presence } = await this.call("presence:query", { users: ids.slice(0, 200) });
+      for (const p of presence) this.presence.set(p.user, { online: p.online, last_seen: p.last_seen });
+    }
+    this.changed();
+  }
+
+  async refreshGroups() {
+    const { groups } = await this.call("group:list", {});
+    this.groups = new Map(groups.map((g) => [g.id, g]));
+    for (const g of groups) this.conversation(`g:${g.id}`, { group: g.id });
+    this.changed();
+  }
+
+  async refreshConversations() {
+    const { conversations } = await request("GET", "/api/v1/conversations", { token: this.token });
+    for (const c of conversations) {
+      const conv = this.conversation(c.id, c.with);
+      if (!conv.loaded) conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
+      conv.readSeq = Math.max(conv.readSeq, c.read_seq);
+      conv.unread = Math.max(0, conv.lastSeq - conv.readSeq);
+      if (c.with.user) this.user(c.with.user);
+    }
+    this.changed();
+  }
+
+  /** The conversation `id`, created (empty) if unknown. */
+  conversation(id, withWhom) {
+    let conv = this.conversations.get(id);
+    if (!conv) {
+      conv = new Conversation(id, withWhom);
+      this.conversations.set(id, conv);
+    }
+    return conv;
+  }
+
+  /** A user by id (from the cache; looked up once in the background if unknown). */
+  user(id) {
+    const known = this.users.get(id);
+    if (known) return known;
+    if (!this.lookups.has(id)) {
+      this.lookups.set(
+        id,
+        request("GET", `/api/v1/users/${encodeURIComponent(id)}`, { token: this.token })
+          .then(({ user }) => {
+            this.users.set(id, user);
+            this.changed();
+          })
+          .catch(() => {}),
+      );
+    }
+    return null;
+  }
+
+  /** A name to show for a user id. */
+  name(id) {
+    const user = this.user(id);
+    return user ? user.display_name || user.username : "…";
+  }
+
+  /** A title for a conversation. */
+  title(conv) {
+    if (conv.kind === "group") return this.groups.get(conv.with.group)?.name ?? "Group";
+    return conv.with.user === this.me.id ? "Notes to self" : this.name(conv.with.user);
+  }
+
+  received(message) {
+    const withWhom = message.to.group
+      ? { group: message.to.group }
+      : { user: message.from === this.me.id ? message.to.user : message.from };
+    const conv = this.conversation(message.conversation, withWhom);
+    conv.pending.delete(message.client_msg_id);
+    if (conv.add(message) && message.from !== this.me.id && message.seq > conv.readSeq) {
+      conv.unread = Math.max(0, conv.lastSeq - conv.readSeq);
+    }
+    conv.typing.delete(message.from);
+    this.user(message.from);
+    this.changed();
+    if (conv.id === this.active) this.markRead();
+  }
+
+  /** Opens a conversation: loads its newest page the first time. */
+  async open(id) {
+    this.active = id;
+    const conv = this.conversations.get(id);
+    this.changed();
+    if (conv && !conv.loaded) await this.loadOlder(id);
+    this.markRead();
+  }
+
+  /** The id of the direct conversation with a user (known locally from now on). */
+  direct(userId) {
+    const id = directId(this.me.id, userId);
+    this.conversation(id, { user: userId });
+    return id;
+  }
+
+  /** The page before the oldest message held; resolves how many came. */
+  async loadOlder(id) {
+    const conv = this.conversations.get(id);
+    if (!conv || conv.complete || conv.loadingOlder) return 0;
+    conv.loadingOlder = true;
+    try {
+      const payload = { conversation: id, limit: PAGE };
+      if (conv.loaded && conv.messages.size) payload.before_seq = conv.oldestSeq();
+      const { messages } = await this.call("history", payload);
+      for (const m of messages) conv.add(m);
+      if (messages.length < PAGE) conv.complete = true;
+      conv.loaded = true;
+      this.changed();
+      return messages.length;
+    } catch (err) {
+      if (err.code === "not_found") {
+        // A direct conversation without messages yet: nothing to load.
+        conv.loaded = true;
+        conv.complete = true;
+        this.changed();
+        return 0;
+      }
+      throw err;
+    } finally {
+      conv.loadingOlder = false;
+    }
+  }
+
+  /** Sends `read` for the active conversation if the page is visible and there is news. */
+  markRead() {
+    const conv = this.conversations.get(this.active);
+    if (!conv || document.visibilityState !== "visible" || !this.socket?.connected) return;
+    if (conv.lastSeq > conv.readSeq) {
+      const seq = conv.lastSeq;
+      conv.readSeq = seq;
+      conv.unread = 0;
+      this.changed();
+      this.call("read", { conversation: conv.id, seq }).catch(() => {});
+    }
+  }
+
+  /** Sends a message; it shows as pending until acknowledged (sent after a reconnect). */
+  async send(id, body) {
+    const conv = this.conversations.get(id);
+    const to = conv.kind === "group" ? { group: conv.with.group } : { user: conv.with.user };
+    const client_msg_id = clientMsgId();
+    conv.pending.set(client_msg_id, { client_msg_id, body, from: this.me.id });
+    this.typingStopped();
+    this.changed();
+    const reply = await this.socket.emitWithAck("message:send", { to, body, client_msg_id });
+    conv.pending.delete(client_msg_id);
+    if (reply?.ok) {
+      conv.add(reply.message);
+      conv.readSeq = Math.max(conv.readSeq, reply.message.seq);
+    } else {
+      conv.failed = reply?.error?.message ?? "the message was not sent";
+    }
+    this.changed();
+  }
+
+  /** Called on every keystroke in the composer. */
+  typed(id) {
+    if (this.typingIn !== id) {
+      this.typingStopped();
+      this.typingIn = id;
+      this.socket.emit("typing", { conversation: id, typing: true });
+    }
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.typingStopped(), TYPING_IDLE_MS);
+  }
+
+  typingStopped() {
+    clearTimeout(this.typingTimer);
+    if (this.typingIn) {
+      if (this.socket.connected) this.socket.emit("typing", { conversation: this.typingIn, typing: false });
+      this.typingIn = null;
+    }
+  }
+
+  /** Names of the users typing in a conversation now. */
+  typingNames(conv) {
+    const now = Date.now();
+    const names = [];
+    for (const [user, until] of conv.typing) {
+      if (until > now) names.push(this.name(user));
+      else conv.typing.delete(user);
+    }
+    return names;
+  }
+
+  /** A user by exact username (the search is by prefix). */
+  async findUser(username) {
+    const q = username.trim().toLowerCase();
+    const { users } = await request("GET", `/api/v1/users?q=${encodeURIComponent(q)}`, { token: this.token });
+    const user = users.find((u) => u.username === q);
+    if (!user) throw new Error(`no user named “${q}”`);
+    this.users.set(user.id, user);
+    return user;
+  }
+
+  async requestContact(username) {
+    const user = await this.findUser(username);
+    await this.call("contact:request", { user_id: user.id });
+    await this.refreshContacts();
+  }
+
+  async answerRequest(id, accept) {
+    await this.call(accept ? "contact:accept" : "contact:decline", { id });
+    await this.refreshContacts();
+  }
+
+  async createGroup(name, usernames) {
+    const members = [];
+    for (const username of usernames) members.push((await this.findUser(username)).id);
+    const { group } = await this.call("group:create", { name, members });
+    this.groupUpdated(group);
+    return `g:${group.id}`;
+  }
+
+  async addMember(groupId, username) {
+    const user = await this.findUser(username);
+    const { group } = await this.call("group:add_member", { group: groupId, user_id: user.id });
+    this.groupUpdated(group);
+  }
+
+  async leaveGroup(groupId) {
+    await this.call("group:leave", { group: groupId });
+    this.groupUpdated({ id: groupId, dissolved: true });
+  }
+
+  groupUpdated(group) {
+    const mine = !group.dissolved && group.members.some((m) => m.user === this.me.id);
+    if (mine) {
+      this.groups.set(group.id, group);
+      this.conversation(`g:${group.id}`, { group: group.id });
+      for (const m of group.members) this.user(m.user);
+    } else {
+      this.groups.delete(group.id);
+      this.conversations.delete(`g:${group.id}`);
+      if (this.active === `g:${group.id}`) this.active = null;
+    }
+    this.changed();
+  }
+}
