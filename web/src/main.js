@@ -331,7 +331,8 @@ function startChat(session) {
     tools.replaceChildren();
     if (conv.kind === "direct") {
       const p = chat.presence.get(conv.with.user);
-      subtitle.textContent = p?.online ? "online" : lastSeen(p);
+      // No entry: not known yet (or lost with the connection), so say nothing.
+      subtitle.textContent = p ? (p.online ? "online" : lastSeen(p)) : "";
       subtitle.dataset.online = String(Boolean(p?.online));
     } else {
       const group = chat.groups.get(conv.with.group);

@@ -155,9 +155,24 @@ test("two users on two nodes chat in the browser", { skip: skip ?? false, timeou
     const { messages } = await apiOk(nodeA, "GET", `/api/v1/conversations/g:${groups[0].id}/messages`, { token });
     assert.deepEqual(messages.map((m) => m.body), ["who brings the tent?", "I do"]);
 
-    // Bob leaves the group; Alice sees the member list without him.
-    await bob.click("[data-test=back]");
+    // History pages on scroll: Carol posts 45 more over HTTP; Bob reloads the page (his
+    // session survives), opens the group and sees the newest page, then scrolls up.
+    for (let n = 1; n <= 45; n++) {
+      const body = { to: { group: groups[0].id }, body: `carol says ${n}`, client_msg_id: `carol-${n}` };
+      await apiOk(nodeA, "POST", "/api/v1/messages", { token, body });
+    }
+    await bob.reload();
+    await bob.locator("[data-test=connection][data-state=synced]").waitFor({ state: "attached", timeout: WITHIN_MS });
     await bob.click("[data-test=chat][data-name='Weekend trip']");
+    await see(bob, "[data-test=message]", "carol says 45");
+    assert.equal(await bob.locator("[data-test=message][data-seq='1']").count(), 0);
+    await bob.locator("[data-test=messages]").evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await see(bob, "[data-test=message][data-seq='1']", "who brings the tent?");
+    await shot(bob, "10-history-phone");
+
+    // Bob leaves the group; Alice sees the member list without him.
     await bob.click("[data-test=leave]");
     await see(bob, "[data-test=chat][data-name=alice]");
     assert.equal(await bob.locator("[data-test=chat][data-name='Weekend trip']").count(), 0);
