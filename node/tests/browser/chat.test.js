@@ -135,10 +135,11 @@ test("two users on two nodes chat in the browser", { skip: skip ?? false, timeou
     // Bob's node goes away: Bob's page shows it reconnecting while Alice writes to him;
     // when the node is back, Bob's page reconnects and syncs the message.
     await bob.click("[data-test=back]");
+    await shot(bob, "08-chat-list-phone");
     await bob.click("[data-test=chat][data-name=alice]");
     await nodeB.stop();
     await see(bob, "[data-test=connection-banner][data-state=reconnecting]");
-    await shot(bob, "08-reconnecting-phone");
+    await shot(bob, "09-reconnecting-phone");
     await alice.click("[data-test=chat][data-name=bob]");
     await send(alice, "sent while you were away");
     await nodeB.start();
@@ -146,7 +147,7 @@ test("two users on two nodes chat in the browser", { skip: skip ?? false, timeou
     assert.equal(await bob.locator("[data-test=connection-banner]").isVisible(), false);
     await see(bob, "[data-test=message]", "sent while you were away");
     await see(alice, "[data-test=subtitle][data-online=true]");
-    await shot(bob, "09-caught-up-phone");
+    await shot(bob, "10-caught-up-phone");
 
     // Carol (HTTP only) has the whole group conversation.
     const { token } = await apiOk(nodeA, "POST", "/api/v1/auth/login", { body: { username: "carol", password: PASSWORD }, timeoutMs: REGISTER_WITHIN_MS });
@@ -170,7 +171,7 @@ test("two users on two nodes chat in the browser", { skip: skip ?? false, timeou
       el.scrollTop = 0;
     });
     await see(bob, "[data-test=message][data-seq='1']", "who brings the tent?");
-    await shot(bob, "10-history-phone");
+    await shot(bob, "11-history-phone");
 
     // Bob leaves the group; Alice sees the member list without him.
     await bob.click("[data-test=leave]");
