@@ -117,6 +117,7 @@ function startChat(session) {
         {
           class: "ghost",
           title: "Log out",
+          dataset: { test: "logout" },
           onclick: () => {
             chat.stop();
             localStorage.removeItem(SESSION_KEY);
@@ -314,7 +315,9 @@ function startChat(session) {
   }
 
   function preview(message) {
-    const who = message.from === session.user.id ? "You: " : "";
+    let who = "";
+    if (message.from === session.user.id) who = "You: ";
+    else if (message.to.group) who = `${chat.name(message.from)}: `;
     return `${who}${message.body}`.slice(0, 60);
   }
 

@@ -179,6 +179,20 @@ test("two users on two nodes chat in the browser", { skip: skip ?? false, timeou
     assert.equal(await bob.locator("[data-test=chat][data-name='Weekend trip']").count(), 0);
     await alice.click("[data-test=chat][data-name='Weekend trip']");
     await see(alice, "[data-test=subtitle]", "you, carol");
+
+    // Presence pushed across nodes: Bob logs out and Alice sees him offline, then he logs
+    // in again and she sees him online.
+    await alice.click("[data-test=chat][data-name=bob]");
+    await see(alice, "[data-test=subtitle][data-online=true]");
+    await bob.click("[data-test=logout]");
+    await see(alice, "[data-test=subtitle][data-online=false]", "last seen");
+    await see(alice, "[data-test=contact][data-user=bob][data-online=false]");
+    await shot(alice, "12-last-seen-laptop");
+    await bob.fill("input[name=username]", "bob");
+    await bob.fill("input[name=password]", PASSWORD);
+    await bob.click("[data-test=login]");
+    await see(bob, "[data-test=me]", "bob", REGISTER_WITHIN_MS);
+    await see(alice, "[data-test=subtitle][data-online=true]");
   } catch (err) {
     await shot(alice, "failure-alice").catch(() => {});
     await shot(bob, "failure-bob").catch(() => {});
