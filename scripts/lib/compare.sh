@@ -135,6 +135,7 @@ compare() {
       raw-ws) start_raw_ws; kind=raw ;;
     esac
     log "$system: $* (servers on CPU 0: pids ${server_pids[*]})"
+    cut -d' ' -f1 /proc/loadavg >"$out/$system.load"
     local args=(--target "$kind" --label "$system" --run "${system:0:1}${stamp:9:6}"
       --json "$out/$system.json" --markdown "$out/summary.md" --charts "$out/charts-$system")
     [ -t 2 ] || args+=(--quiet)

@@ -2,7 +2,8 @@
 """The table of `scripts/bench compare`: one column per system, then Confab's ratios.
 
 Reads DIR/<system>.json (the load generator's --json result; a missing file is a failed
-run) and prints Markdown. Rows that no system reports (null everywhere) are left out.
+run) and DIR/<system>.load (the machine's load average when that run started) and prints
+Markdown. Rows that no system reports (null everywhere) are left out.
 """
 
 import argparse
@@ -63,8 +64,13 @@ def main():
     parser.add_argument("systems", nargs="+")
     args = parser.parse_args()
 
-    results = {}
+    results, loads = {}, {}
     for system in args.systems:
+        try:
+            with open(os.path.join(args.dir, f"{system}.load"), encoding="utf-8") as file:
+                loads[system] = file.read().strip()
+        except OSError:
+            loads[system] = "?"
         path = os.path.join(args.dir, f"{system}.json")
         try:
             with open(path, encoding="utf-8") as file:
@@ -86,6 +92,7 @@ def main():
     header = ["metric", *args.systems, *(f"{BASE} ÷ {o}" for o in others)]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
+    print("| machine load at start (1-min avg) | " + " | ".join(loads[s] for s in args.systems) + " |" + " — |" * len(others))
     for label, path, scale, decimals, ratio in ROWS:
         values = {s: lookup(r, path) if r else None for s, r in results.items()}
         if all(v is None for v in values.values()):
