@@ -88,7 +88,7 @@ function startChat(session) {
   const requests = h("section", { class: "list" });
   const chats = h("section", { class: "list" });
   const contacts = h("section", { class: "list" });
-  const contactInput = h("input", { placeholder: "username", "aria-label": "username to add", dataset: { test: "contact-username" } });
+  const contactInput = h("input", { placeholder: "username", required: true, "aria-label": "username to add", dataset: { test: "contact-username" } });
   const contactError = h("p", { class: "error small" });
   const groupName = h("input", { placeholder: "group name", "aria-label": "group name", required: true, dataset: { test: "group-name" } });
   const groupMembers = h("input", { placeholder: "members: bob, carol", "aria-label": "group members", dataset: { test: "group-members" } });
@@ -331,8 +331,9 @@ function startChat(session) {
     shell.classList.toggle("has-conv", Boolean(conv));
     if (!conv) return;
     title.textContent = chat.title(conv);
-    tools.replaceChildren();
     if (conv.kind === "direct") {
+      tools.replaceChildren();
+      tools.dataset.key = "";
       const p = chat.presence.get(conv.with.user);
       // No entry: not known yet (or lost with the connection), so say nothing.
       subtitle.textContent = p ? (p.online ? "online" : lastSeen(p)) : "";
@@ -340,7 +341,14 @@ function startChat(session) {
     } else {
       const group = chat.groups.get(conv.with.group);
       subtitle.textContent = group ? group.members.map((m) => (m.user === session.user.id ? "you" : chat.name(m.user))).join(", ") : "";
-      if (group) tools.append(groupTools(group));
+      // Rebuilt only when the group or the caller's role changes, so what is being typed
+      // into the member box survives the re-renders of incoming events.
+      const role = group?.members.find((m) => m.user === session.user.id)?.role;
+      const key = group ? `${group.id}:${role}` : "";
+      if (tools.dataset.key !== key) {
+        tools.dataset.key = key;
+        fill(tools, group ? groupTools(group) : null);
+      }
     }
     renderMessages();
     const names = chat.typingNames(conv);
@@ -348,7 +356,7 @@ function startChat(session) {
   }
 
   function groupTools(group) {
-    const input = h("input", { placeholder: "add a member", "aria-label": "member to add", dataset: { test: "member-username" } });
+    const input = h("input", { placeholder: "add a member", required: true, "aria-label": "member to add", dataset: { test: "member-username" } });
     const error = h("span", { class: "error small" });
     const mine = group.members.find((m) => m.user === session.user.id);
     return h(
