@@ -85,6 +85,9 @@ pub struct Report {
     pub cpu_us_per_delivery: Option<f64>,
     /// Server CPU as a share of one core over the window, percent.
     pub server_cpu_percent: Option<f64>,
+    /// The load generator's own CPU (workers included) as a share of one core over the
+    /// window, percent: near 100 per core it has, the figures measure the client.
+    pub loadgen_cpu_percent: Option<f64>,
     /// Summed RSS of the `--pid` processes before connecting.
     pub server_rss_bytes_before: Option<u64>,
     /// Summed RSS at the end of the window, connections still open.
@@ -108,6 +111,8 @@ pub struct Measured {
     pub end: Option<Sample>,
     /// Wall time of the measured phase, seconds.
     pub wall_s: f64,
+    /// CPU seconds the load generator (with its workers) spent in it.
+    pub loadgen_cpu_s: Option<f64>,
 }
 
 impl Report {
@@ -171,6 +176,10 @@ impl Report {
             cpu_us_per_message: per(tally.acked),
             cpu_us_per_delivery: per(tally.delivered),
             server_cpu_percent: cpu
+                .filter(|_| measured.wall_s > 0.0)
+                .map(|cpu| 100.0 * cpu / measured.wall_s),
+            loadgen_cpu_percent: measured
+                .loadgen_cpu_s
                 .filter(|_| measured.wall_s > 0.0)
                 .map(|cpu| 100.0 * cpu / measured.wall_s),
             server_rss_bytes_before: measured.before.map(|sample| sample.rss_bytes),
@@ -243,6 +252,10 @@ impl Report {
             "connects/s",
             self.connects_per_s.map(|rate| format!("{rate:.0}")),
         );
+        row(
+            "failed connects",
+            (self.connect_failures > 0).then(|| self.connect_failures.to_string()),
+        );
         row("connect latency", latency(self.connect_latency_us));
         row(
             "server CPU",
@@ -252,6 +265,11 @@ impl Report {
                     self.server_cpu_percent.unwrap_or_default()
                 )
             }),
+        );
+        row(
+            "load generator CPU",
+            self.loadgen_cpu_percent
+                .map(|percent| format!("{percent:.0}% of a core")),
         );
         row(
             "server CPU per message",

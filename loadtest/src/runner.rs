@@ -114,6 +114,12 @@ pub async fn run(setup: &Setup, scenario: &Scenario, options: &RunOptions) -> Re
     connecting.finish_and_clear();
 
     let start = sample()?;
+    let own = || {
+        proc::sample(&[std::process::id()])
+            .ok()
+            .map(|sample| sample.cpu_s)
+    };
+    let own_start = own();
     let started = Instant::now();
     for part in &mut parts {
         part.command("start").await?;
@@ -138,6 +144,7 @@ pub async fn run(setup: &Setup, scenario: &Scenario, options: &RunOptions) -> Re
     }
     let wall_s = started.elapsed().as_secs_f64();
     let end = sample()?;
+    let loadgen_cpu_s = own_start.zip(own()).map(|(start, end)| end - start);
     bar.finish_and_clear();
 
     let mut tally = Tally::default();
@@ -164,6 +171,7 @@ pub async fn run(setup: &Setup, scenario: &Scenario, options: &RunOptions) -> Re
             start,
             end,
             wall_s,
+            loadgen_cpu_s,
         },
     ))
 }

@@ -160,11 +160,7 @@ impl Harness {
                 .await
                 .with_context(|| format!("logging {name} in at {base}"))?;
         }
-        let status = reply.status();
-        let reply: Value = reply.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("registering {name} at {base}: {status} {reply}");
-        }
+        let reply = success(reply, || format!("registering {name} at {base}")).await?;
         Ok(User {
             id: reply["user"]["id"]
                 .as_str()
@@ -196,11 +192,7 @@ impl Harness {
             .send()
             .await
             .with_context(|| format!("creating group {name}"))?;
-        let status = reply.status();
-        let reply: Value = reply.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("creating group {name}: {status} {reply}");
-        }
+        let reply = success(reply, || format!("creating group {name}")).await?;
         Ok(reply["group"]["id"]
             .as_str()
             .context("no group.id in the reply")?
@@ -243,4 +235,15 @@ impl Harness {
             )
         })
     }
+}
+
+/// The JSON body of a successful reply; otherwise an error saying `what` failed, with the
+/// status and body.
+async fn success(reply: reqwest::Response, what: impl Fn() -> String) -> Result<Value> {
+    let status = reply.status();
+    let body: Value = reply.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{}: {status} {body}", what());
+    }
+    Ok(body)
 }
