@@ -203,10 +203,7 @@ export class Chat extends EventTarget {
       this.users.set(entry.user.id, entry.user);
     }
     const ids = reply.contacts.map((c) => c.user.id);
-    if (ids.length) {
-      const { presence } = await this.call("presence:query", { users: ids.slice(0, 200) });
-      for (const p of presence) this.presence.set(p.user, { online: p.online, last_seen: p.last_seen });
-    }
+    if (ids.length) await this.queryPresence(ids);
     this.changed();
   }
 
@@ -284,13 +281,21 @@ export class Chat extends EventTarget {
     if (conv.id === this.active) this.markRead();
   }
 
-  /** Opens a conversation: loads its newest page the first time. */
+  /** Opens a conversation: loads its newest page the first time, refreshes the peer's presence. */
   async open(id) {
     this.active = id;
     const conv = this.conversations.get(id);
     this.changed();
+    if (conv?.kind === "direct") this.queryPresence([conv.with.user]).catch(() => {});
     if (conv && !conv.loaded) await this.loadOlder(id);
     this.markRead();
+  }
+
+  /** Asks for the presence of up to 200 users and keeps the answer. */
+  async queryPresence(ids) {
+    const { presence } = await this.call("presence:query", { users: ids.slice(0, 200) });
+    for (const p of presence) this.presence.set(p.user, { online: p.online, last_seen: p.last_seen });
+    this.changed();
   }
 
   /** The id of the direct conversation with a user (known locally from now on). */

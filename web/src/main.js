@@ -207,8 +207,9 @@ function startChat(session) {
       return;
     }
     stickToBottom = true;
-    await chat.open(id);
+    // Focus first: focusing after the history arrives would steal it from another field.
     composerInput.focus();
+    await chat.open(id);
   }
 
   composerInput.addEventListener("input", () => {
