@@ -69,8 +69,8 @@ function avatar(name, online) {
 
 const CONNECTION_LABELS = {
   connecting: "Connecting…",
-  syncing: "Syncing…",
-  synced: "Connected",
+  syncing: "Connected · syncing…",
+  synced: "Connected · up to date",
   reconnecting: "Reconnecting…",
   offline: "Offline",
 };
