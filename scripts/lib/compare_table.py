@@ -25,6 +25,8 @@ ROWS = [
     ("throughput (acked msg/s)", ("throughput_per_s",), 1, 0, True),
     ("deliveries/s", ("deliveries_per_s",), 1, 0, True),
     ("server CPU (s)", ("server_cpu_s",), 1, 2, True),
+    ("server CPU (% of a core)", ("server_cpu_percent",), 1, 0, False),
+    ("load generator CPU (% of a core)", ("loadgen_cpu_percent",), 1, 0, False),
     ("server CPU per message (µs)", ("cpu_us_per_message",), 1, 2, True),
     ("server CPU per delivery (µs)", ("cpu_us_per_delivery",), 1, 2, True),
     ("ack p50 (ms)", ("ack_latency_us", "p50"), 1e-3, 2, True),
