@@ -9,6 +9,7 @@ pub mod config;
 pub mod engineio;
 pub mod error;
 pub mod metrics;
+pub mod pending;
 pub mod socketio;
 pub mod startup;
 pub mod state;

@@ -22,7 +22,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 
-use crate::actors::node::{Leave, NodeActor, NodeSettings};
+use crate::actors::node::{Leave, NodeActor, NodeSettings, Settle};
 use crate::actors::store::StoreActor;
 use crate::auth::Tokens;
 use crate::chat::rate::{Rate, RateLimits};
@@ -30,6 +30,7 @@ use crate::chat::socket::ChatNamespace;
 use crate::chat::{Chat, ChatLimits};
 use crate::config::{Mode, Settings, redact_url};
 use crate::engineio::{self, CloseSession, Engine, EngineConfig};
+use crate::pending::Pending;
 use crate::socketio::{SocketIo, SocketIoConfig, SocketIoFactory};
 use crate::state::AppState;
 use crate::{api, metrics, store, tls};
@@ -41,6 +42,7 @@ pub struct Application {
     state: AppState,
     node: Addr<NodeActor>,
     socket_io: Arc<Engine<SocketIoFactory>>,
+    pending: Pending,
     drain: Drain,
 }
 
@@ -106,6 +108,7 @@ impl Application {
         let tokens = Tokens::new(&secret, Duration::from_secs(settings.token_ttl_secs));
         let keys = Keys::default();
         let (directory, bus) = infrastructure(settings, &keys).await?;
+        let pending = Pending::default();
         let node = NodeActor::new(
             NodeSettings {
                 node_id: settings.node_id.clone(),
@@ -114,6 +117,7 @@ impl Application {
             },
             directory.clone(),
             bus.clone(),
+            pending.clone(),
         )
         .start();
         let chat = Chat {
@@ -126,6 +130,7 @@ impl Application {
                 ..ChatLimits::default()
             }),
             rate: rate_limits(settings),
+            pending: pending.clone(),
         };
         let socket_io = SocketIo::new(SocketIoConfig::default())
             .namespace("/", ChatNamespace::new(chat.clone(), tokens.clone()))?
@@ -179,6 +184,7 @@ impl Application {
             state,
             node,
             socket_io,
+            pending,
             drain: Drain {
                 window: Duration::from_secs(settings.drain_window_secs),
                 deadline: Duration::from_secs(settings.drain_deadline_secs),
@@ -196,6 +202,7 @@ impl Application {
         let handle = self.server.handle();
         let state = self.state.clone();
         let socket_io = self.socket_io.clone();
+        let (node, pending) = (self.node.clone(), self.pending.clone());
         let plan = self.drain;
         actix_web::rt::spawn(async move {
             let signal = stop_signal().await;
@@ -205,11 +212,12 @@ impl Application {
             state.start_draining();
             socket_io.start_draining();
             let deadline = started + plan.deadline;
-            if tokio::time::timeout_at(deadline, drain(&socket_io, plan.window))
-                .await
-                .is_err()
-            {
-                tracing::warn!("drain deadline reached with sessions still open");
+            let drained = async {
+                drain(&socket_io, plan.window).await;
+                settle(&socket_io, &node, &pending, &state).await;
+            };
+            if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                tracing::warn!("drain deadline reached with sessions or announcements pending");
             }
             // Finish in-flight requests in what is left of the deadline, then force.
             if tokio::time::timeout_at(deadline, handle.stop(true))
@@ -253,6 +261,27 @@ async fn drain(socket_io: &Engine<SocketIoFactory>, window: Duration) {
     // Sessions opened just before the handshakes were refused.
     for session in socket_io.sessions() {
         session.do_send(CloseSession);
+    }
+}
+
+/// Waits until every session has closed and what their closing set off (presence
+/// announcements, relayed to the other nodes) has been handed to the bus.
+async fn settle(
+    socket_io: &Engine<SocketIoFactory>,
+    node: &Addr<NodeActor>,
+    pending: &Pending,
+    state: &AppState,
+) {
+    while socket_io.session_count() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pending.settled().await;
+    // The announcements went to the node actor: once it has handled them, the relaying
+    // they started is pending work too.
+    let _ = node.send(Settle).await;
+    pending.settled().await;
+    if let Err(error) = state.bus.flush().await {
+        tracing::warn!(%error, "flushing the bus failed");
     }
 }
 

@@ -22,6 +22,7 @@ use self::bridge::Subscriptions;
 use super::registry::Registry;
 use super::user::Deliver;
 use crate::engineio::Sid;
+use crate::pending::Pending;
 use crate::socketio::Socket;
 use crate::telemetry;
 
@@ -53,11 +54,19 @@ pub struct NodeActor {
     registry: Registry,
     /// The bus subjects this node listens on: its own, and its local groups'.
     subscriptions: Subscriptions,
+    /// The relaying tasks still running (a stopping node waits for them).
+    pending: Pending,
 }
 
 impl NodeActor {
-    /// The actor of the node `settings` describe, on `directory` and `bus`.
-    pub fn new(settings: NodeSettings, directory: Arc<dyn Directory>, bus: Arc<dyn Bus>) -> Self {
+    /// The actor of the node `settings` describe, on `directory` and `bus`; its relaying
+    /// tasks are counted in `pending`.
+    pub fn new(
+        settings: NodeSettings,
+        directory: Arc<dyn Directory>,
+        bus: Arc<dyn Bus>,
+        pending: Pending,
+    ) -> Self {
         Self {
             node_id: settings.node_id.into(),
             lease_ttl: settings.lease_ttl,
@@ -67,6 +76,7 @@ impl NodeActor {
             leaving: false,
             registry: Registry::default(),
             subscriptions: Subscriptions::default(),
+            pending,
         }
     }
 
@@ -154,6 +164,18 @@ impl Handler<Leave> for NodeActor {
             .map(|(), _, ctx| ctx.stop()),
         )
     }
+}
+
+/// Answers once the actor has handled every message sent to it before this one (so that
+/// the relaying they started is counted in its pending work).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Settle;
+
+impl Handler<Settle> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Settle, _: &mut Self::Context) {}
 }
 
 /// A user's socket connected here; answers whether it is the user's first on this node,

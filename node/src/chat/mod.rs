@@ -29,6 +29,7 @@ use crate::actors::store::StoreActor;
 use crate::actors::user::Deliver;
 use crate::engineio::Sid;
 use crate::error::ApiError;
+use crate::pending::Pending;
 
 /// The chat's limits.
 #[derive(Debug, Clone)]
@@ -135,6 +136,9 @@ pub struct Chat {
     pub limits: Arc<ChatLimits>,
     /// The rate limiters.
     pub rate: Arc<rate::RateLimits>,
+    /// What closed and opened connections still have to do (presence announcements); a
+    /// stopping node waits for it.
+    pub pending: Pending,
 }
 
 /// Encodes a server event for the chat namespace (`/`), once for all its recipients.

@@ -94,7 +94,7 @@ impl NamespaceHandler for ChatNamespace {
             all.insert(socket.id().clone(), routed_rx);
         }
         let chat = self.chat.clone();
-        actix::spawn(async move {
+        self.chat.pending.spawn(async move {
             // The answer comes once the directory has the user on this node.
             if first.await == Ok(true)
                 && let Err(error) = presence::announce(&chat, &user_id, true).await
@@ -144,7 +144,7 @@ impl NamespaceHandler for ChatNamespace {
             socket_id: socket.id().clone(),
         });
         let chat = self.chat.clone();
-        actix::spawn(async move {
+        self.chat.pending.spawn(async move {
             if last.await == Ok(true)
                 && let Err(error) = presence::announce(&chat, &user_id, false).await
             {

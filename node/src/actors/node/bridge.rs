@@ -5,9 +5,10 @@
 //! (from its first local member until its last one leaves). A subscription that failed or
 //! ended is retried on the next heartbeat. The `NodeActor` holds the group subscriptions
 //! rather than each `GroupActor`, so that one place follows membership and retries; the
-//! `GroupActor` still does the local fan-out. Publishing and lookups run in spawned tasks, so
-//! a slow Redis or NATS never blocks the actor; their failures are counted and logged, and
-//! what was lost is repaired by the clients' `sync`.
+//! `GroupActor` still does the local fan-out. Publishing and lookups run in spawned tasks
+//! (counted in the node's [`Pending`](crate::pending::Pending) work, which a stopping node
+//! lets finish), so a slow Redis or NATS never blocks the actor; their failures are counted
+//! and logged, and what was lost is repaired by the clients' `sync`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,14 +55,11 @@ fn bus_failed(op: &'static str, error: &BusError) {
     tracing::warn!(%error, op, "bus operation failed");
 }
 
-/// Publishes `payload` with `headers` on `subject` in the background.
-fn publish(bus: &Arc<dyn Bus>, subject: String, payload: Bytes, headers: Headers) {
-    let bus = bus.clone();
-    actix::spawn(async move {
-        if let Err(error) = bus.publish(&subject, payload, headers).await {
-            bus_failed("publish", &error);
-        }
-    });
+/// Publishes `payload` with `headers` on `subject`; a failure is counted and logged.
+async fn publish(bus: Arc<dyn Bus>, subject: String, payload: Bytes, headers: Headers) {
+    if let Err(error) = bus.publish(&subject, payload, headers).await {
+        bus_failed("publish", &error);
+    }
 }
 
 /// The envelope form of what a `Deliver` hands out.
@@ -98,7 +96,7 @@ impl NodeActor {
         let frames = frames_of(deliver);
         let (directory, bus, keys) = (self.directory.clone(), self.bus.clone(), self.keys.clone());
         let origin = self.node_id.clone();
-        actix::spawn(async move {
+        self.pending.spawn(async move {
             let names: Vec<&str> = users.iter().map(String::as_str).collect();
             let found = match directory.lookup_users(&names).await {
                 Ok(found) => found,
@@ -119,11 +117,12 @@ impl NodeActor {
                     },
                 };
                 publish(
-                    &bus,
+                    bus.clone(),
                     keys.node_subject(&node),
                     envelope.encode(),
                     trace.clone(),
-                );
+                )
+                .await;
             }
         });
     }
@@ -135,12 +134,12 @@ impl NodeActor {
             group: group_id.to_owned(),
             frames: frames_of(deliver),
         });
-        publish(
-            &self.bus,
+        self.pending.spawn(publish(
+            self.bus.clone(),
             self.keys.group_subject(group_id),
             envelope.encode(),
             trace,
-        );
+        ));
     }
 
     /// Tells the other nodes the user is online on that they joined or left a group.
@@ -154,7 +153,7 @@ impl NodeActor {
             .encode();
         let (directory, bus, keys) = (self.directory.clone(), self.bus.clone(), self.keys.clone());
         let origin = self.node_id.clone();
-        actix::spawn(async move {
+        self.pending.spawn(async move {
             let found = match directory.lookup_users(&[change.user_id.as_str()]).await {
                 Ok(found) => found,
                 Err(error) => return directory_failed("lookup_users", &error),
@@ -162,11 +161,12 @@ impl NodeActor {
             let nodes = found.into_values().flatten();
             for node in nodes.filter(|node| **node != *origin) {
                 publish(
-                    &bus,
+                    bus.clone(),
                     keys.node_subject(&node),
                     payload.clone(),
                     Headers::new(),
-                );
+                )
+                .await;
             }
         });
     }
