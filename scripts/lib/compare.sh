@@ -2,7 +2,8 @@
 # with everything it needs on private ports, runs one confab-loadtest scenario against it,
 # stops it, and at the end renders the table (scripts/lib/compare_table.py).
 #
-# Uses from scripts/bench: $target (release dir), $work (scratch, removed on exit),
+# Server logs go to <results>/logs/. Uses from scripts/bench: $target (release dir),
+# $work (scratch, removed on exit),
 # $confab_env, log and wait_for (services.sh). Every server-side process is pinned to
 # CPU 0 and its pid handed to the load generator (--pid), which is pinned to CPU 1.
 
@@ -18,7 +19,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_redis() {
   local port; port=$(free_port)
   taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$work" >"$work/redis-$port.log" 2>&1 &
+    --dir "$work" >"$logs/redis-$port.log" 2>&1 &
   server_pids+=($!)
   wait_for "redis-server" 15 redis-cli -p "$port" ping
   redis_url="redis://127.0.0.1:$port"
@@ -27,7 +28,7 @@ start_redis() {
 # A private nats-server. Sets nats_url.
 start_nats() {
   local port; port=$(free_port)
-  taskset -c 0 nats-server -a 127.0.0.1 -p "$port" >"$work/nats.log" 2>&1 &
+  taskset -c 0 nats-server -a 127.0.0.1 -p "$port" >"$logs/nats.log" 2>&1 &
   server_pids+=($!)
   wait_for "nats-server" 15 port_open "$port"
   nats_url="nats://127.0.0.1:$port"
@@ -66,7 +67,7 @@ start_confab() {
     env CONFAB_LISTEN="127.0.0.1:$port" CONFAB_DATABASE_URL="$database_url" \
       CONFAB_REDIS_URL="$redis_url" CONFAB_NATS_URL="$nats_url" CONFAB_NODE_ID="bench-$i" \
       CONFAB_JWT_SECRET="bench-secret-bench-secret-bench-secret" CONFAB_WORKERS=1 \
-      "${confab_env[@]}" taskset -c 0 "$target/confab" serve >"$work/confab-$i.log" 2>&1 &
+      "${confab_env[@]}" taskset -c 0 "$target/confab" serve >"$logs/confab-$i.log" 2>&1 &
     server_pids+=($!)
     # one after the other: the first applies the migrations
     wait_for "confab node $i" 60 curl -sf "http://127.0.0.1:$port/readyz"
@@ -81,7 +82,7 @@ start_socketio_redis() {
   for i in 1 2; do
     port=$(free_port)
     NODE_ENV=production taskset -c 0 node loadtest/peers/socketio-redis/server.js \
-      --port "$port" --redis "$redis_url" >"$work/socketio-$i.log" 2>&1 &
+      --port "$port" --redis "$redis_url" >"$logs/socketio-$i.log" 2>&1 &
     server_pids+=($!)
     urls+=("http://127.0.0.1:$port")
   done
@@ -94,7 +95,7 @@ start_socketio_redis() {
 # spreads users (and crossing pairs) exactly as for the two-node systems.
 start_raw_ws() {
   local port; port=$(free_port)
-  taskset -c 0 "$target/raw-ws" --listen "127.0.0.1:$port" >"$work/raw-ws.log" 2>&1 &
+  taskset -c 0 "$target/raw-ws" --listen "127.0.0.1:$port" >"$logs/raw-ws.log" 2>&1 &
   server_pids+=($!)
   wait_for "raw-ws" 15 port_open "$port"
   urls+=("http://127.0.0.1:$port" "http://127.0.0.1:$port")
@@ -123,7 +124,8 @@ compare() {
   local out stamp
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   out="$(dirname "$target")/bench/$1-$stamp"
-  mkdir -p "$out"
+  local logs="$out/logs"
+  mkdir -p "$logs"
   printf '%s\n' "scripts/bench compare $*" >"$out/command"
   for system in "${systems[@]}"; do
     server_pids=()
