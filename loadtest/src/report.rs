@@ -50,21 +50,21 @@ pub struct Report {
     /// Connection attempts that failed.
     pub connect_failures: u64,
     /// Messages sent.
-    pub sent: u64,
+    pub sent: Option<u64>,
     /// Messages acked `ok: true`.
-    pub acked: u64,
+    pub acked: Option<u64>,
     /// Messages acked with an error.
-    pub refused: u64,
+    pub refused: Option<u64>,
     /// Messages never answered.
-    pub unanswered: u64,
+    pub unanswered: Option<u64>,
     /// Distinct deliveries received.
-    pub delivered: u64,
+    pub delivered: Option<u64>,
     /// Deliveries the acked messages called for.
-    pub expected_deliveries: u64,
+    pub expected_deliveries: Option<u64>,
     /// Expected deliveries that never came.
-    pub lost: u64,
+    pub lost: Option<u64>,
     /// Repeated deliveries.
-    pub duplicated: u64,
+    pub duplicated: Option<u64>,
     /// Acked messages per second of the window.
     pub throughput_per_s: Option<f64>,
     /// Deliveries per second of the window.
@@ -131,6 +131,7 @@ impl Report {
         let duration_s = scenario
             .window()
             .map_or(measured.wall_s, |window| window.as_secs_f64());
+        let count = |count: u64| messaging.then_some(count);
         let per_second =
             |count: u64| (messaging && duration_s > 0.0).then(|| count as f64 / duration_s);
         let cpu = match (measured.start, measured.end) {
@@ -157,14 +158,14 @@ impl Report {
             duration_s,
             connections: tally.connections,
             connect_failures: tally.connect_failures,
-            sent: tally.sent,
-            acked: tally.acked,
-            refused: tally.refused,
-            unanswered: tally.sent.saturating_sub(tally.acked + tally.refused),
-            delivered: tally.delivered,
-            expected_deliveries: tally.expected,
-            lost: tally.lost,
-            duplicated: tally.duplicated,
+            sent: count(tally.sent),
+            acked: count(tally.acked),
+            refused: count(tally.refused),
+            unanswered: count(tally.sent.saturating_sub(tally.acked + tally.refused)),
+            delivered: count(tally.delivered),
+            expected_deliveries: count(tally.expected),
+            lost: count(tally.lost),
+            duplicated: count(tally.duplicated),
             throughput_per_s: per_second(tally.acked),
             deliveries_per_s: per_second(tally.delivered),
             ack_latency_us: Latency::of(&tally.ack),
@@ -225,18 +226,24 @@ impl Report {
                 )
             })
         };
-        let messaging = self.throughput_per_s.is_some();
         row(
             "sent / acked / refused",
-            messaging.then(|| format!("{} / {} / {}", self.sent, self.acked, self.refused)),
+            self.sent
+                .zip(self.acked)
+                .zip(self.refused)
+                .map(|((sent, acked), refused)| format!("{sent} / {acked} / {refused}")),
         );
         row(
             "delivered / expected",
-            messaging.then(|| format!("{} / {}", self.delivered, self.expected_deliveries)),
+            self.delivered
+                .zip(self.expected_deliveries)
+                .map(|(delivered, expected)| format!("{delivered} / {expected}")),
         );
         row(
             "lost / duplicated",
-            messaging.then(|| format!("{} / {}", self.lost, self.duplicated)),
+            self.lost
+                .zip(self.duplicated)
+                .map(|(lost, duplicated)| format!("{lost} / {duplicated}")),
         );
         row(
             "messages/s",
