@@ -35,6 +35,7 @@ ROWS = [
     ("deliver p99 (ms)", ("deliver_latency_us", "p99"), 1e-3, 2, True),
     ("deliver max (ms)", ("deliver_latency_us", "max"), 1e-3, 1, False),
     ("connects/s", ("connects_per_s",), 1, 0, True),
+    ("server CPU per connect (µs)", ("cpu_us_per_connect",), 1, 0, True),
     ("connect p50 (ms)", ("connect_latency_us", "p50"), 1e-3, 2, True),
     ("connect p99 (ms)", ("connect_latency_us", "p99"), 1e-3, 2, True),
     ("server RSS before (MiB)", ("server_rss_bytes_before",), 1 / 2**20, 1, False),
@@ -46,6 +47,10 @@ BASE = "confab"
 
 
 def lookup(result, path):
+    if path == ("cpu_us_per_connect",):
+        # the storm's server CPU over the connections it made
+        cpu, count = lookup(result, ("server_cpu_s",)), lookup(result, ("connections",))
+        return cpu * 1e6 / count if result.get("scenario") == "connect" and cpu is not None and count else None
     value = result
     for key in path:
         if not isinstance(value, dict):

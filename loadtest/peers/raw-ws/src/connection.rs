@@ -28,6 +28,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::hub::{ConnId, Hub};
 
@@ -36,6 +37,9 @@ pub(crate) type SharedHub = Rc<RefCell<Hub>>;
 
 /// Largest message the server accepts, as the Engine.IO handshake announces.
 const MAX_PAYLOAD: u64 = 1_000_000;
+
+/// Bytes a connection reads from its socket at a time.
+const READ_BUFFER_BYTES: usize = 4096;
 
 /// How long a client has to send its Socket.IO CONNECT.
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
@@ -56,7 +60,7 @@ pub(crate) async fn serve(
     sid: String,
     heartbeat: Heartbeat,
 ) -> Result<()> {
-    let ws = tokio_tungstenite::accept_async(stream)
+    let ws = tokio_tungstenite::accept_async_with_config(stream, Some(websocket_config()))
         .await
         .context("websocket handshake")?;
     let (mut sink, mut stream) = ws.split();
@@ -75,6 +79,16 @@ pub(crate) async fn serve(
     let result = read_events(&mut stream, &hub, id, &user, &outbox, heartbeat).await;
     hub.borrow_mut().disconnect(id);
     result
+}
+
+/// Small read buffers (tungstenite allocates 128 KiB per connection by default, which
+/// would dwarf everything else an idle connection costs); messages up to `MAX_PAYLOAD`.
+fn websocket_config() -> WebSocketConfig {
+    let max = usize::try_from(MAX_PAYLOAD).unwrap_or(usize::MAX);
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
 }
 
 /// The Engine.IO `open` packet: WebSocket only, so no upgrades.
