@@ -241,6 +241,9 @@ impl Application {
     }
 }
 
+/// How often the drain closes the next share of the client transports.
+const DRAIN_TICK: Duration = Duration::from_millis(10);
+
 /// Closes every client transport, spread evenly over `window`. Closing the transport (not
 /// a Socket.IO disconnect) makes clients reconnect by themselves, through the load
 /// balancer, to a node that is still ready; they then `sync` what they missed.
@@ -251,12 +254,25 @@ async fn drain(socket_io: &Engine<SocketIoFactory>, window: Duration) {
         ?window,
         "closing client transports"
     );
-    let step = window / sessions.len().max(1) as u32;
-    for (n, session) in sessions.into_iter().enumerate() {
-        if n > 0 {
-            tokio::time::sleep(step).await;
+    // On a clock rather than one sleep per session: a timer cannot sleep less than a
+    // millisecond, which would stretch the window for thousands of sessions.
+    let total = sessions.len();
+    let started = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(DRAIN_TICK);
+    let mut sessions = sessions.into_iter();
+    let mut closed = 0;
+    while closed < total {
+        tick.tick().await;
+        let due = if window.is_zero() {
+            total
+        } else {
+            let share = started.elapsed().as_secs_f64() / window.as_secs_f64();
+            ((share * total as f64).ceil() as usize).clamp(1, total)
+        };
+        for session in sessions.by_ref().take(due.saturating_sub(closed)) {
+            session.do_send(CloseSession);
         }
-        session.do_send(CloseSession);
+        closed = closed.max(due);
     }
     // Sessions opened just before the handshakes were refused.
     for session in socket_io.sessions() {

@@ -4,7 +4,13 @@
 //! digits, `_`, `.` and `-`, starting with a letter or digit. Passwords are 8 to 128
 //! characters. A wrong password and an unknown user get the same 401, after the same
 //! amount of hashing work, so the reply does not tell which usernames exist.
+//!
+//! Hashing runs on the blocking pool, at most one hash per core at a time (the others
+//! wait): each argon2id hash works in 19 MiB, which the allocator keeps for the thread
+//! that hashed, so a burst of registrations or logins on as many threads would leave the
+//! node holding gigabytes.
 
+use std::num::NonZero;
 use std::sync::LazyLock;
 
 use actix_web::{HttpResponse, web};
@@ -19,6 +25,19 @@ use crate::store::{self, users};
 const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=32;
 const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=128;
 const DISPLAY_NAME_LEN: std::ops::RangeInclusive<usize> = 1..=64;
+
+/// One permit per core for password hashing (see the module's documentation).
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, NonZero::get))
+});
+
+/// Runs `work` (password hashing) on the blocking pool once a hashing permit is free.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = HASHING.acquire().await.map_err(ApiError::internal)?;
+    Ok(web::block(work).await?)
+}
 
 /// Verified against when the username is unknown, so both failures cost the same.
 static DUMMY_HASH: LazyLock<Option<String>> =
@@ -64,7 +83,7 @@ async fn register(
     if users::by_username(&state.db, &username).await?.is_some() {
         return Err(taken());
     }
-    let password_hash = web::block(move || hash_password(&password)).await??;
+    let password_hash = hashing(move || hash_password(&password)).await??;
     let new = users::NewUser {
         username,
         display_name,
@@ -96,7 +115,7 @@ async fn login(
         None => DUMMY_HASH.clone(),
     };
     let matches =
-        web::block(move || hash.is_some_and(|hash| verify_password(&password, &hash))).await?;
+        hashing(move || hash.is_some_and(|hash| verify_password(&password, &hash))).await?;
     match user {
         Some(user) if matches => {
             let token = state.tokens.issue(&user.id)?;
