@@ -131,6 +131,8 @@ impl SioClient {
                         _ => continue,
                     },
                     WsMessage::Binary(data) => decoder.decode_binary(data),
+                    // The server ended the transport: it is gone now, not when TCP closes.
+                    WsMessage::Close(_) => break,
                     _ => continue,
                 };
                 let Ok(Some(packet)) = decoded else { continue };

@@ -90,7 +90,8 @@ impl NodeActor {
         let node_id = self.node_id.clone();
         let ttl = self.lease_ttl;
         let users = self.registry.user_ids();
-        actix::spawn(async move {
+        let refreshed = users.clone();
+        let refresh = async move {
             if let Err(error) = directory.refresh_node_lease(&node_id, ttl).await {
                 directory_failed("refresh_lease", &error);
             }
@@ -101,8 +102,33 @@ impl NodeActor {
                     directory_failed("refresh_users", &error);
                 }
             }
-        });
+        };
+        // A user who left while the refresh ran was registered again by it: remove them.
+        ctx.spawn(
+            refresh
+                .into_actor(self)
+                .map(move |(), actor, _| actor.forget_departed(refreshed)),
+        );
         self.resubscribe(ctx);
+    }
+
+    /// Unregisters those of `users` (refreshed by a heartbeat) who are no longer here.
+    fn forget_departed(&self, users: Vec<String>) {
+        let departed: Vec<String> = users
+            .into_iter()
+            .filter(|user| !self.registry.is_online(user))
+            .collect();
+        if departed.is_empty() {
+            return;
+        }
+        let (directory, node_id) = (self.directory.clone(), self.node_id.clone());
+        self.pending.spawn(async move {
+            for user in departed {
+                if let Err(error) = directory.unregister_user(&user, &node_id).await {
+                    directory_failed("unregister_user", &error);
+                }
+            }
+        });
     }
 
     /// Hands `deliver` to every local connection of `users`.

@@ -55,14 +55,19 @@ async fn online_anywhere(chat: &Chat, users: Vec<String>) -> Result<Vec<bool>, C
         .map_err(ChatError::internal)
 }
 
+/// Whether `user_id` has a connection on any node.
+async fn still_online(chat: &Chat, user_id: &str) -> Result<bool, ChatError> {
+    Ok(online_anywhere(chat, vec![user_id.to_owned()])
+        .await?
+        .contains(&true))
+}
+
 /// Tells the user's contacts that the user came online or went offline (recording when).
 /// Going offline here is not news while another node still has the user: nothing is sent.
+/// That is checked again right before sending, so that a connection that came back
+/// meanwhile (a page reload) is not followed by a stale "offline".
 pub async fn announce(chat: &Chat, user_id: &str, online: bool) -> Result<(), ChatError> {
-    if !online
-        && online_anywhere(chat, vec![user_id.to_owned()])
-            .await?
-            .contains(&true)
-    {
+    if !online && still_online(chat, user_id).await? {
         return Ok(());
     }
     let last_seen = if online {
@@ -77,6 +82,9 @@ pub async fn announce(chat: &Chat, user_id: &str, online: bool) -> Result<(), Ch
         Some(now.to_rfc3339_opts(SecondsFormat::Millis, true))
     };
     let contacts = membership::contact_ids(&chat.db, user_id).await?;
+    if !online && still_online(chat, user_id).await? {
+        return Ok(());
+    }
     let presence = Presence {
         user: user_id.to_owned(),
         online,
