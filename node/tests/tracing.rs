@@ -87,7 +87,9 @@ async fn a_direct_message_is_one_trace_from_the_sender_s_node_to_the_recipient_s
     let mut bob_on_b = SioClient::with_token(&b, &bob_token).await.unwrap();
     let mut alice_on_a = SioClient::with_token(&a, &alice_token).await.unwrap();
 
-    // Bob's connection registered him in the directory before it was accepted.
+    // A new connection's sync answers once it is routed: the directory has bob on node b.
+    let synced = bob_on_b.request("sync", json!({})).await.unwrap();
+    assert_eq!(synced["ok"], true, "{synced}");
     let ack = alice_on_a
         .request(
             "message:send",
