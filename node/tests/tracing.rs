@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use confab_node::config::Settings;
 use confab_node::startup::Application;
-use confab_testkit::{Backend, NatsServer, RedisServer, SioClient, TestDb, eventually};
+use confab_testkit::{Backend, NatsServer, RedisServer, SioClient, TestDb, eventually, register};
 use opentelemetry::Value as OtelValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -27,22 +27,6 @@ async fn start_node(settings: &Settings) -> String {
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
     address
-}
-
-async fn register(address: &str, name: &str) -> (String, String) {
-    let body: Value = reqwest::Client::new()
-        .post(format!("{address}/api/v1/auth/register"))
-        .json(&json!({"username": name, "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        body["user"]["id"].as_str().unwrap().to_owned(),
-        body["token"].as_str().unwrap().to_owned(),
-    )
 }
 
 fn named<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
@@ -82,10 +66,10 @@ async fn a_direct_message_is_one_trace_from_the_sender_s_node_to_the_recipient_s
     };
     let a = start_node(&settings("node-a")).await;
     let b = start_node(&settings("node-b")).await;
-    let (_, alice_token) = register(&a, "alice").await;
-    let (bob, bob_token) = register(&b, "bob").await;
-    let mut bob_on_b = SioClient::with_token(&b, &bob_token).await.unwrap();
-    let mut alice_on_a = SioClient::with_token(&a, &alice_token).await.unwrap();
+    let alice = register(&a, "alice").await.unwrap();
+    let bob = register(&b, "bob").await.unwrap();
+    let mut bob_on_b = SioClient::with_token(&b, &bob.token).await.unwrap();
+    let mut alice_on_a = SioClient::with_token(&a, &alice.token).await.unwrap();
 
     // A new connection's sync answers once it is routed: the directory has bob on node b.
     let synced = bob_on_b.request("sync", json!({})).await.unwrap();
@@ -93,7 +77,7 @@ async fn a_direct_message_is_one_trace_from_the_sender_s_node_to_the_recipient_s
     let ack = alice_on_a
         .request(
             "message:send",
-            json!({"to": {"user": bob}, "body": "traced", "client_msg_id": "t1"}),
+            json!({"to": {"user": bob.id}, "body": "traced", "client_msg_id": "t1"}),
         )
         .await
         .unwrap();

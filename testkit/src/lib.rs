@@ -6,11 +6,13 @@
 //! processes, and a Socket.IO client to talk to them. Everything it starts is stopped, and everything it creates is dropped, when the
 //! handle is dropped.
 
+mod accounts;
 mod database;
 mod node;
 mod servers;
 mod wait;
 
+pub use accounts::{PASSWORD, Registered, register};
 pub use confab_loadtest::client::{Connected, SioClient};
 pub use database::{Backend, TestDb};
 pub use node::NodeProcess;

@@ -82,26 +82,13 @@ impl Cluster {
 }
 
 /// A registered user.
-#[derive(Debug, Clone)]
-pub(crate) struct User {
-    pub(crate) id: String,
-    pub(crate) token: String,
-}
+pub(crate) type User = confab_testkit::Registered;
 
 /// Registers `name` through `node`.
 pub(crate) async fn register(node: &NodeProcess, name: &str) -> User {
-    let reply = client()
-        .post(format!("{}/api/v1/auth/register", node.base_url()))
-        .json(&json!({"username": name, "password": "correct horse battery"}))
-        .send()
+    confab_testkit::register(&node.base_url(), name)
         .await
-        .unwrap();
-    assert_eq!(reply.status(), StatusCode::CREATED);
-    let body: Value = reply.json().await.unwrap();
-    User {
-        id: body["user"]["id"].as_str().unwrap().to_owned(),
-        token: body["token"].as_str().unwrap().to_owned(),
-    }
+        .unwrap()
 }
 
 /// A Socket.IO connection of `user` to `node`.

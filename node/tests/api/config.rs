@@ -177,18 +177,11 @@ async fn a_stopping_node_turns_unready_closes_every_client_and_exits_in_time() {
     let client = client();
     let mut sockets = Vec::new();
     for name in ["ann", "ben", "cat"] {
-        let registered: Value = client
-            .post(format!("{}/api/v1/auth/register", node.base_url()))
-            .json(&json!({"username": name, "password": "correct horse battery"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
+        let registered = confab_testkit::register(&node.base_url(), name)
             .await
             .unwrap();
-        let token = registered["token"].as_str().unwrap();
         sockets.push(
-            SioClient::with_token(&node.base_url(), token)
+            SioClient::with_token(&node.base_url(), &registered.token)
                 .await
                 .unwrap(),
         );
