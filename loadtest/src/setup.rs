@@ -212,6 +212,18 @@ impl Harness {
         Ok(())
     }
 
+    /// Connects `user` like a chat client does before it starts talking: then, on a chat
+    /// target, syncs once, which Confab answers only when the connection receives live
+    /// deliveries (so the first messages of a run are not sent into a gap).
+    pub async fn connect_ready(&self, user: &User, recorder: &Recorder) -> Result<SioClient> {
+        let mut client = self.connect(user, recorder).await?;
+        if self.setup.target == Target::Chat {
+            let ack = client.request("sync", json!({ "limit": 1 })).await?;
+            ensure!(ack["ok"] == true, "sync refused: {ack}");
+        }
+        Ok(client)
+    }
+
     /// Connects `user` from the next source address, recording the connect latency.
     pub async fn connect(&self, user: &User, recorder: &Recorder) -> Result<SioClient> {
         let source = match self.setup.source_addrs.len() {

@@ -6,7 +6,7 @@
 //   POST /api/v1/auth/register {username, password}  -> 201 {user: {id, username, display_name}, token}
 //   POST /api/v1/groups {name, members}  (Bearer)     -> 201 {group: {id, name, owner, members}}
 //   GET  /readyz                                      -> 200 {status: "ready"} while Redis answers
-//   Socket.IO `/`, CONNECT auth {token}; events message:send, typing, read, presence:query.
+//   Socket.IO `/`, CONNECT auth {token}; events message:send, typing, read, sync (always empty), presence:query.
 //
 // What it does NOT do, unlike Confab: nothing is persisted (messages live only on the
 // wire: no seq, no history, no sync, no idempotency by client_msg_id), there is no login
@@ -264,6 +264,9 @@ io.on("connection", (socket) => {
     socket.to(target.room).to(`user:${me}`).emit("receipt", { conversation, user: me, seq });
     return ok();
   });
+
+  // Nothing is stored, so there is never anything to catch up on.
+  handle("sync", () => ok({ messages: [], more: false }));
 
   handle("presence:query", async ({ users }) => {
     if (!Array.isArray(users) || users.length > 200) return fail("invalid_request", "at most 200 users");

@@ -371,7 +371,7 @@ async fn connect_all(
     // for `tokio::spawn`.
     let connects: Vec<_> = users
         .iter()
-        .map(|user| harness.connect(user, recorder))
+        .map(|user| harness.connect_ready(user, recorder))
         .collect();
     stream::iter(connects)
         .buffered(CONNECTS_AT_ONCE)
