@@ -77,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
                     .send(Append(new))
                     .await
                     .map_err(|error| anyhow::anyhow!("{error}"))?
-                    .map_err(|error| anyhow::anyhow!(error))?;
+                    .map_err(|error| anyhow::anyhow!(error))?
+                    .map_err(|refusal| anyhow::anyhow!("refused: {refusal:?}"))?;
             }
             anyhow::Ok(())
         }));

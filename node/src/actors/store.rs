@@ -4,20 +4,23 @@
 //! added delay when the load is light. One transaction at a time keeps a node's messages
 //! to a conversation in the order they came.
 //!
+//! The rules a message must meet (the recipient exists, nobody blocked anybody, the sender
+//! is a member) are checked in the same transaction, for the whole batch at once.
+//!
 //! A message is answered only after its transaction committed: that answer is what the
 //! sender's ack waits for.
 
 use actix::prelude::*;
-use confab_entities::message;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::oneshot;
 
-use crate::store::messages::{self, NewMessage};
+use crate::store::append::{self, Appended};
+use crate::store::messages::NewMessage;
 
 /// Most messages written in one transaction.
 const MAX_BATCH: usize = 512;
 
-type Reply = oneshot::Sender<Result<message::Model, String>>;
+type Reply = oneshot::Sender<Result<Appended, String>>;
 
 /// The node's writer of messages.
 #[derive(Debug)]
@@ -67,14 +70,12 @@ impl StoreActor {
 /// Writes a batch; if the batch fails as a whole, retries each message alone so one
 /// conflicting message (a duplicate stored by another node at the same moment) does not
 /// fail the others.
-async fn write(
-    db: &DatabaseConnection,
-    batch: Vec<NewMessage>,
-) -> Vec<Result<message::Model, DbErr>> {
-    match messages::append_batch(db, &batch).await {
-        Ok(stored) => {
-            metrics::counter!("confab_messages_stored_total").increment(stored.len() as u64);
-            stored.into_iter().map(Ok).collect()
+async fn write(db: &DatabaseConnection, batch: Vec<NewMessage>) -> Vec<Result<Appended, DbErr>> {
+    match append::append_batch(db, &batch).await {
+        Ok(results) => {
+            let stored = results.iter().filter(|result| result.is_ok()).count();
+            metrics::counter!("confab_messages_stored_total").increment(stored as u64);
+            results.into_iter().map(Ok).collect()
         }
         Err(error) if batch.len() > 1 => {
             tracing::debug!(%error, size = batch.len(), "batch failed; writing one by one");
@@ -88,21 +89,23 @@ async fn write(
     }
 }
 
-async fn write_one(db: &DatabaseConnection, new: NewMessage) -> Result<message::Model, DbErr> {
+async fn write_one(db: &DatabaseConnection, new: NewMessage) -> Result<Appended, DbErr> {
     let one = std::slice::from_ref(&new);
-    let first = messages::append_batch(db, one).await;
+    let first = append::append_batch(db, one).await;
     // A unique violation means the same message was stored meanwhile: read it back.
     let result = match first {
         Err(error) if crate::store::is_unique_violation(&error) => {
-            messages::append_batch(db, one).await
+            append::append_batch(db, one).await
         }
         other => other,
     };
-    let stored = result?
+    let appended = result?
         .pop()
         .ok_or_else(|| DbErr::Custom("empty batch result".to_owned()))?;
-    metrics::counter!("confab_messages_stored_total").increment(1);
-    Ok(stored)
+    if appended.is_ok() {
+        metrics::counter!("confab_messages_stored_total").increment(1);
+    }
+    Ok(appended)
 }
 
 impl Actor for StoreActor {
@@ -113,14 +116,15 @@ impl Actor for StoreActor {
     }
 }
 
-/// Store a message; answers with the stored message (or the one stored earlier with the
-/// same sender and `client_msg_id`) once it is durable.
+/// Store a message; answers once it is durable with the stored message (or the one stored
+/// earlier with the same sender and `client_msg_id`), or with why it was refused; the
+/// error is a database failure.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<message::Model, String>")]
+#[rtype(result = "Result<Appended, String>")]
 pub struct Append(pub NewMessage);
 
 impl Handler<Append> for StoreActor {
-    type Result = ResponseFuture<Result<message::Model, String>>;
+    type Result = ResponseFuture<Result<Appended, String>>;
 
     fn handle(&mut self, Append(new): Append, ctx: &mut Self::Context) -> Self::Result {
         let (reply, answer) = oneshot::channel();

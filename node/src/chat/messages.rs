@@ -17,8 +17,9 @@ use super::{Chat, ChatError, encode_event};
 use crate::actors::store::Append;
 use crate::actors::user::Deliver;
 use crate::engineio::Sid;
+use crate::store::append::Refusal;
+use crate::store::membership;
 use crate::store::messages::{self as stored, NewMessage};
-use crate::store::{membership, users};
 
 /// Default and largest page of `sync`.
 const SYNC_LIMIT: (u32, u32) = (500, 1000);
@@ -58,30 +59,12 @@ fn check_message(chat: &Chat, request: &SendMessage) -> Result<(), ChatError> {
     Ok(())
 }
 
-/// The conversation `sender` may write to for `target`.
-async fn writable(chat: &Chat, sender: &str, target: &Target) -> Result<Conversation, ChatError> {
-    match target {
-        Target::User(recipient) => {
-            if users::by_id(&chat.db, recipient).await?.is_none() {
-                return Err(ChatError::not_found("no such user"));
-            }
-            if membership::blocked_between(&chat.db, sender, recipient).await? {
-                return Err(ChatError::new(
-                    ErrorCode::Blocked,
-                    "one of you has blocked the other",
-                ));
-            }
-            Ok(Conversation::direct(sender, recipient))
-        }
-        Target::Group(group_id) => {
-            if membership::role_of(&chat.db, group_id, sender)
-                .await?
-                .is_none()
-            {
-                return Err(ChatError::not_found("no such group"));
-            }
-            Ok(Conversation::group(group_id))
-        }
+/// Why the store refused a message, for the sender.
+fn refused(refusal: Refusal) -> ChatError {
+    match refusal {
+        Refusal::NoSuchUser => ChatError::not_found("no such user"),
+        Refusal::Blocked => ChatError::new(ErrorCode::Blocked, "one of you has blocked the other"),
+        Refusal::NotMember => ChatError::not_found("no such group"),
     }
 }
 
@@ -100,7 +83,12 @@ pub async fn send(
     metrics::counter!("confab_messages_received_total").increment(1);
     chat.rate.check_sender(sender)?;
     check_message(chat, &request)?;
-    let conversation = writable(chat, sender, &request.to).await?;
+    // Whether the sender may write there is checked by the store, in the transaction that
+    // stores the message.
+    let conversation = match &request.to {
+        Target::User(recipient) => Conversation::direct(sender, recipient),
+        Target::Group(group_id) => Conversation::group(group_id),
+    };
     let new = NewMessage {
         conversation: conversation.to_ref(),
         sender_id: sender.to_owned(),
@@ -119,7 +107,8 @@ pub async fn send(
                 ErrorCode::Unavailable,
                 "the message could not be stored; retry",
             )
-        })?;
+        })?
+        .map_err(refused)?;
     let committed_at = Some(Instant::now());
     // Deliver where the stored message lives: a repeated client_msg_id returns the message
     // first stored under it, whatever the repeat asked for.

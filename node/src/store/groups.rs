@@ -4,7 +4,7 @@
 //! caller can run several of them in one transaction.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use confab_entities::{GroupRole, conversation, group, group_member, message, read_cursor, user};
+use confab_entities::{GroupRole, conversation, group, group_member, message, read_cursor};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -141,16 +141,8 @@ pub async fn unknown_users(
     db: &impl ConnectionTrait,
     user_ids: &[String],
 ) -> Result<Vec<String>, DbErr> {
-    if user_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let known: Vec<String> = user::Entity::find()
-        .select_only()
-        .column(user::Column::Id)
-        .filter(user::Column::Id.is_in(user_ids.iter().cloned()))
-        .into_tuple()
-        .all(db)
-        .await?;
+    let ids: Vec<&str> = user_ids.iter().map(String::as_str).collect();
+    let known = super::users::existing(db, &ids).await?;
     Ok(user_ids
         .iter()
         .filter(|id| !known.contains(id))

@@ -1,6 +1,7 @@
 //! Persistence through sea-orm: the queries and mutations the handlers need, one file per
 //! area. Handlers never build queries themselves; business rules stay in the callers.
 
+pub mod append;
 pub mod contacts;
 pub mod groups;
 pub mod membership;

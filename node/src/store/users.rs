@@ -4,8 +4,8 @@ use chrono::Utc;
 use confab_entities::{Secret, user};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 /// What a new account is made of; the password is already hashed.
@@ -66,6 +66,20 @@ pub async fn search(
         .filter(user::Column::Username.like(LikeExpr::new(format!("{escaped}%")).escape('\\')))
         .order_by_asc(user::Column::Username)
         .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Which of `ids` name a user.
+pub async fn existing(db: &impl ConnectionTrait, ids: &[&str]) -> Result<Vec<String>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
         .all(db)
         .await
 }

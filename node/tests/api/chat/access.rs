@@ -5,7 +5,7 @@ use confab_testkit::{Backend, Connected, SioClient};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 
-use super::{User, connect, send, user};
+use super::{User, block, connect, group_of, send, user};
 use crate::helpers::{TEST_SECRET, TestApp, sign_token};
 
 #[actix_web::test]
@@ -43,57 +43,16 @@ async fn connecting_needs_a_genuine_current_token() {
     ));
 }
 
-/// A group owned by `owner` with `members`, written straight to the database.
-async fn group_of(app: &TestApp, owner: &User, members: &[&User]) -> String {
-    use confab_entities::{GroupRole, group, group_member};
-    use sea_orm::{ActiveModelTrait, Set};
-    let id = uuid::Uuid::now_v7().to_string();
-    let now = chrono::Utc::now();
-    group::ActiveModel {
-        id: Set(id.clone()),
-        name: Set("team".into()),
-        public: Set(false),
-        owner_id: Set(owner.id.clone()),
-        created_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let roles = std::iter::once((owner, GroupRole::Owner))
-        .chain(members.iter().map(|m| (*m, GroupRole::Member)));
-    for (user, role) in roles {
-        group_member::ActiveModel {
-            group_id: Set(id.clone()),
-            user_id: Set(user.id.clone()),
-            role: Set(role),
-            joined_at: Set(now),
-        }
-        .insert(&app.db)
-        .await
-        .unwrap();
-    }
-    id
-}
-
 /// Every message event, for each kind of caller: who may act, and what the others get.
 #[actix_web::test]
 async fn message_events_are_allowed_to_members_only() {
-    use confab_entities::block;
-    use sea_orm::{ActiveModelTrait, Set};
     let app = TestApp::spawn(Backend::Sqlite).await;
     let owner = user(&app, "owner").await;
     let member = user(&app, "member").await;
     let outsider = user(&app, "outsider").await;
     let blocked = user(&app, "blocked").await;
     let group = group_of(&app, &owner, &[&member]).await;
-    block::ActiveModel {
-        user_id: Set(owner.id.clone()),
-        blocked_id: Set(blocked.id.clone()),
-        created_at: Set(chrono::Utc::now()),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    block(&app, &owner, &blocked).await;
     let mut owners = connect(&app.address, &owner).await;
     let first = owners
         .request(
