@@ -15,11 +15,12 @@ free_port() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# A private redis-server, no persistence. Sets redis_url; adds its pid to server_pids.
+# A private redis-server, no persistence, with any extra options given. Sets redis_url;
+# adds its pid to server_pids.
 start_redis() {
   local port; port=$(free_port)
   taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$work" >"$logs/redis-$port.log" 2>&1 &
+    --dir "$work" "$@" >"$logs/redis-$port.log" 2>&1 &
   server_pids+=($!)
   wait_for "redis-server" 15 redis-cli -p "$port" ping
   redis_url="redis://127.0.0.1:$port"
@@ -75,9 +76,12 @@ start_confab() {
   done
 }
 
-# Two socket.io instances on one private Redis.
+# Two socket.io instances on one private Redis. Redis's default limit on a subscriber's
+# output buffer (32 MB) disconnects an instance that falls behind at saturation, and the
+# adapter then crashes on a torn message; the limit is lifted so that the peer finishes
+# the runs (an operator would do the same).
 start_socketio_redis() {
-  start_redis
+  start_redis --client-output-buffer-limit "pubsub 0 0 0"
   local i port
   for i in 1 2; do
     port=$(free_port)
