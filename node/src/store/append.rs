@@ -126,6 +126,7 @@ async fn write(
     }
     let last_seqs = reserve_seqs(&txn, &per_conversation, now).await?;
     let mut rows = Vec::new();
+    let mut sizes = Vec::new();
     for (conversation_id, news) in &per_conversation {
         let last = last_seqs
             .get(*conversation_id)
@@ -146,13 +147,14 @@ async fn write(
             let size = new.body.len()
                 + new.meta.as_ref().map_or(0, |meta| meta.to_string().len())
                 + ROW_OVERHEAD;
-            rows.push((active(&model), size));
+            rows.push(active(&model));
+            sizes.push(size);
             stored.insert((new.sender_id.as_str(), new.client_msg_id.as_str()), model);
         }
     }
-    for run in runs(&rows, |(_, size)| *size) {
-        let models = run.iter().map(|(model, _)| model.clone());
-        message::Entity::insert_many(models)
+    let mut rows = rows.into_iter();
+    for run in runs(&sizes, |size| *size) {
+        message::Entity::insert_many(rows.by_ref().take(run.len()))
             .exec_without_returning(&txn)
             .await?;
     }
