@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_http::ws::CloseCode;
+use bytes::Bytes;
 use confab_protocol::engineio::{Frame, Packet};
 
 use super::websocket::WsWriter;
@@ -23,6 +24,10 @@ use upgrade::Probe;
 
 pub(super) use polling::{Poll, PollData, PollError};
 pub(super) use upgrade::{StartProbe, WsEvent, WsEventKind};
+
+/// Takes a closed session out of the engine's registry, with the payload its next GET
+/// gets, if any.
+pub(super) type Unregister = Arc<dyn Fn(&Sid, Option<Bytes>) + Send + Sync>;
 
 /// Why a session closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,8 +99,9 @@ pub struct ConnectionActor<H: SessionHandler> {
     transport_id: u64,
     probe: Option<Probe>,
     pong_deadline: Option<SpawnHandle>,
-    /// Takes the session out of the engine's registry.
-    unregister: Arc<dyn Fn(&Sid) + Send + Sync>,
+    /// Takes the session out of the engine's registry, leaving what its next GET gets, if
+    /// anything.
+    unregister: Unregister,
     /// Set once closed; a close while the handler is being called is finished after it.
     closed: Option<CloseReason>,
     /// `None` only while the handler itself is being called.
@@ -169,7 +175,7 @@ impl<H: SessionHandler> ConnectionActor<H> {
         sid: Sid,
         config: Arc<EngineConfig>,
         websocket: Option<(WsWriter, u64)>,
-        unregister: Arc<dyn Fn(&Sid) + Send + Sync>,
+        unregister: Unregister,
         handler: H,
     ) -> Self {
         let (transport, transport_id) = match websocket {
@@ -249,17 +255,26 @@ impl<H: SessionHandler> ConnectionActor<H> {
         }
         self.closed = Some(reason);
         tracing::debug!(sid = %self.sid, reason = reason.as_str(), "session closed");
-        (self.unregister)(&self.sid);
+        let mut farewell = None;
         match &mut self.transport {
             Transport::WebSocket(writer) => writer.close(reason.websocket_code()),
             Transport::Polling { buffer, pending } => {
-                if let Some(reply) = pending.take() {
-                    buffer.clear();
-                    buffer.push(reason.polling_goodbye().to_frame());
-                    polling::flush(buffer, reply);
+                buffer.clear();
+                match pending.take() {
+                    Some(reply) => {
+                        buffer.push(reason.polling_goodbye().to_frame());
+                        polling::flush(buffer, reply);
+                    }
+                    // Like the reference, a server close with no GET pending (a client
+                    // pauses polling while it upgrades) is told to the next GET.
+                    None if reason == CloseReason::ServerClose => {
+                        farewell = Some(polling::farewell_payload());
+                    }
+                    None => {}
                 }
             }
         }
+        (self.unregister)(&self.sid, farewell);
         if let Some(mut probe) = self.probe.take() {
             probe.writer.close(None);
         }

@@ -170,7 +170,9 @@ async fn answer<F: HandlerFactory>(engine: &Engine<F>, payload: &Bytes) -> Bytes
             EngineError::BadRequest.response()
         }
         Ok(request) => match (engine.session(&request.sid), request.method) {
-            (None, _) => EngineError::UnknownSid.response(),
+            (None, PollMethod::Get) => http::farewell(engine, &request.sid)
+                .unwrap_or_else(|| EngineError::UnknownSid.response()),
+            (None, PollMethod::Post { .. }) => EngineError::UnknownSid.response(),
             (Some(session), PollMethod::Get) => http::poll(session).await,
             (Some(session), PollMethod::Post { binary: true }) => http::refuse_binary(&session),
             (Some(session), PollMethod::Post { binary: false }) => {

@@ -133,6 +133,12 @@ async fn dispatch<F: HandlerFactory>(
     };
     if let Some(sid) = query.sid.as_deref() {
         let Some(session) = engine.session(sid) else {
+            if transport == TransportKind::Polling
+                && req.method() == Method::GET
+                && let Some(response) = farewell(engine, sid)
+            {
+                return response;
+            }
             // A polling request for a session of another node goes to that node.
             if transport == TransportKind::Polling
                 && let Some(response) = forward::forward(engine, req, body, sid).await
@@ -213,9 +219,9 @@ fn start_session<F: HandlerFactory>(
     websocket: Option<(WsWriter, u64)>,
 ) -> actix::Addr<ConnectionActor<F::Handler>> {
     let registry = Arc::downgrade(engine);
-    let unregister = Arc::new(move |sid: &Sid| {
+    let unregister = Arc::new(move |sid: &Sid, farewell: Option<Bytes>| {
         if let Some(engine) = registry.upgrade() {
-            engine.remove(sid);
+            engine.remove(sid, farewell);
         }
     });
     let handler = engine.factory.create(&sid);
@@ -327,6 +333,12 @@ async fn probe<F: HandlerFactory>(
         ));
     }
     response.streaming(stream)
+}
+
+/// The last payload of a polling session closed meanwhile, for its next GET.
+pub(super) fn farewell<F: HandlerFactory>(engine: &Engine<F>, sid: &str) -> Option<HttpResponse> {
+    let body = engine.take_farewell(sid)?;
+    Some(polling_response("text/plain; charset=UTF-8").body(body))
 }
 
 /// The reply to a polling request the session could not take.

@@ -15,8 +15,8 @@ mod websocket;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use actix::{Addr, Context};
 use base64::Engine as _;
@@ -159,6 +159,8 @@ pub struct Engine<F: HandlerFactory> {
     config: Arc<EngineConfig>,
     factory: F,
     sessions: RwLock<HashMap<Sid, Addr<ConnectionActor<F::Handler>>>>,
+    /// Closed polling sessions whose next GET still gets a last payload, and since when.
+    farewells: Mutex<HashMap<Sid, (Instant, Bytes)>>,
     /// Set when the node stops: new handshakes are refused.
     draining: AtomicBool,
     /// In a cluster: this node's id and the bus polling requests are forwarded over.
@@ -181,6 +183,7 @@ impl<F: HandlerFactory> Engine<F> {
             config: Arc::new(config),
             factory,
             sessions: RwLock::new(HashMap::new()),
+            farewells: Mutex::new(HashMap::new()),
             draining: AtomicBool::new(false),
             forwarding: OnceLock::new(),
         })
@@ -238,7 +241,9 @@ impl<F: HandlerFactory> Engine<F> {
         metrics::gauge!("confab_engineio_sessions").increment(1.0);
     }
 
-    fn remove(&self, sid: &Sid) {
+    /// Forgets a closed session; `farewell` is what its next GET gets, if that comes within
+    /// a ping interval and timeout (the longest a live client waits between requests).
+    fn remove(&self, sid: &Sid, farewell: Option<Bytes>) {
         let removed = self
             .sessions
             .write()
@@ -247,5 +252,20 @@ impl<F: HandlerFactory> Engine<F> {
         if removed {
             metrics::gauge!("confab_engineio_sessions").decrement(1.0);
         }
+        if let (Some(body), Ok(mut farewells)) = (farewell, self.farewells.lock()) {
+            let now = Instant::now();
+            farewells.retain(|_, (since, _)| now.duration_since(*since) < self.farewell_ttl());
+            farewells.insert(sid.clone(), (now, body));
+        }
+    }
+
+    /// The last payload of a session closed meanwhile, once.
+    fn take_farewell(&self, sid: &str) -> Option<Bytes> {
+        let (since, body) = self.farewells.lock().ok()?.remove(&Sid::from(sid))?;
+        (since.elapsed() < self.farewell_ttl()).then_some(body)
+    }
+
+    fn farewell_ttl(&self) -> Duration {
+        self.config.ping_interval + self.config.ping_timeout
     }
 }

@@ -31,6 +31,17 @@ pub(super) fn flush(buffer: &mut Vec<Frame>, reply: PollReply) {
     let _ = reply.send(Ok(Bytes::from(body)));
 }
 
+/// What the next GET of a session the server closed while no GET was pending gets, as
+/// from the reference: a `noop`, then `close`.
+pub(super) fn farewell_payload() -> Bytes {
+    let mut body = Vec::new();
+    engineio::encode_payload_into(
+        [Packet::Noop.to_frame(), Packet::Close.to_frame()].iter(),
+        &mut body,
+    );
+    Bytes::from(body)
+}
+
 /// The body of a GET answered with a `noop` packet.
 pub(super) fn noop_payload() -> Bytes {
     let mut body = Vec::new();

@@ -1,4 +1,5 @@
-// Raw Socket.IO v5 scripts over a plain WebSocket at `/socket.io/?EIO=4&transport=websocket`.
+// Raw Socket.IO v5 scripts over a plain WebSocket at `/socket.io/?EIO=4&transport=websocket`
+// (one, closeTransportPollingIdle, over long-polling).
 // Each script returns a normalised transcript (see normalize.js: sids, pids and recovery
 // offsets replaced by placeholders). socketio.test.js asserts them literally;
 // differential.test.js compares the reference's and Confab's.
@@ -6,6 +7,8 @@
 // Frames are written as received, after normalisation: "40{...}" is Engine.IO message "4"
 // carrying Socket.IO CONNECT "0"; binary frames appear as "<bin HEX>".
 
+import { openPolling } from "./eio-scripts.js";
+import { request, summarize } from "./http.js";
 import { normalizeSocketIoFrame } from "./normalize.js";
 import { RawWs } from "./rawws.js";
 import { waitFor } from "./wait.js";
@@ -331,6 +334,18 @@ export async function closeTransport(srv) {
   }
 }
 
+/**
+ * `close-transport` over polling with no GET pending (as while a client pauses polling to
+ * upgrade): the next GET still gets the close packet, then the session is gone.
+ */
+export async function closeTransportPollingIdle(srv) {
+  const { poll } = await openPolling(srv, PATH);
+  const connect = summarize(await request(poll, { method: "POST", body: "40" }));
+  const { body: _connected, ...connected } = summarize(await request(poll));
+  const post = summarize(await request(poll, { method: "POST", body: '42["close-transport"]' }));
+  return { connect, connected, post, next: summarize(await request(poll)), after: summarize(await request(poll)) };
+}
+
 // --- malformed packets ---------------------------------------------------------------
 
 /** Frames sent on a session connected to `/`; each followed by an echo barrier. */
@@ -400,5 +415,6 @@ export const SCRIPTS = {
   rooms,
   broadcastAll,
   closeTransport,
+  closeTransportPollingIdle,
   malformedPackets,
 };
