@@ -3,11 +3,17 @@
 //!
 //! "Online" means online on any node: queries ask the directory, and a node that loses a
 //! user's last connection announces them offline only when no other node still has them.
+//! A user's announcements from one node run in the order their connections opened and
+//! closed ([`Turns`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{SecondsFormat, Utc};
 use confab_entities::user;
 use confab_protocol::chat::{Presence, PresenceQuery, events};
 use sea_orm::{ActiveModelTrait, Set};
+use tokio::sync::oneshot;
 
 use super::{Chat, ChatError, encode_event};
 use crate::actors::node::OnlineAnywhere;
@@ -92,4 +98,115 @@ pub async fn announce(chat: &Chat, user_id: &str, online: bool) -> Result<(), Ch
     };
     chat.push_to_users(contacts, encode_event(events::PRESENCE, &presence), None);
     Ok(())
+}
+
+/// Each user's presence announcements on this node, queued so that they run one after
+/// another in the order the user's connections opened and closed. Otherwise the late
+/// "offline" of an earlier connection could overtake the "online" and "offline" of a newer
+/// one: contacts would be told a last-seen time other than the one stored.
+#[derive(Debug, Clone, Default)]
+pub struct Turns(Arc<Mutex<Queues>>);
+
+#[derive(Debug, Default)]
+struct Queues {
+    issued: u64,
+    /// The last turn queued per user (its number, and what ends when it ends).
+    last: HashMap<String, (u64, oneshot::Receiver<()>)>,
+}
+
+impl Turns {
+    /// Queues a turn for `user_id` behind the user's earlier ones. Called in the order of
+    /// the connection events, before anything is awaited.
+    pub fn queue(&self, user_id: &str) -> Turn {
+        let (done, ended) = oneshot::channel();
+        let mut queues = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        queues.issued += 1;
+        let number = queues.issued;
+        let previous = queues
+            .last
+            .insert(user_id.to_owned(), (number, ended))
+            .map(|(_, previous)| previous);
+        Turn {
+            turns: self.clone(),
+            user_id: user_id.to_owned(),
+            number,
+            previous,
+            _done: done,
+        }
+    }
+}
+
+/// A place in a user's queue of announcements; the next turn may go once it is dropped.
+#[derive(Debug)]
+pub struct Turn {
+    turns: Turns,
+    user_id: String,
+    number: u64,
+    previous: Option<oneshot::Receiver<()>>,
+    _done: oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// Resolves once every earlier turn of the user has ended.
+    pub async fn wait(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            // An error only means the earlier turn was dropped: it ended too.
+            let _ = previous.await;
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut queues = self
+            .turns
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if queues
+            .last
+            .get(&self.user_id)
+            .is_some_and(|(number, _)| *number == self.number)
+        {
+            queues.last.remove(&self.user_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_users_turns_run_in_queue_order_and_leave_nothing_behind() {
+        let turns = Turns::default();
+        let ran = Rc::new(RefCell::new(Vec::new()));
+        let queued: Vec<_> = (0..3).map(|_| turns.queue("alice")).collect();
+        let other = turns.queue("bob");
+        let mut handles = Vec::new();
+        // Started last first: each still waits for the turns queued before it.
+        for (index, mut turn) in queued.into_iter().enumerate().rev() {
+            let ran = ran.clone();
+            handles.push(actix::spawn(async move {
+                turn.wait().await;
+                actix::clock::sleep(std::time::Duration::from_millis(5)).await;
+                ran.borrow_mut().push(index);
+            }));
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        assert_eq!(*ran.borrow(), vec![0, 1, 2]);
+        let queues = turns.0.lock().unwrap();
+        assert_eq!(queues.last.keys().collect::<Vec<_>>(), vec!["bob"]);
+        drop(queues);
+        drop(other);
+        assert!(turns.0.lock().unwrap().last.is_empty());
+    }
 }

@@ -37,6 +37,8 @@ pub struct ChatNamespace {
     tokens: Tokens,
     /// For each connection, whether it is routed yet (see the module's documentation).
     routed: Arc<Mutex<HashMap<Sid, watch::Receiver<bool>>>>,
+    /// Each user's presence announcements, in order.
+    turns: presence::Turns,
 }
 
 impl ChatNamespace {
@@ -46,6 +48,7 @@ impl ChatNamespace {
             chat,
             tokens,
             routed: Arc::default(),
+            turns: presence::Turns::default(),
         }
     }
 
@@ -94,12 +97,13 @@ impl NamespaceHandler for ChatNamespace {
             all.insert(socket.id().clone(), routed_rx);
         }
         let chat = self.chat.clone();
+        let turn = self.turns.queue(&user_id);
         self.chat.pending.spawn(async move {
             // The answer comes once the directory has the user on this node.
-            if first.await == Ok(true)
-                && let Err(error) = presence::announce(&chat, &user_id, true).await
-            {
-                tracing::warn!(?error, "could not announce presence");
+            if first.await == Ok(true) {
+                announce_in_turn(&chat, &user_id, true, turn).await;
+            } else {
+                drop(turn);
             }
             match membership::group_ids_of(&chat.db, &user_id).await {
                 Ok(groups) => {
@@ -144,14 +148,21 @@ impl NamespaceHandler for ChatNamespace {
             socket_id: socket.id().clone(),
         });
         let chat = self.chat.clone();
+        let turn = self.turns.queue(&user_id);
         self.chat.pending.spawn(async move {
-            if last.await == Ok(true)
-                && let Err(error) = presence::announce(&chat, &user_id, false).await
-            {
-                tracing::warn!(?error, "could not announce presence");
+            if last.await == Ok(true) {
+                announce_in_turn(&chat, &user_id, false, turn).await;
             }
         });
         metrics::gauge!("confab_chat_connections").decrement(1.0);
+    }
+}
+
+/// Announces the user's presence once the user's earlier announcements have ended.
+async fn announce_in_turn(chat: &Chat, user_id: &str, online: bool, mut turn: presence::Turn) {
+    turn.wait().await;
+    if let Err(error) = presence::announce(chat, user_id, online).await {
+        tracing::warn!(?error, "could not announce presence");
     }
 }
 
