@@ -35,7 +35,8 @@ const ROUTING_WAIT: Duration = Duration::from_secs(5);
 pub struct ChatNamespace {
     chat: Chat,
     tokens: Tokens,
-    /// For each connection, whether it is routed yet (see the module's documentation).
+    /// The connections not routed yet, each with what says when it is (see the module's
+    /// documentation); a routed connection leaves.
     routed: Arc<Mutex<HashMap<Sid, watch::Receiver<bool>>>>,
     /// Each user's presence announcements, in order.
     turns: presence::Turns,
@@ -52,7 +53,7 @@ impl ChatNamespace {
         }
     }
 
-    /// Resolves once `socket` is routed, or after [`ROUTING_WAIT`].
+    /// Resolves once `socket` is routed (at once if it is), or after [`ROUTING_WAIT`].
     fn when_routed(&self, socket: &Sid) -> impl Future<Output = ()> + use<> {
         let routed = self
             .routed
@@ -98,20 +99,28 @@ impl NamespaceHandler for ChatNamespace {
         }
         let chat = self.chat.clone();
         let turn = self.turns.queue(&user_id);
+        let (unrouted, socket_id) = (self.routed.clone(), socket.id().clone());
         self.chat.pending.spawn(async move {
             // The answer comes once the directory has the user on this node.
-            if first.await == Ok(true) {
-                announce_in_turn(&chat, &user_id, true, turn).await;
-            } else {
-                drop(turn);
-            }
+            let first = first.await == Ok(true);
             match membership::group_ids_of(&chat.db, &user_id).await {
                 Ok(groups) => {
-                    let _ = chat.node.send(GroupsLoaded { user_id, groups }).await;
+                    let groups = GroupsLoaded {
+                        user_id: user_id.clone(),
+                        groups,
+                    };
+                    let _ = chat.node.send(groups).await;
                 }
                 Err(error) => tracing::warn!(%error, "could not load the user's groups"),
             }
+            // Routed before presence, which may wait for the user's earlier announcements.
             let _ = routed.send(true);
+            if let Ok(mut all) = unrouted.lock() {
+                all.remove(&socket_id);
+            }
+            if first {
+                announce_in_turn(&chat, &user_id, true, turn).await;
+            }
         });
         metrics::gauge!("confab_chat_connections").increment(1.0);
     }

@@ -37,7 +37,14 @@ async fn a_direct_message_crosses_to_the_recipient_and_the_senders_other_device(
     let mut phone = connect(a, &alice).await;
     let mut laptop = connect(b, &alice).await;
     let mut bobs = connect(b, &bob).await;
-    wait_presence(a, &alice, &[(&alice, true), (&bob, true)], WITHIN).await;
+    // A sync answers once the directory has its connection's user on its node.
+    for client in [&mut phone, &mut laptop, &mut bobs] {
+        let synced = client
+            .request("sync", json!({"cursors": {}}))
+            .await
+            .unwrap();
+        assert_eq!(synced["ok"], true, "{synced}");
+    }
 
     let ack = phone
         .request("message:send", direct(&bob, "hi from a", "m-1"))

@@ -1,6 +1,8 @@
 //! Delivery beyond messages: presence, receipts, typing, a slow consumer cut off, and the
 //! rate limit.
 
+use std::time::{Duration, Instant};
+
 use confab_entities::message;
 use confab_testkit::Backend;
 use sea_orm::{EntityTrait, PaginatorTrait};
@@ -103,6 +105,20 @@ async fn befriend(app: &TestApp, a: &User, b: &User) {
         .unwrap();
     assert_eq!(accepted["ok"], true, "{accepted}");
     asker.close();
+    // The node has taken in that `a` left before anything that follows connects `a` again
+    // (a connection that is not `a`'s first is announced to nobody).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let asked = answerer
+            .request("presence:query", json!({"users": [a.id]}))
+            .await
+            .unwrap();
+        if asked["presence"][0]["online"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the asker stays online: {asked}");
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
     answerer.close();
 }
 

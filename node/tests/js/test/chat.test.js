@@ -278,6 +278,8 @@ describe("chat end to end", { skip: skip ?? false }, () => {
       const b1 = await connect(node, bob.token);
       const b2 = await connect(node, bob.token);
       const c = await connect(node, carol.token); // connected before being added
+      // A sync answers once its connection gets its groups' messages live.
+      for (const socket of [b1, b2, c]) await ack(socket, "sync", { cursors: {}, limit: 1 });
 
       const r1 = await send(a, { group: group.id }, "g1");
       assert.equal(r1.ok, true, JSON.stringify(r1));

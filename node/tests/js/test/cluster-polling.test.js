@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createServer, request as httpRequest } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { once } from "node:events";
-import { closeAll, confabUnavailableReason, connect, received, register, send } from "../lib/confab.js";
+import { ack, closeAll, confabUnavailableReason, connect, received, register, send } from "../lib/confab.js";
 import { startCluster } from "../lib/cluster.js";
 
 const skip = confabUnavailableReason();
@@ -67,6 +67,8 @@ describe("polling through a round-robin load balancer", { skip: skip ?? false },
     polling.on("disconnect", () => (disconnects += 1));
     const sessionId = polling.io.engine.id;
     const peer = await connect(nodeB, bob.token);
+    // A sync answers once the directory has each of them on their node.
+    for (const socket of [polling, peer]) await ack(socket, "sync", { cursors: {}, limit: 1 });
 
     // Several round trips, each needing POSTs (sends) and GETs (deliveries, acks) that land
     // on both nodes.
