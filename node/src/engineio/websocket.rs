@@ -5,8 +5,6 @@
 //! runs on the worker thread that accepted the connection; the session actor may live on
 //! another (after an upgrade from polling), so the two talk through the actor's address.
 
-use std::task::Poll;
-
 use actix::Addr;
 use actix_codec::{Decoder, Encoder};
 use actix_http::ws::{
@@ -17,13 +15,14 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use confab_protocol::engineio::{Frame, Packet};
 use futures_util::{Stream, StreamExt};
-use tokio::sync::mpsc;
 
 use super::SessionHandler;
 use super::connection::{ConnectionActor, WsEvent, WsEventKind};
 
 /// Sends encoded frames to one WebSocket; bounded, so a client that does not read fills
-/// it and is disconnected rather than buffered without end.
+/// it and is disconnected rather than buffered without end. (A flume channel, whose queue
+/// is allocated as it fills: tokio's allocated a block of 32 slots for every connection,
+/// 1.5 KB of each idle connection's memory.)
 pub(super) struct WsWriter {
     tx: Sender,
     codec: Codec,
@@ -32,8 +31,8 @@ pub(super) struct WsWriter {
 /// The session's writer holds the channel open; the reader's handle (for pongs) does not,
 /// so the connection ends as soon as the session drops its writer.
 enum Sender {
-    Strong(mpsc::Sender<Bytes>),
-    Weak(mpsc::WeakSender<Bytes>),
+    Strong(flume::Sender<Bytes>),
+    Weak(flume::WeakSender<Bytes>),
 }
 
 /// The writer is full or the connection is gone.
@@ -45,12 +44,8 @@ impl WsWriter {
     pub(super) fn new(
         capacity: usize,
     ) -> (Self, impl Stream<Item = Result<Bytes, actix_web::Error>>) {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(capacity.max(1));
-        let body = futures_util::stream::poll_fn(move |cx| match rx.poll_recv(cx) {
-            Poll::Ready(Some(bytes)) => Poll::Ready(Some(Ok(bytes))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        });
+        let (tx, rx) = flume::bounded::<Bytes>(capacity.max(1));
+        let body = rx.into_stream().map(Ok);
         (
             Self {
                 tx: Sender::Strong(tx),
