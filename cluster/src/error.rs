@@ -16,7 +16,7 @@ pub enum KeysError {
 }
 
 /// A failed [`Directory`](crate::Directory) operation.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DirectoryError {
     /// Redis could not be reached in time or answered with an error.
     #[error("redis: {0}")]
@@ -24,6 +24,9 @@ pub enum DirectoryError {
     /// A TTL below one millisecond (Redis rejects a zero expiry).
     #[error("invalid TTL {0:?}: it must be at least one millisecond")]
     InvalidTtl(Duration),
+    /// The directory's lookups stopped: its runtime is shutting down.
+    #[error("the directory has stopped")]
+    Stopped,
 }
 
 /// A failed [`Bus`](crate::Bus) operation.

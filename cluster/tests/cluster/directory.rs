@@ -7,6 +7,7 @@ use anyhow::{Result, ensure};
 use confab_cluster::{Directory, DirectoryError, Keys, RedisDirectory};
 use confab_testkit::{RedisServer, eventually};
 use fred::prelude::{Builder, ClientLike, Config, SortedSetsInterface};
+use fred::types::{ClusterHash, CustomCommand};
 
 use crate::helpers::{
     LONG_TTL, SHORT_TTL, WITHIN, nodes_of, redis_directory, sorted, wait_directory_ready,
@@ -219,6 +220,60 @@ async fn inspector(server: &RedisServer) -> Result<fred::prelude::Client> {
     let client = Builder::from_config(Config::from_url(&server.url())?).build()?;
     client.init().await?;
     Ok(client)
+}
+
+/// How many times Redis ran `EVALSHA` so far.
+async fn evalsha_calls(redis: &fred::prelude::Client) -> Result<u64> {
+    let info = CustomCommand::new_static("INFO", ClusterHash::FirstKey, false);
+    let stats: String = redis.custom(info, vec!["commandstats"]).await?;
+    let calls = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(Ok(0), str::parse)?;
+    Ok(calls)
+}
+
+#[tokio::test]
+async fn redis_lookups_asked_together_share_one_script_call_and_each_gets_its_own_users()
+-> Result<()> {
+    let (directory, server) = redis_directory().await?;
+    directory.refresh_node_lease("n1", LONG_TTL).await?;
+    directory.refresh_node_lease("n2", LONG_TTL).await?;
+    let users: Vec<String> = (0..50).map(|i| format!("user-{i}")).collect();
+    for (i, user) in users.iter().enumerate() {
+        let node = if i % 2 == 0 { "n1" } else { "n2" };
+        directory.register_user(user, node, LONG_TTL).await?;
+    }
+    directory.lookup_users(&["warm-up"]).await?;
+    let redis = inspector(&server).await?;
+    let before = evalsha_calls(&redis).await?;
+
+    // Fifty lookups at once, each of one user, one user nobody has and a shared one.
+    let asked: Vec<[&str; 3]> = users
+        .iter()
+        .map(|user| [user.as_str(), "nobody", "user-0"])
+        .collect();
+    let lookups = asked.iter().map(|users| directory.lookup_users(users));
+    let answers = futures_util::future::try_join_all(lookups).await?;
+
+    let calls = evalsha_calls(&redis).await? - before;
+    ensure!(
+        calls <= 2,
+        "{calls} script calls for 50 lookups asked together"
+    );
+    for (i, (user, found)) in users.iter().zip(&answers).enumerate() {
+        let node = if i % 2 == 0 { "n1" } else { "n2" };
+        ensure!(nodes_of(found, user) == [node], "{user}: {found:?}");
+        ensure!(nodes_of(found, "user-0") == ["n1"], "{user}: {found:?}");
+        let mut online = vec![user.clone(), "user-0".to_owned()];
+        online.dedup();
+        ensure!(
+            sorted(found.keys().cloned().collect()) == sorted(online),
+            "{user}: answered about others: {found:?}"
+        );
+    }
+    Ok(())
 }
 
 #[tokio::test]
