@@ -8,19 +8,27 @@
 -- The lease keys are not in KEYS because they are only known once the entries are read; they
 -- share the user keys' hash tag, so in Redis Cluster they live in the same slot.
 --
+-- Reads each key once and writes only to remove a stale entry, which is rare: most lookups
+-- find only live entries.
+--
 -- Returns an array parallel to KEYS: for each user, an array of live node ids.
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local alive = {}
 local result = {}
 for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now))
+  local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
   local nodes = {}
-  for _, node in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    if alive[node] == nil then
-      alive[node] = redis.call('EXISTS', ARGV[1] .. node) == 1
+  for j = 1, #entries, 2 do
+    local node = entries[j]
+    local live = tonumber(entries[j + 1]) > now
+    if live then
+      if alive[node] == nil then
+        alive[node] = redis.call('EXISTS', ARGV[1] .. node) == 1
+      end
+      live = alive[node]
     end
-    if alive[node] then
+    if live then
       table.insert(nodes, node)
     else
       redis.call('ZREM', key, node)
