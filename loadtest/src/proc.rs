@@ -1,8 +1,8 @@
 //! What the server side costs, read from `/proc`: resident memory and CPU time of the
 //! processes named with `--pid`, their CPU time including that of their live descendants
-//! (PostgreSQL backends under the postmaster, for example).
+//! (PostgreSQL backends under the postmaster, for example), in total and by process name.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result};
 
@@ -55,10 +55,13 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
 }
 
 /// What the named server processes had used at one moment.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// CPU seconds of the processes and all their live descendants.
     pub cpu_s: f64,
+    /// The same by process name (`/proc/<pid>/comm`; processes of one name are summed,
+    /// descendants count under the process named).
+    pub cpu_s_by_name: BTreeMap<String, f64>,
     /// Summed resident memory of the named processes (not their children), in bytes.
     pub rss_bytes: u64,
 }
@@ -70,19 +73,28 @@ pub fn sample(pids: &[u32]) -> Result<Sample> {
         rss += rss_bytes(pid)?;
     }
     let every = all_processes();
-    let mut cpu = 0.0;
+    let mut by_name: BTreeMap<String, f64> = BTreeMap::new();
     for &pid in pids {
-        cpu += stat(pid)?.cpu;
-        cpu += descendants(pid, &every)
-            .iter()
-            .filter_map(|child| every.get(child))
-            .map(|child| child.cpu)
-            .sum::<f64>();
+        let cpu = stat(pid)?.cpu
+            + descendants(pid, &every)
+                .iter()
+                .filter_map(|child| every.get(child))
+                .map(|child| child.cpu)
+                .sum::<f64>();
+        *by_name.entry(name(pid)?).or_default() += cpu;
     }
     Ok(Sample {
-        cpu_s: cpu,
+        cpu_s: by_name.values().sum(),
+        cpu_s_by_name: by_name,
         rss_bytes: rss,
     })
+}
+
+/// The process's name, as `ps` shows it.
+fn name(pid: u32) -> Result<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .with_context(|| format!("reading /proc/{pid}/comm"))?;
+    Ok(comm.trim_end().to_owned())
 }
 
 /// Every process readable now (processes that end while being read are skipped).
@@ -137,6 +149,10 @@ mod tests {
         let sample = sample(&[own]).unwrap();
         assert!(sample.rss_bytes > 0);
         assert!(sample.cpu_s >= 0.0);
+        let name = name(own).unwrap();
+        assert!(!name.is_empty());
+        assert_eq!(sample.cpu_s_by_name.keys().collect::<Vec<_>>(), [&name]);
+        assert_eq!(sample.cpu_s_by_name[&name], sample.cpu_s);
         child.kill().unwrap();
         child.wait().unwrap();
     }

@@ -79,6 +79,8 @@ pub struct Report {
     pub connect_latency_us: Option<Latency>,
     /// CPU seconds of the `--pid` processes and their children over the window.
     pub server_cpu_s: Option<f64>,
+    /// The same by process name (the nodes, the database, Redis...).
+    pub server_cpu_s_by_process: BTreeMap<String, f64>,
     /// Server CPU per acked message, µs.
     pub cpu_us_per_message: Option<f64>,
     /// Server CPU per delivery, µs.
@@ -101,7 +103,7 @@ pub struct Report {
 }
 
 /// What the parent measured around the run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Measured {
     /// Server sample before any connection.
     pub before: Option<Sample>,
@@ -134,16 +136,25 @@ impl Report {
         let count = |count: u64| messaging.then_some(count);
         let per_second =
             |count: u64| (messaging && duration_s > 0.0).then(|| count as f64 / duration_s);
-        let cpu = match (measured.start, measured.end) {
-            (Some(start), Some(end)) => Some(end.cpu_s - start.cpu_s),
-            _ => None,
+        let (cpu, cpu_by_process) = match (&measured.start, &measured.end) {
+            (Some(start), Some(end)) => (
+                Some(end.cpu_s - start.cpu_s),
+                end.cpu_s_by_name
+                    .iter()
+                    .map(|(name, cpu)| {
+                        let before = start.cpu_s_by_name.get(name).copied().unwrap_or_default();
+                        (name.clone(), cpu - before)
+                    })
+                    .collect(),
+            ),
+            _ => (None, BTreeMap::new()),
         };
         let per = |count: u64| {
             cpu.filter(|_| messaging && count > 0)
                 .map(|cpu| 1e6 * cpu / count as f64)
         };
         let idle = matches!(scenario, Scenario::Idle { .. });
-        let rss_per_connection = match (measured.before, measured.end) {
+        let rss_per_connection = match (&measured.before, &measured.end) {
             (Some(before), Some(end)) if idle && tally.connections > 0 => Some(
                 end.rss_bytes.saturating_sub(before.rss_bytes) as f64 / tally.connections as f64,
             ),
@@ -174,6 +185,7 @@ impl Report {
                 .then(|| tally.connections as f64 / measured.wall_s),
             connect_latency_us: Latency::of(&tally.connect),
             server_cpu_s: cpu,
+            server_cpu_s_by_process: cpu_by_process,
             cpu_us_per_message: per(tally.acked),
             cpu_us_per_delivery: per(tally.delivered),
             server_cpu_percent: cpu
@@ -183,8 +195,8 @@ impl Report {
                 .loadgen_cpu_s
                 .filter(|_| measured.wall_s > 0.0)
                 .map(|cpu| 100.0 * cpu / measured.wall_s),
-            server_rss_bytes_before: measured.before.map(|sample| sample.rss_bytes),
-            server_rss_bytes_after: measured.end.map(|sample| sample.rss_bytes),
+            server_rss_bytes_before: measured.before.as_ref().map(|sample| sample.rss_bytes),
+            server_rss_bytes_after: measured.end.as_ref().map(|sample| sample.rss_bytes),
             rss_bytes_per_connection: rss_per_connection,
             extra: tally.extra.clone(),
             timeline: tally
@@ -274,6 +286,10 @@ impl Report {
             }),
         );
         row(
+            "server CPU by process",
+            shares(&self.server_cpu_s_by_process),
+        );
+        row(
             "load generator CPU",
             self.loadgen_cpu_percent
                 .map(|percent| format!("{percent:.0}% of a core")),
@@ -333,4 +349,44 @@ fn ms(micros: u64) -> f64 {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / 1_048_576.0
+}
+
+/// Each process's share of the server CPU, largest first ("confab 58%, postgres 29%"), when
+/// there is more than one process and any CPU was used.
+fn shares(by_process: &BTreeMap<String, f64>) -> Option<String> {
+    let total: f64 = by_process.values().sum();
+    if by_process.len() < 2 || total <= 0.0 {
+        return None;
+    }
+    let mut shares: Vec<_> = by_process.iter().collect();
+    shares.sort_by(|a, b| b.1.total_cmp(a.1));
+    let shares: Vec<String> = shares
+        .into_iter()
+        .map(|(name, cpu)| format!("{name} {:.0}%", 100.0 * cpu / total))
+        .collect();
+    Some(shares.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_listed_largest_first_and_only_for_several_processes() {
+        let by_process: BTreeMap<String, f64> =
+            [("confab", 6.0), ("nats-server", 0.5), ("postgres", 3.5)]
+                .into_iter()
+                .map(|(name, cpu)| (name.to_owned(), cpu))
+                .collect();
+        assert_eq!(
+            shares(&by_process).as_deref(),
+            Some("confab 60%, postgres 35%, nats-server 5%")
+        );
+        let alone: BTreeMap<String, f64> = [("confab".to_owned(), 6.0)].into_iter().collect();
+        assert_eq!(shares(&alone), None);
+        let idle: BTreeMap<String, f64> = [("a".to_owned(), 0.0), ("b".to_owned(), 0.0)]
+            .into_iter()
+            .collect();
+        assert_eq!(shares(&idle), None);
+    }
 }

@@ -111,6 +111,17 @@ def main():
             base, value = values[BASE], values[other]
             row.append(f"{base / value:.2f}×" if ratio and base is not None and value else "—")
         print("| " + " | ".join(row) + " |")
+    # Where each system's CPU per message went, by server process (nodes, database, Redis...).
+    names = sorted({name for r in results.values() if r for name in r.get("server_cpu_s_by_process") or {}})
+    for name in names:
+        cells = []
+        for system in args.systems:
+            result = results[system] or {}
+            cpu, acked = (result.get("server_cpu_s_by_process") or {}).get(name), result.get("acked")
+            cells.append(cell(cpu * 1e6 / acked if cpu is not None and acked else None, 1, 2))
+        if all(c == "—" for c in cells):
+            continue
+        print(f"| server CPU per message: {name} (µs) | " + " | ".join(cells) + " |" + " — |" * len(others))
 
 
 if __name__ == "__main__":
