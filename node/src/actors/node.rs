@@ -345,7 +345,9 @@ impl Handler<MembershipChanged> for NodeActor {
 pub struct GroupsLoaded {
     /// The user.
     pub user_id: String,
-    /// The groups they are a member of.
+    /// The socket whose groups these are.
+    pub socket_id: Sid,
+    /// The groups they are a member of (empty if they could not be read).
     pub groups: Vec<String>,
 }
 
@@ -353,13 +355,11 @@ impl Handler<GroupsLoaded> for NodeActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, loaded: GroupsLoaded, ctx: &mut Self::Context) -> Self::Result {
-        for group_id in &loaded.groups {
-            self.registry
-                .set_membership(group_id, &loaded.user_id, true);
-        }
+        let joined = self
+            .registry
+            .groups_loaded(&loaded.user_id, &loaded.socket_id, loaded.groups);
         self.follow_group_changes(ctx);
-        let subjects: Vec<String> = loaded
-            .groups
+        let subjects: Vec<String> = joined
             .iter()
             .map(|group| self.keys.group_subject(group))
             .collect();

@@ -4,6 +4,11 @@
 //!
 //! It also notes when a group gains its first local member or loses its last one, which is
 //! when the `NodeActor` subscribes to or leaves the group's bus subject.
+//!
+//! A connection's groups are read from the database after it connects and arrive later
+//! ([`Registry::groups_loaded`]); a membership change that reaches the node meanwhile may
+//! be newer than what was read, so it wins over it ([`Loads`]): a member removed while
+//! their groups were loading is not put back.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,6 +24,48 @@ struct LocalUser {
     actor: Addr<UserActor>,
     sockets: HashSet<Sid>,
     groups: HashSet<String>,
+    loads: Loads,
+}
+
+/// The user's group loads in flight (by socket), and the membership changes applied since
+/// the first of them started.
+#[derive(Debug, Default)]
+struct Loads {
+    loading: HashSet<Sid>,
+    changed: HashMap<String, bool>,
+}
+
+impl Loads {
+    /// The groups of `socket` are being read.
+    fn start(&mut self, socket: Sid) {
+        self.loading.insert(socket);
+    }
+
+    /// A membership change was applied: remembered while a load is in flight.
+    fn note(&mut self, group_id: &str, member: bool) {
+        if !self.loading.is_empty() {
+            self.changed.insert(group_id.to_owned(), member);
+        }
+    }
+
+    /// The groups of `socket` were read as `groups`; returns those to join: all but the ones
+    /// the user left meanwhile (those joined meanwhile are joined already).
+    fn finish(&mut self, socket: &Sid, groups: Vec<String>) -> Vec<String> {
+        let join = groups
+            .into_iter()
+            .filter(|group| self.changed.get(group) != Some(&false))
+            .collect();
+        self.forget(socket);
+        join
+    }
+
+    /// `socket` has no load in flight any more.
+    fn forget(&mut self, socket: &Sid) {
+        self.loading.remove(socket);
+        if self.loading.is_empty() {
+            self.changed.clear();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -64,8 +111,10 @@ impl Registry {
                 actor: UserActor::default().start(),
                 sockets: HashSet::new(),
                 groups: HashSet::new(),
+                loads: Loads::default(),
             });
         user.sockets.insert(socket.id().clone());
+        user.loads.start(socket.id().clone());
         user.actor.do_send(AddSocket { socket });
         let actor = user.actor.clone();
         for group in groups {
@@ -82,6 +131,7 @@ impl Registry {
         if !user.sockets.remove(id) {
             return false;
         }
+        user.loads.forget(id);
         user.actor.do_send(RemoveSocket { id: id.clone() });
         if !user.sockets.is_empty() {
             return false;
@@ -136,8 +186,30 @@ impl Registry {
         }
     }
 
+    /// The groups of the user's socket `socket` were read as `groups` (see the module's
+    /// documentation); returns the groups joined.
+    pub(super) fn groups_loaded(
+        &mut self,
+        user_id: &str,
+        socket: &Sid,
+        groups: Vec<String>,
+    ) -> Vec<String> {
+        let Some(user) = self.users.get_mut(user_id) else {
+            return Vec::new();
+        };
+        let join = user.loads.finish(socket, groups);
+        let actor = user.actor.clone();
+        for group_id in &join {
+            self.join(group_id, user_id, &actor);
+        }
+        join
+    }
+
     /// A user joined or left a group: takes effect at once if the user is online here.
     pub(super) fn set_membership(&mut self, group_id: &str, user_id: &str, member: bool) {
+        if let Some(user) = self.users.get_mut(user_id) {
+            user.loads.note(group_id, member);
+        }
         if member {
             if let Some(actor) = self.users.get(user_id).map(|user| user.actor.clone()) {
                 self.join(group_id, user_id, &actor);
@@ -179,5 +251,52 @@ impl Registry {
     /// call, in order.
     pub(super) fn take_group_changes(&mut self) -> Vec<GroupChange> {
         std::mem::take(&mut self.group_changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn changes_during_a_load_win_over_what_it_read() {
+        let (first, second) = (Sid::generate(), Sid::generate());
+        let mut loads = Loads::default();
+        loads.note("before", false);
+        loads.start(first.clone());
+        loads.start(second.clone());
+        loads.note("left", false);
+        loads.note("rejoined", false);
+        loads.note("rejoined", true);
+        // Read before the changes were made: the snapshot still has "left".
+        let read = groups(&["kept", "left", "rejoined", "before"]);
+        assert_eq!(
+            loads.finish(&first, read.clone()),
+            groups(&["kept", "rejoined", "before"])
+        );
+        // Still remembered for the other socket's load...
+        assert_eq!(
+            loads.finish(&second, read.clone()),
+            groups(&["kept", "rejoined", "before"])
+        );
+        // ...and forgotten once no load is in flight.
+        loads.note("left", false);
+        let third = Sid::generate();
+        loads.start(third.clone());
+        assert_eq!(loads.finish(&third, read.clone()), read);
+    }
+
+    #[test]
+    fn a_socket_gone_before_its_load_ends_no_longer_holds_the_changes() {
+        let socket = Sid::generate();
+        let mut loads = Loads::default();
+        loads.start(socket.clone());
+        loads.note("left", false);
+        loads.forget(&socket);
+        assert!(loads.changed.is_empty() && loads.loading.is_empty());
     }
 }

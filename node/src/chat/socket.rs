@@ -103,16 +103,18 @@ impl NamespaceHandler for ChatNamespace {
         self.chat.pending.spawn(async move {
             // The answer comes once the directory has the user on this node.
             let first = first.await == Ok(true);
-            match membership::group_ids_of(&chat.db, &user_id).await {
-                Ok(groups) => {
-                    let groups = GroupsLoaded {
-                        user_id: user_id.clone(),
-                        groups,
-                    };
-                    let _ = chat.node.send(groups).await;
-                }
-                Err(error) => tracing::warn!(%error, "could not load the user's groups"),
-            }
+            let groups = membership::group_ids_of(&chat.db, &user_id)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "could not load the user's groups");
+                    Vec::new()
+                });
+            let loaded = GroupsLoaded {
+                user_id: user_id.clone(),
+                socket_id: socket_id.clone(),
+                groups,
+            };
+            let _ = chat.node.send(loaded).await;
             // Routed before presence, which may wait for the user's earlier announcements.
             let _ = routed.send(true);
             if let Ok(mut all) = unrouted.lock() {
