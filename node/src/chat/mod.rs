@@ -206,12 +206,19 @@ impl Chat {
     }
 
     /// A user joined or left a group: their connections start or stop receiving its
-    /// messages at once.
-    pub fn membership_changed(&self, group_id: &str, user_id: &str, member: bool) {
+    /// messages at once, and get `notice` once they receive them.
+    pub fn membership_changed(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        member: bool,
+        notice: Option<Arc<[Frame]>>,
+    ) {
         self.node.do_send(MembershipChanged {
             group_id: group_id.to_owned(),
             user_id: user_id.to_owned(),
             member,
+            notice,
         });
     }
 }
