@@ -10,7 +10,7 @@
 //! envelope   = version:u8  kind:u8  origin:str  body
 //! users      = flags:u8  count:varint  user:str*  frames  [except:str]     (kind 1)
 //! group      = flags:u8  group:str  frames  [except:str]                   (kind 2)
-//! membership = group:str  user:str  member:u8 (0 or 1)  [notice:frames]    (kind 3)
+//! membership = group:str  user:str  member:u8 (0 or 1)                     (kind 3)
 //! poll req.  = sid:str  method:u8 (0 GET, 1 POST, 2 POST binary)  body:bytes   (kind 4)
 //! poll reply = status:varint  content_type:str (empty: none)  body:bytes       (kind 5)
 //! frames     = count:varint  (frame_kind:u8 (0 text, 1 binary)  bytes)*
@@ -97,10 +97,6 @@ pub enum Delivery {
         user: String,
         /// Whether the user is now a member.
         member: bool,
-        /// What the user's local connections get once the group's messages reach the
-        /// receiving node (the `group:updated` of a new member); empty for nothing. Optional
-        /// trailing data: a node that predates it routes the user and skips it.
-        notice: Vec<Frame>,
     },
 }
 
@@ -264,16 +260,12 @@ impl Envelope {
                 group,
                 user,
                 member,
-                notice,
             } => {
                 out.put_u8(KIND_MEMBERSHIP);
                 put_str(&mut out, &self.origin);
                 put_str(&mut out, group);
                 put_str(&mut out, user);
                 out.put_u8(u8::from(*member));
-                if !notice.is_empty() {
-                    put_frame_list(&mut out, notice);
-                }
             }
         }
         out.freeze()
@@ -309,11 +301,6 @@ impl Envelope {
                 group: reader.string()?,
                 user: reader.string()?,
                 member: reader.bool()?,
-                notice: if reader.at_end() {
-                    Vec::new()
-                } else {
-                    reader.frames(0)?.frames
-                },
             },
         };
         Ok(Self { origin, delivery })
@@ -333,20 +320,7 @@ impl Envelope {
                 users.iter().map(|user| user.len() + 2).sum::<usize>() + frames_len(frames)
             }
             Delivery::Group { group, frames } => group.len() + frames_len(frames),
-            Delivery::Membership {
-                group,
-                user,
-                notice,
-                ..
-            } => {
-                group.len()
-                    + user.len()
-                    + 3
-                    + notice
-                        .iter()
-                        .map(|frame| frame.as_bytes().len() + 6)
-                        .sum::<usize>()
-            }
+            Delivery::Membership { group, user, .. } => group.len() + user.len() + 3,
         };
         self.origin.len() + body + 16
     }
@@ -381,21 +355,17 @@ fn put_str(out: &mut BytesMut, text: &str) {
 }
 
 fn put_frames(out: &mut BytesMut, frames: &Frames) {
-    put_frame_list(out, &frames.frames);
-    if let Some(except) = &frames.except {
-        put_str(out, except);
-    }
-}
-
-fn put_frame_list(out: &mut BytesMut, frames: &[Frame]) {
-    put_varint(out, frames.len() as u64);
-    for frame in frames {
+    put_varint(out, frames.frames.len() as u64);
+    for frame in &frames.frames {
         let kind = match frame {
             Frame::Text(_) => FRAME_TEXT,
             Frame::Binary(_) => FRAME_BINARY,
         };
         out.put_u8(kind);
         put_bytes(out, frame.as_bytes());
+    }
+    if let Some(except) = &frames.except {
+        put_str(out, except);
     }
 }
 
@@ -485,11 +455,6 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Result<String, EnvelopeError> {
         let bytes = self.bytes()?;
         String::from_utf8(bytes.to_vec()).map_err(|_| EnvelopeError::InvalidUtf8)
-    }
-
-    /// Whether every byte has been read.
-    fn at_end(&self) -> bool {
-        self.position >= self.input.len()
     }
 
     fn frames(&mut self, flags: u8) -> Result<Frames, EnvelopeError> {

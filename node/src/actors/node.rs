@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use confab_cluster::{Bus, Directory, DirectoryError, Keys};
-use confab_protocol::engineio::Frame;
 
 use self::bridge::Subscriptions;
 use super::registry::Registry;
@@ -324,10 +323,6 @@ pub struct MembershipChanged {
     pub user_id: String,
     /// Whether the user is now a member.
     pub member: bool,
-    /// What the user's connections get once the group's messages reach them, on each node
-    /// (a new member's `group:updated`, so that what they send or are sent right after it
-    /// reaches them live).
-    pub notice: Option<Arc<[Frame]>>,
 }
 
 impl Handler<MembershipChanged> for NodeActor {
@@ -337,9 +332,6 @@ impl Handler<MembershipChanged> for NodeActor {
         self.registry
             .set_membership(&change.group_id, &change.user_id, change.member);
         self.follow_group_changes(ctx);
-        if let Some(notice) = &change.notice {
-            self.notify_when_routed(&change.group_id, &change.user_id, notice.clone(), ctx);
-        }
         self.forward_membership(change);
     }
 }

@@ -205,8 +205,7 @@ async fn change(
 }
 
 /// After a change: users who joined or left are routed in or out, and everyone who was
-/// or is a member gets `group:updated` (`{id, dissolved: true}` once the group is gone);
-/// one who joined gets it once the group's messages reach them.
+/// or is a member gets `group:updated` (`{id, dissolved: true}` once the group is gone).
 fn publish(chat: &Chat, group_id: &str, before: &BTreeSet<String>, after: Option<&GroupView>) {
     let now: BTreeSet<String> = after
         .map(|group| {
@@ -217,19 +216,18 @@ fn publish(chat: &Chat, group_id: &str, before: &BTreeSet<String>, after: Option
                 .collect()
         })
         .unwrap_or_default();
+    for user in before.difference(&now) {
+        chat.membership_changed(group_id, user, false);
+    }
+    for user in now.difference(before) {
+        chat.membership_changed(group_id, user, true);
+    }
     let payload = match after {
         Some(group) => json!(group),
         None => json!({"id": group_id, "dissolved": true}),
     };
-    let updated = encode_event(events::GROUP_UPDATED, payload);
-    for user in before.difference(&now) {
-        chat.membership_changed(group_id, user, false, None);
-    }
-    for user in now.difference(before) {
-        chat.membership_changed(group_id, user, true, Some(updated.clone()));
-    }
-    // The others, who were members before (and those who left).
-    chat.push_to_users(before.iter().cloned().collect(), updated, None);
+    let everyone = before.union(&now).cloned().collect();
+    chat.push_to_users(everyone, encode_event(events::GROUP_UPDATED, payload), None);
 }
 
 /// A change that never dissolves the group: its result.

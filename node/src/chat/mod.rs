@@ -206,19 +206,12 @@ impl Chat {
     }
 
     /// A user joined or left a group: their connections start or stop receiving its
-    /// messages at once, and get `notice` once they receive them.
-    pub fn membership_changed(
-        &self,
-        group_id: &str,
-        user_id: &str,
-        member: bool,
-        notice: Option<Arc<[Frame]>>,
-    ) {
+    /// messages at once.
+    pub fn membership_changed(&self, group_id: &str, user_id: &str, member: bool) {
         self.node.do_send(MembershipChanged {
             group_id: group_id.to_owned(),
             user_id: user_id.to_owned(),
             member,
-            notice,
         });
     }
 }

@@ -39,47 +39,17 @@ fn every_kind_round_trips() {
             },
         },
     };
-    let membership = |notice: Vec<Frame>| Envelope {
+    let membership = Envelope {
         origin: "node-c".into(),
         delivery: Delivery::Membership {
             group: "g".into(),
             user: "u".into(),
             member: true,
-            notice,
         },
     };
-    let envelopes = [
-        users_envelope(),
-        group,
-        membership(Vec::new()),
-        membership(vec![text("42[\"group:updated\",{}]")]),
-    ];
-    for envelope in envelopes {
+    for envelope in [users_envelope(), group, membership] {
         assert_eq!(Envelope::decode(&envelope.encode()), Ok(envelope));
     }
-}
-
-#[test]
-fn a_membership_notice_is_trailing_data_that_older_readers_skip() {
-    let bare = Envelope {
-        origin: "o".into(),
-        delivery: Delivery::Membership {
-            group: "g".into(),
-            user: "u".into(),
-            member: false,
-            notice: Vec::new(),
-        },
-    };
-    let mut noticed = bare.clone();
-    if let Delivery::Membership { notice, .. } = &mut noticed.delivery {
-        notice.push(text("42[\"group:updated\"]"));
-    }
-    let (bare_bytes, noticed_bytes) = (bare.encode(), noticed.encode());
-    // Without a notice the bytes are those of the first layout; with one, they only grow
-    // at the end, where a reader that knows the first layout stops.
-    assert_eq!(&bare_bytes[..], b"\x01\x03\x01o\x01g\x01u\x00");
-    assert_eq!(&noticed_bytes[..bare_bytes.len()], &bare_bytes[..]);
-    assert!(noticed_bytes.len() > bare_bytes.len());
 }
 
 #[test]
@@ -183,20 +153,13 @@ fn envelope() -> impl Strategy<Value = Envelope> {
         (proptest::collection::vec(".{0,20}", 0..5), frames())
             .prop_map(|(users, frames)| Delivery::Users { users, frames }),
         (".{0,20}", frames()).prop_map(|(group, frames)| Delivery::Group { group, frames }),
-        (
-            ".{0,20}",
-            ".{0,20}",
-            any::<bool>(),
-            proptest::collection::vec(frame(), 0..3)
-        )
-            .prop_map(|(group, user, member, notice)| {
-                Delivery::Membership {
-                    group,
-                    user,
-                    member,
-                    notice,
-                }
-            }),
+        (".{0,20}", ".{0,20}", any::<bool>()).prop_map(|(group, user, member)| {
+            Delivery::Membership {
+                group,
+                user,
+                member,
+            }
+        }),
     ];
     (".{0,20}", delivery).prop_map(|(origin, delivery)| Envelope { origin, delivery })
 }

@@ -18,7 +18,6 @@ use actix::prelude::*;
 use bytes::Bytes;
 use confab_cluster::{Bus, BusError, BusMessage, Headers};
 use confab_protocol::cluster::{Delivery, Envelope, Frames};
-use confab_protocol::engineio::Frame;
 use futures_util::stream;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::oneshot;
@@ -150,11 +149,6 @@ impl NodeActor {
                 group: change.group_id,
                 user: change.user_id.clone(),
                 member: change.member,
-                notice: change
-                    .notice
-                    .as_deref()
-                    .map(<[Frame]>::to_vec)
-                    .unwrap_or_default(),
             })
             .encode();
         let (directory, bus, keys) = (self.directory.clone(), self.bus.clone(), self.keys.clone());
@@ -175,30 +169,6 @@ impl NodeActor {
                 .await;
             }
         });
-    }
-
-    /// Hands `notice` to the local connections of `user_id` once the group's messages reach
-    /// this node (its subscription to the group's subject is in place).
-    pub(super) fn notify_when_routed(
-        &mut self,
-        group_id: &str,
-        user_id: &str,
-        notice: Arc<[Frame]>,
-        ctx: &mut Context<Self>,
-    ) {
-        if !self.registry.is_online(user_id) {
-            return;
-        }
-        let routed = self.when_subscribed(vec![self.keys.group_subject(group_id)]);
-        let user_id = user_id.to_owned();
-        ctx.spawn(routed.into_actor(self).map(move |(), actor, _| {
-            let deliver = Deliver {
-                frames: notice,
-                except: None,
-                committed_at: None,
-            };
-            actor.deliver_here_to_users(&[user_id], &deliver);
-        }));
     }
 
     /// Subscribes to or leaves the subjects of groups that gained their first or lost their
@@ -336,13 +306,9 @@ impl NodeActor {
                 group,
                 user,
                 member,
-                notice,
             } => {
                 self.registry.set_membership(&group, &user, member);
                 self.follow_group_changes(ctx);
-                if !notice.is_empty() {
-                    self.notify_when_routed(&group, &user, notice.into(), ctx);
-                }
             }
         }
     }
