@@ -213,17 +213,15 @@ pub struct UserConnected {
     pub user_id: String,
     /// The socket.
     pub socket: Socket,
-    /// The groups the user is a member of.
-    pub groups: Vec<String>,
 }
 
 impl Handler<UserConnected> for NodeActor {
     type Result = ResponseFuture<bool>;
 
     fn handle(&mut self, connected: UserConnected, ctx: &mut Self::Context) -> Self::Result {
-        let first =
-            self.registry
-                .add_socket(&connected.user_id, connected.socket, connected.groups);
+        let first = self
+            .registry
+            .add_socket(&connected.user_id, connected.socket);
         self.follow_group_changes(ctx);
         let directory = self.directory.clone();
         let (node_id, ttl) = (self.node_id.clone(), self.lease_ttl);

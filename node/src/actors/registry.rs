@@ -49,8 +49,12 @@ impl Loads {
     }
 
     /// The groups of `socket` were read as `groups`; returns those to join: all but the ones
-    /// the user left meanwhile (those joined meanwhile are joined already).
+    /// the user left meanwhile (those joined meanwhile are joined already), and none if the
+    /// socket is gone (what it read may predate changes no longer remembered).
     fn finish(&mut self, socket: &Sid, groups: Vec<String>) -> Vec<String> {
+        if !self.loading.contains(socket) {
+            return Vec::new();
+        }
         let join = groups
             .into_iter()
             .filter(|group| self.changed.get(group) != Some(&false))
@@ -93,13 +97,9 @@ pub(super) struct Registry {
 }
 
 impl Registry {
-    /// Adds a socket of `user_id`, a member of `groups`; true if it is the user's first here.
-    pub(super) fn add_socket(
-        &mut self,
-        user_id: &str,
-        socket: Socket,
-        groups: Vec<String>,
-    ) -> bool {
+    /// Adds a socket of `user_id` (its groups follow: [`Registry::groups_loaded`]); true if
+    /// it is the user's first here.
+    pub(super) fn add_socket(&mut self, user_id: &str, socket: Socket) -> bool {
         let first = !self.users.contains_key(user_id);
         if first {
             metrics::gauge!("confab_users_online").increment(1.0);
@@ -116,10 +116,6 @@ impl Registry {
         user.sockets.insert(socket.id().clone());
         user.loads.start(socket.id().clone());
         user.actor.do_send(AddSocket { socket });
-        let actor = user.actor.clone();
-        for group in groups {
-            self.join(&group, user_id, &actor);
-        }
         first
     }
 
@@ -298,5 +294,10 @@ mod tests {
         loads.note("left", false);
         loads.forget(&socket);
         assert!(loads.changed.is_empty() && loads.loading.is_empty());
+        // Its load, arriving after, joins nothing: it may predate the change just forgotten.
+        assert_eq!(
+            loads.finish(&socket, groups(&["left"])),
+            Vec::<String>::new()
+        );
     }
 }

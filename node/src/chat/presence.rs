@@ -140,6 +140,8 @@ impl Turns {
 }
 
 /// A place in a user's queue of announcements; the next turn may go once it is dropped.
+/// Each turn waits ([`Turn::wait`]) before it is dropped, also one with nothing to
+/// announce: the next turn then waits for every earlier one, not only the one before it.
 #[derive(Debug)]
 pub struct Turn {
     turns: Turns,

@@ -91,7 +91,6 @@ impl NamespaceHandler for ChatNamespace {
         let first = self.chat.node.send(UserConnected {
             user_id: user_id.clone(),
             socket: socket.clone(),
-            groups: Vec::new(),
         });
         let (routed, routed_rx) = watch::channel(false);
         if let Ok(mut all) = self.routed.lock() {
@@ -120,9 +119,7 @@ impl NamespaceHandler for ChatNamespace {
             if let Ok(mut all) = unrouted.lock() {
                 all.remove(&socket_id);
             }
-            if first {
-                announce_in_turn(&chat, &user_id, true, turn).await;
-            }
+            announce_in_turn(&chat, &user_id, true, turn, first).await;
         });
         metrics::gauge!("confab_chat_connections").increment(1.0);
     }
@@ -161,18 +158,25 @@ impl NamespaceHandler for ChatNamespace {
         let chat = self.chat.clone();
         let turn = self.turns.queue(&user_id);
         self.chat.pending.spawn(async move {
-            if last.await == Ok(true) {
-                announce_in_turn(&chat, &user_id, false, turn).await;
-            }
+            let last = last.await == Ok(true);
+            announce_in_turn(&chat, &user_id, false, turn, last).await;
         });
         metrics::gauge!("confab_chat_connections").decrement(1.0);
     }
 }
 
-/// Announces the user's presence once the user's earlier announcements have ended.
-async fn announce_in_turn(chat: &Chat, user_id: &str, online: bool, mut turn: presence::Turn) {
+/// Takes the connection's turn among the user's announcements: waits for the earlier ones
+/// (also when there is nothing to announce, so that a later turn waits for them too), then
+/// announces the user's presence if `announce`.
+async fn announce_in_turn(
+    chat: &Chat,
+    user_id: &str,
+    online: bool,
+    mut turn: presence::Turn,
+    announce: bool,
+) {
     turn.wait().await;
-    if let Err(error) = presence::announce(chat, user_id, online).await {
+    if announce && let Err(error) = presence::announce(chat, user_id, online).await {
         tracing::warn!(?error, "could not announce presence");
     }
 }
