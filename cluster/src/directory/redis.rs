@@ -37,8 +37,8 @@ const RECONNECT_MAX_MS: u32 = 5_000;
 const REGISTER_BATCH: usize = 500;
 /// Users per `lookup_users` script call, for the same reason.
 const LOOKUP_BATCH: usize = 500;
-/// Most waiting lookups answered by one round of script calls.
-const LOOKUPS_PER_ROUND: usize = 1024;
+/// Most waiting lookups answered by one round (its script calls run concurrently).
+const LOOKUPS_PER_ROUND: usize = 8192;
 
 /// A Lua script from `src/lua/`, run by its SHA1 once Redis knows it.
 struct LuaScript {
@@ -285,20 +285,30 @@ struct Lookup {
     reply: oneshot::Sender<Result<HashMap<String, Vec<String>>, DirectoryError>>,
 }
 
-/// Answers lookups in rounds, one round at a time: a round takes every lookup waiting
-/// (up to [`LOOKUPS_PER_ROUND`]), asks Redis once for the users of all of them (in script
-/// calls of up to [`LOOKUP_BATCH`] users) and answers each caller with its own users. A
-/// lookup waits at most for the round in progress, and a busy node makes few, larger
-/// script calls. Ends when the directory is dropped.
+/// Answers lookups in rounds, one round at a time: a round takes the lookups waiting (up
+/// to [`LOOKUPS_PER_ROUND`]) whose callers still listen, asks Redis once for the users of
+/// all of them (in concurrent script calls of up to [`LOOKUP_BATCH`] users) and answers
+/// each caller with its own users, so a busy node makes few, larger script calls. When a
+/// round fails (Redis down: after the command timeout), every lookup waiting by then fails
+/// with it rather than queueing behind another timeout. Ends when the directory is dropped.
 async fn lookups(client: Client, keys: Keys, mut waiting: mpsc::UnboundedReceiver<Lookup>) {
     let script = LuaScript::new(include_str!("../lua/lookup_users.lua"));
     let prefix = keys.node_lease_prefix();
     let mut round = Vec::new();
     while waiting.recv_many(&mut round, LOOKUPS_PER_ROUND).await > 0 {
+        round.retain(|lookup| !lookup.reply.is_closed());
         let answers = answer_round(&client, &keys, &script, &prefix, &round).await;
+        let failed = answers
+            .iter()
+            .find_map(|answer| answer.as_ref().err().cloned());
         for (lookup, answer) in round.drain(..).zip(answers) {
             // A caller that gave up no longer listens.
             let _ = lookup.reply.send(answer);
+        }
+        if let Some(error) = failed {
+            while let Ok(lookup) = waiting.try_recv() {
+                let _ = lookup.reply.send(Err(error.clone()));
+            }
         }
     }
 }
