@@ -57,13 +57,19 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
 /// What the named server processes had used at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// CPU seconds of the processes and all their live descendants.
-    pub cpu_s: f64,
-    /// The same by process name (`/proc/<pid>/comm`; processes of one name are summed,
-    /// descendants count under the process named).
+    /// CPU seconds of the processes and all their live descendants, by process name
+    /// (`/proc/<pid>/comm`; processes of one name are summed, descendants count under the
+    /// process named).
     pub cpu_s_by_name: BTreeMap<String, f64>,
     /// Summed resident memory of the named processes (not their children), in bytes.
     pub rss_bytes: u64,
+}
+
+impl Sample {
+    /// CPU seconds of all the processes and their live descendants.
+    pub fn cpu_s(&self) -> f64 {
+        self.cpu_s_by_name.values().sum()
+    }
 }
 
 /// Reads the CPU time of `pids` and their descendants, and the RSS of `pids`.
@@ -84,7 +90,6 @@ pub fn sample(pids: &[u32]) -> Result<Sample> {
         *by_name.entry(name(pid)?).or_default() += cpu;
     }
     Ok(Sample {
-        cpu_s: by_name.values().sum(),
         cpu_s_by_name: by_name,
         rss_bytes: rss,
     })
@@ -148,11 +153,11 @@ mod tests {
         assert!(descendants(own, &every).contains(&child.id()));
         let sample = sample(&[own]).unwrap();
         assert!(sample.rss_bytes > 0);
-        assert!(sample.cpu_s >= 0.0);
+        assert!(sample.cpu_s() >= 0.0);
         let name = name(own).unwrap();
         assert!(!name.is_empty());
         assert_eq!(sample.cpu_s_by_name.keys().collect::<Vec<_>>(), [&name]);
-        assert_eq!(sample.cpu_s_by_name[&name], sample.cpu_s);
+        assert_eq!(sample.cpu_s_by_name[&name], sample.cpu_s());
         child.kill().unwrap();
         child.wait().unwrap();
     }

@@ -138,7 +138,7 @@ impl Report {
             |count: u64| (messaging && duration_s > 0.0).then(|| count as f64 / duration_s);
         let (cpu, cpu_by_process) = match (&measured.start, &measured.end) {
             (Some(start), Some(end)) => (
-                Some(end.cpu_s - start.cpu_s),
+                Some(end.cpu_s() - start.cpu_s()),
                 end.cpu_s_by_name
                     .iter()
                     .map(|(name, cpu)| {

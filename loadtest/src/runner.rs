@@ -117,7 +117,7 @@ pub async fn run(setup: &Setup, scenario: &Scenario, options: &RunOptions) -> Re
     let own = || {
         proc::sample(&[std::process::id()])
             .ok()
-            .map(|sample| sample.cpu_s)
+            .map(|sample| sample.cpu_s())
     };
     let own_start = own();
     let started = Instant::now();

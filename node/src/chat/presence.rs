@@ -197,7 +197,6 @@ mod tests {
             let ran = ran.clone();
             handles.push(actix::spawn(async move {
                 turn.wait().await;
-                actix::clock::sleep(std::time::Duration::from_millis(5)).await;
                 ran.borrow_mut().push(index);
             }));
         }
