@@ -22,7 +22,7 @@ pub struct Model {
     /// The author's user id (no foreign key: the write path stays lean).
     #[sea_orm(column_type = "String(StringLen::N(36))")]
     pub sender_id: String,
-    /// The text.
+    /// The text (`MEDIUMTEXT` on MySQL/MariaDB, so that it holds the largest body).
     #[sea_orm(column_type = "Text")]
     pub body: String,
     /// Free-form client data (jsonb on PostgreSQL, json on MySQL, text on SQLite).

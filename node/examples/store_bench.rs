@@ -13,6 +13,7 @@ use actix::Actor;
 use clap::Parser;
 use confab_node::actors::store::{Append, StoreActor};
 use confab_node::chat::conversations::Conversation;
+use confab_node::config::DatabasePool;
 use confab_node::startup;
 use confab_node::store::messages::NewMessage;
 use confab_node::store::users::{self, NewUser};
@@ -37,9 +38,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let metrics = confab_node::metrics::recorder();
-    let db = startup::connect(&args.database_url).await?;
+    let db = startup::connect(&args.database_url, &DatabasePool::default()).await?;
     startup::migrate(&db).await?;
-    let store = StoreActor::new(db.clone()).start();
+    let store = StoreActor::new(db.clone(), usize::MAX).start();
     // Conversations point at real users: one peer, and one user per conversation.
     let user = |name: String| {
         let db = db.clone();
@@ -65,11 +66,12 @@ async fn main() -> anyhow::Result<()> {
         let conversation = Conversation::direct(&owners[sender % owners.len()], &peer);
         tasks.push(actix::spawn(async move {
             for n in 0..messages {
+                let body = "benchmark message body of a typical length, about eighty bytes long";
                 let new = NewMessage {
                     conversation: conversation.to_ref(),
                     sender_id: format!("sender-{sender}"),
-                    body: "benchmark message body of a typical length, about eighty bytes long"
-                        .into(),
+                    size: NewMessage::size_of(body.len(), 0),
+                    body: body.into(),
                     meta: None,
                     client_msg_id: format!("{n}"),
                 };

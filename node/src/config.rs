@@ -7,6 +7,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use figment::Figment;
@@ -16,6 +17,9 @@ use serde::Deserialize;
 
 /// The shortest JWT secret accepted: HS256 wants at least 256 bits of key.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+/// The largest message body any backend stores whole: MySQL's `MEDIUMTEXT`.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024 - 1;
 
 /// How the node writes its logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -36,6 +40,16 @@ pub struct Settings {
     /// sea-orm database URL (`sqlite://`, `postgres://`, `mysql://`).
     /// Default `sqlite://confab.db?mode=rwc`.
     pub database_url: String,
+    /// Most connections of the node's pool for reads and account changes (the message
+    /// writer has its own two, so reads never starve it). Default 10.
+    pub database_max_connections: u32,
+    /// Longest one database statement may run (or wait for a lock) before it fails, in
+    /// milliseconds. Default 10000.
+    pub database_statement_timeout_ms: u64,
+    /// Bytes of messages that may wait for the message writer (bodies and meta, plus about
+    /// 200 bytes each); a message past it is answered `unavailable` at once. Default
+    /// 33554432 (32 MiB).
+    pub store_queue_bytes: usize,
     /// Redis for the user directory and node leases. Default unset (standalone).
     pub redis_url: Option<String>,
     /// NATS for relaying between nodes. Default unset (standalone).
@@ -102,6 +116,9 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite://confab.db?mode=rwc".to_owned(),
+            database_max_connections: 10,
+            database_statement_timeout_ms: 10_000,
+            store_queue_bytes: 32 * 1024 * 1024,
             redis_url: None,
             nats_url: None,
             node_id: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -128,6 +145,21 @@ impl Default for Settings {
             messages_burst: 200,
             web_dir: PathBuf::from("web/dist"),
         }
+    }
+}
+
+/// How the node's database pools are sized and bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabasePool {
+    /// Most connections; 0 leaves the driver's default.
+    pub max_connections: u32,
+    /// Longest one statement may run or wait for a lock.
+    pub statement_timeout: Duration,
+}
+
+impl Default for DatabasePool {
+    fn default() -> Self {
+        Settings::default().database_pool()
     }
 }
 
@@ -187,10 +219,38 @@ impl Settings {
         if self.node_lease_ttl_secs < 3 {
             bail!("CONFAB_NODE_LEASE_TTL_SECS must be at least 3");
         }
+        if self.max_body_bytes > MAX_BODY_BYTES {
+            bail!(
+                "CONFAB_MAX_BODY_BYTES must be at most {MAX_BODY_BYTES}, what every database \
+                 stores (MySQL's MEDIUMTEXT)"
+            );
+        }
+        if self.database_max_connections == 0 || self.database_statement_timeout_ms == 0 {
+            bail!(
+                "CONFAB_DATABASE_MAX_CONNECTIONS and CONFAB_DATABASE_STATEMENT_TIMEOUT_MS must \
+                 be above 0"
+            );
+        }
         if self.node_id.is_empty() {
             bail!("CONFAB_NODE_ID must not be empty");
         }
         Ok(())
+    }
+
+    /// The pool for reads and account changes.
+    pub fn database_pool(&self) -> DatabasePool {
+        DatabasePool {
+            max_connections: self.database_max_connections,
+            statement_timeout: Duration::from_millis(self.database_statement_timeout_ms),
+        }
+    }
+
+    /// The message writer's own pool: it writes one transaction at a time.
+    pub fn store_pool(&self) -> DatabasePool {
+        DatabasePool {
+            max_connections: 2,
+            ..self.database_pool()
+        }
     }
 
     /// Standalone when neither Redis nor NATS is configured, cluster when both are.
@@ -226,6 +286,12 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field(
+                "database_statement_timeout_ms",
+                &self.database_statement_timeout_ms,
+            )
+            .field("store_queue_bytes", &self.store_queue_bytes)
             .field("redis_url", &redacted(&self.redis_url))
             .field("nats_url", &redacted(&self.nats_url))
             .field("node_id", &self.node_id)

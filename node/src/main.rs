@@ -71,7 +71,7 @@ fn run(cli: Cli) -> Result<()> {
                 .await
         }),
         Command::Migrate => with_runtime(&settings, async {
-            let db = startup::connect(&settings.database_url).await?;
+            let db = startup::connect(&settings.database_url, &settings.database_pool()).await?;
             let applied = startup::migrate(&db).await?;
             println!("applied {applied} migration(s)");
             db.close().await?;

@@ -18,7 +18,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::{Context, Result};
 use confab_cluster::{Bus, Directory, Keys, LocalBus, LocalDirectory, NatsBus, RedisDirectory};
 use confab_entities::migration::Migrator;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, sqlx};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 
@@ -28,7 +28,7 @@ use crate::auth::Tokens;
 use crate::chat::rate::{Rate, RateLimits};
 use crate::chat::socket::ChatNamespace;
 use crate::chat::{Chat, ChatLimits};
-use crate::config::{Mode, Settings, redact_url};
+use crate::config::{DatabasePool, Mode, Settings, redact_url};
 use crate::engineio::{self, CloseSession, Engine, EngineConfig};
 use crate::pending::Pending;
 use crate::socketio::{SocketIo, SocketIoConfig, SocketIoFactory};
@@ -64,12 +64,36 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Opens the connection pool for `url`.
-pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+/// Opens the connection pool for `url`, sized and bounded by `pool`.
+///
+/// `pool.statement_timeout` keeps one stuck statement (a row lock held elsewhere, a slow
+/// disk) from holding the message writer, and with it every sender of the node: on
+/// PostgreSQL it is the session's `statement_timeout`, on MySQL/MariaDB its
+/// `innodb_lock_wait_timeout` (whole seconds, at least one), on SQLite the busy timeout.
+pub async fn connect(url: &str, pool: &DatabasePool) -> Result<DatabaseConnection> {
+    let timeout = pool.statement_timeout;
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10));
+        .connect_timeout(Duration::from_secs(10))
+        .map_sqlx_postgres_opts(move |options| {
+            options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+        })
+        .map_sqlx_mysql_pool_opts(move |options| {
+            options.after_connect(move |connection, _| {
+                let seconds = timeout.as_secs().max(1);
+                Box::pin(async move {
+                    let set = format!("SET SESSION innodb_lock_wait_timeout = {seconds}");
+                    sqlx::Executor::execute(connection, sqlx::AssertSqlSafe(set))
+                        .await
+                        .map(drop)
+                })
+            })
+        })
+        .map_sqlx_sqlite_opts(move |options| options.busy_timeout(timeout));
+    if pool.max_connections > 0 {
+        options.max_connections(pool.max_connections);
+    }
     let db = Database::connect(options)
         .await
         .with_context(|| format!("connecting to the database at {}", redact_url(url)))?;
@@ -93,7 +117,7 @@ impl Application {
     /// Connects, migrates (unless `run_migrations` is false) and binds the listener.
     pub async fn build(settings: &Settings, run_migrations: bool) -> Result<Self> {
         tls::install_crypto_provider();
-        let db = connect(&settings.database_url).await?;
+        let db = connect(&settings.database_url, &settings.database_pool()).await?;
         if run_migrations {
             let applied = migrate(&db).await?;
             tracing::info!(applied, "database schema is up to date");
@@ -122,7 +146,11 @@ impl Application {
         .start();
         let chat = Chat {
             db: db.clone(),
-            store: StoreActor::new(db.clone()).start(),
+            store: StoreActor::new(
+                connect(&settings.database_url, &settings.store_pool()).await?,
+                settings.store_queue_bytes,
+            )
+            .start(),
             node: node.clone(),
             limits: Arc::new(ChatLimits {
                 max_body_bytes: settings.max_body_bytes,

@@ -35,13 +35,37 @@ pub mod events {
 }
 
 /// Where a message goes: `{"user": id}` or `{"group": id}`.
+///
+/// Read through [`TargetFields`], so that a wrong shape (`{}`, both keys, another key) is
+/// a data error that names the rule ("`to` needs exactly one of `user` or `group`"), not
+/// a JSON syntax error at some column.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "TargetFields")]
 pub enum Target {
     /// A direct message to one user.
     User(String),
     /// A message to every member of a group.
     Group(String),
+}
+
+/// A [`Target`] as it arrives, before its shape is checked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFields {
+    user: Option<String>,
+    group: Option<String>,
+}
+
+impl TryFrom<TargetFields> for Target {
+    type Error = &'static str;
+
+    fn try_from(fields: TargetFields) -> Result<Self, Self::Error> {
+        match (fields.user, fields.group) {
+            (Some(user), None) => Ok(Self::User(user)),
+            (None, Some(group)) => Ok(Self::Group(group)),
+            _ => Err("`to` needs exactly one of `user` or `group`"),
+        }
+    }
 }
 
 /// `message:send` (and `POST /api/v1/messages`).
@@ -238,7 +262,17 @@ mod tests {
         );
         let group: Target = serde_json::from_value(json!({"group": "g1"})).unwrap();
         assert_eq!(group, Target::Group("g1".into()));
-        assert!(serde_json::from_value::<Target>(json!({"user": "a", "group": "b"})).is_err());
+        for wrong in [
+            r#"{"user": "a", "group": "b"}"#,
+            "{}",
+            r#"{"channel": "c"}"#,
+            r#"{"user": null}"#,
+        ] {
+            let error = serde_json::from_str::<Target>(wrong).unwrap_err();
+            assert!(error.is_data(), "{wrong}: {error}");
+        }
+        let error = serde_json::from_str::<Target>("{}").unwrap_err();
+        assert!(error.to_string().contains("exactly one of"), "{error}");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
+mod m20261206_000001_message_body_mediumtext;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -27,6 +28,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_initial::Migration)]
+        vec![
+            Box::new(m20261122_000001_initial::Migration),
+            Box::new(m20261206_000001_message_body_mediumtext::Migration),
+        ]
     }
 }

@@ -9,8 +9,15 @@
 //!
 //! A message is answered only after its transaction committed: that answer is what the
 //! sender's ack waits for.
+//!
+//! What waits is bounded in bytes ([`StoreActor::new`]'s `queue_limit_bytes`): when the
+//! database is slow or a row stays locked, a message past the bound is answered
+//! [`StoreError::Busy`] at once (the client retries with the same `client_msg_id`) instead
+//! of memory growing with the send rate. The database's own statement timeout
+//! (`startup::connect`) bounds how long one transaction can hold the writer.
 
 use actix::prelude::*;
+use futures_util::future::BoxFuture;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::oneshot;
 
@@ -20,22 +27,40 @@ use crate::store::messages::NewMessage;
 /// Most messages written in one transaction.
 const MAX_BATCH: usize = 512;
 
-type Reply = oneshot::Sender<Result<Appended, String>>;
+/// Why the store could not answer a message with what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Too much waits to be written already; nothing was stored.
+    #[error("the store's queue is full")]
+    Busy,
+    /// The database failed (or timed out); nothing was stored.
+    #[error("the database failed: {0}")]
+    Database(String),
+}
+
+type Reply = oneshot::Sender<Result<Appended, StoreError>>;
 
 /// The node's writer of messages.
 #[derive(Debug)]
 pub struct StoreActor {
     db: DatabaseConnection,
     pending: Vec<(NewMessage, Reply)>,
+    /// The [`NewMessage::size`] of everything in `pending` and in the transaction being
+    /// written.
+    queued_bytes: usize,
+    queue_limit_bytes: usize,
     writing: bool,
 }
 
 impl StoreActor {
-    /// A writer on `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
+    /// A writer on `db` that holds at most `queue_limit_bytes` of messages (waiting and
+    /// being written); one message is always taken, whatever its size.
+    pub fn new(db: DatabaseConnection, queue_limit_bytes: usize) -> Self {
         Self {
             db,
             pending: Vec::new(),
+            queued_bytes: 0,
+            queue_limit_bytes,
             writing: false,
         }
     }
@@ -47,6 +72,7 @@ impl StoreActor {
         self.writing = true;
         let take = self.pending.len().min(MAX_BATCH);
         let batch: Vec<(NewMessage, Reply)> = self.pending.drain(..take).collect();
+        let batch_bytes: usize = batch.iter().map(|(new, _)| new.size).sum();
         let db = self.db.clone();
         metrics::histogram!("confab_store_batch_size").record(batch.len() as f64);
         metrics::counter!("confab_store_transactions_total").increment(1);
@@ -55,57 +81,63 @@ impl StoreActor {
                 let (news, replies): (Vec<NewMessage>, Vec<Reply>) = batch.into_iter().unzip();
                 let results = write(&db, news).await;
                 for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result.map_err(|error| error.to_string()));
+                    let _ =
+                        reply.send(result.map_err(|error| StoreError::Database(error.to_string())));
                 }
             }
             .into_actor(self)
-            .map(|(), actor, ctx| {
+            .map(move |(), actor, ctx| {
                 actor.writing = false;
+                actor.queued_bytes -= batch_bytes;
                 actor.flush(ctx);
             }),
         );
     }
 }
 
-/// Writes a batch; if the batch fails as a whole, retries each message alone so one
-/// conflicting message (a duplicate stored by another node at the same moment) does not
-/// fail the others.
-async fn write(db: &DatabaseConnection, batch: Vec<NewMessage>) -> Vec<Result<Appended, DbErr>> {
-    match append::append_batch(db, &batch).await {
-        Ok(results) => {
-            let stored = results.iter().filter(|result| result.is_ok()).count();
-            metrics::counter!("confab_messages_stored_total").increment(stored as u64);
-            results.into_iter().map(Ok).collect()
-        }
-        Err(error) if batch.len() > 1 => {
-            tracing::debug!(%error, size = batch.len(), "batch failed; writing one by one");
-            let mut results = Vec::with_capacity(batch.len());
-            for new in batch {
-                results.push(write_one(db, new).await);
+/// Writes a batch; if the batch fails as a whole, writes each half on its own, and so on
+/// down to single messages. One bad message (or one stored by another node at the same
+/// moment) so fails alone, and costs about two transactions per halving instead of one
+/// per message of the batch.
+fn write(
+    db: &DatabaseConnection,
+    batch: Vec<NewMessage>,
+) -> BoxFuture<'_, Vec<Result<Appended, DbErr>>> {
+    Box::pin(async move {
+        match append::append_batch(db, &batch).await {
+            Ok(results) => written(results),
+            Err(error) if batch.len() > 1 => {
+                tracing::debug!(%error, size = batch.len(), "batch failed; writing its halves");
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                let mut results = write(db, first).await;
+                results.extend(write(db, second).await);
+                results
             }
-            results
+            Err(error) if crate::store::is_unique_violation(&error) => {
+                // The same message was stored meanwhile: written again, the batch finds it.
+                write_again(db, &batch).await
+            }
+            Err(error) => vec![Err(error)],
         }
+    })
+}
+
+async fn write_again(db: &DatabaseConnection, one: &[NewMessage]) -> Vec<Result<Appended, DbErr>> {
+    match append::append_batch(db, one).await {
+        Ok(results) => written(results),
         Err(error) => vec![Err(error)],
     }
 }
 
-async fn write_one(db: &DatabaseConnection, new: NewMessage) -> Result<Appended, DbErr> {
-    let one = std::slice::from_ref(&new);
-    let first = append::append_batch(db, one).await;
-    // A unique violation means the same message was stored meanwhile: read it back.
-    let result = match first {
-        Err(error) if crate::store::is_unique_violation(&error) => {
-            append::append_batch(db, one).await
-        }
-        other => other,
-    };
-    let appended = result?
-        .pop()
-        .ok_or_else(|| DbErr::Custom("empty batch result".to_owned()))?;
-    if appended.is_ok() {
-        metrics::counter!("confab_messages_stored_total").increment(1);
-    }
-    Ok(appended)
+/// The results of a committed batch, counted.
+fn written(results: Vec<Appended>) -> Vec<Result<Appended, DbErr>> {
+    let stored = results
+        .iter()
+        .filter(|result| result.as_ref().is_ok_and(|stored| stored.fresh))
+        .count();
+    metrics::counter!("confab_messages_stored_total").increment(stored as u64);
+    results.into_iter().map(Ok).collect()
 }
 
 impl Actor for StoreActor {
@@ -118,22 +150,29 @@ impl Actor for StoreActor {
 
 /// Store a message; answers once it is durable with the stored message (or the one stored
 /// earlier with the same sender and `client_msg_id`), or with why it was refused; the
-/// error is a database failure.
+/// error says why nothing could be stored.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Appended, String>")]
+#[rtype(result = "Result<Appended, StoreError>")]
 pub struct Append(pub NewMessage);
 
 impl Handler<Append> for StoreActor {
-    type Result = ResponseFuture<Result<Appended, String>>;
+    type Result = ResponseFuture<Result<Appended, StoreError>>;
 
     fn handle(&mut self, Append(new): Append, ctx: &mut Self::Context) -> Self::Result {
+        if self.queued_bytes > 0 && self.queued_bytes + new.size > self.queue_limit_bytes {
+            metrics::counter!("confab_store_refused_busy_total").increment(1);
+            return Box::pin(async { Err(StoreError::Busy) });
+        }
+        self.queued_bytes += new.size;
         let (reply, answer) = oneshot::channel();
         self.pending.push((new, reply));
         self.flush(ctx);
         Box::pin(async move {
-            answer
-                .await
-                .unwrap_or_else(|_| Err("the store stopped before writing".to_owned()))
+            answer.await.unwrap_or_else(|_| {
+                Err(StoreError::Database(
+                    "the store stopped before writing".to_owned(),
+                ))
+            })
         })
     }
 }

@@ -11,10 +11,11 @@ use confab_protocol::chat::{
 };
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde::Serialize;
+use serde_json::Value;
 
 use super::conversations::{Conversation, accessible, view};
 use super::{Chat, ChatError, encode_event};
-use crate::actors::store::Append;
+use crate::actors::store::{Append, StoreError};
 use crate::actors::user::Deliver;
 use crate::engineio::Sid;
 use crate::store::append::Refusal;
@@ -32,8 +33,9 @@ fn page_size(requested: Option<u32>, (default, max): (u32, u32)) -> u64 {
     u64::from(requested.unwrap_or(default).clamp(1, max))
 }
 
-/// Checks a message against the limits before anything else happens.
-fn check_message(chat: &Chat, request: &SendMessage) -> Result<(), ChatError> {
+/// Checks a message against the limits before anything else happens; returns the length
+/// of its serialised `meta`.
+fn check_message(chat: &Chat, request: &SendMessage) -> Result<usize, ChatError> {
     if request.client_msg_id.is_empty() || request.client_msg_id.len() > MAX_CLIENT_MSG_ID {
         return Err(ChatError::invalid("client_msg_id must have 1 to 64 bytes"));
     }
@@ -56,7 +58,27 @@ fn check_message(chat: &Chat, request: &SendMessage) -> Result<(), ChatError> {
     if request.body.is_empty() && request.meta.is_none() {
         return Err(ChatError::invalid("a message needs a body or meta"));
     }
-    Ok(())
+    // PostgreSQL's `text` and `jsonb` cannot hold U+0000: refused here, it can never reach
+    // (and fail) a batch of other people's messages, and every backend stores the same.
+    if request.body.contains('\0') {
+        return Err(ChatError::invalid("the body must not contain U+0000 (NUL)"));
+    }
+    if request.meta.as_ref().is_some_and(has_nul) {
+        return Err(ChatError::invalid("meta must not contain U+0000 (NUL)"));
+    }
+    Ok(meta_len)
+}
+
+/// Whether a NUL character stands in any key or string of `value`.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || has_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 /// Why the store refused a message, for the sender.
@@ -71,8 +93,9 @@ fn refused(refusal: Refusal) -> ChatError {
 /// Sends a message: checks it, makes it durable, returns it (the ack), and delivers it to
 /// the recipients and the sender's other connections (`except` is the sending socket).
 ///
-/// The same `client_msg_id` again returns the stored message and stores nothing; it is
-/// delivered again, which clients drop by id, so a lost delivery is repaired too.
+/// The same `client_msg_id` again returns the stored message to the sender and stores and
+/// delivers nothing: the sender may have been blocked or removed since, and a recipient
+/// that missed the first delivery gets it from `sync`.
 #[tracing::instrument(name = "message.send", skip_all, fields(%sender))]
 pub async fn send(
     chat: &Chat,
@@ -82,7 +105,7 @@ pub async fn send(
 ) -> Result<Message, ChatError> {
     metrics::counter!("confab_messages_received_total").increment(1);
     chat.rate.check_sender(sender)?;
-    check_message(chat, &request)?;
+    let meta_len = check_message(chat, &request)?;
     // Whether the sender may write there is checked by the store, in the transaction that
     // stores the message.
     let conversation = match &request.to {
@@ -92,6 +115,7 @@ pub async fn send(
     let new = NewMessage {
         conversation: conversation.to_ref(),
         sender_id: sender.to_owned(),
+        size: NewMessage::size_of(request.body.len(), meta_len),
         body: request.body,
         meta: request.meta,
         client_msg_id: request.client_msg_id,
@@ -102,18 +126,20 @@ pub async fn send(
         .await
         .map_err(ChatError::internal)?
         .map_err(|error| {
-            tracing::warn!(%error, "storing a message failed");
+            if error != StoreError::Busy {
+                tracing::warn!(%error, "storing a message failed");
+            }
             ChatError::new(
                 ErrorCode::Unavailable,
-                "the message could not be stored; retry",
+                "the message could not be stored now; retry with the same client_msg_id",
             )
         })?
         .map_err(refused)?;
     let committed_at = Some(Instant::now());
-    // Deliver where the stored message lives: a repeated client_msg_id returns the message
-    // first stored under it, whatever the repeat asked for.
-    let conversation = Conversation::parse(&stored.conversation_id).unwrap_or(conversation);
-    let message = view(stored);
+    let message = view(stored.message);
+    if !stored.fresh {
+        return Ok(message);
+    }
     let frames = encode_event(events::MESSAGE_NEW, &message);
     let deliver = Deliver {
         frames,

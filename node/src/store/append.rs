@@ -30,12 +30,9 @@ use super::messages::{ConversationRefKind, NewMessage, new_conversation};
 
 /// Most entries one statement covers.
 const MAX_ROWS: usize = 64;
-/// Most estimated bytes of message bodies one insert carries (one larger message goes
+/// Most estimated bytes ([`NewMessage::size`]) one insert carries (one larger message goes
 /// alone).
 const MAX_BYTES: usize = 12 * 1024;
-/// What a stored message adds to an insert besides its body and meta: three ids, the
-/// client's id, the sequence number and the time.
-const ROW_OVERHEAD: usize = 200;
 
 /// Why an entry of a batch was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +45,18 @@ pub enum Refusal {
     NotMember,
 }
 
+/// A stored entry of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The message as stored.
+    pub message: message::Model,
+    /// Whether this entry stored it: false for a repeat of a `(sender, client_msg_id)`
+    /// stored before, or earlier in the same batch.
+    pub fresh: bool,
+}
+
 /// What became of one entry of a batch: the stored message, or why it was refused.
-pub type Appended = Result<message::Model, Refusal>;
+pub type Appended = Result<Stored, Refusal>;
 
 /// Stores `batch` in one transaction and returns, for each entry in order, the stored
 /// message or why it was refused.
@@ -125,6 +132,7 @@ async fn write(
         }
     }
     let last_seqs = reserve_seqs(&txn, &per_conversation, now).await?;
+    let mut inserted: HashSet<(&str, &str)> = HashSet::new();
     let mut rows = Vec::new();
     let mut sizes = Vec::new();
     for (conversation_id, news) in &per_conversation {
@@ -144,12 +152,11 @@ async fn write(
                 client_msg_id: new.client_msg_id.clone(),
                 created_at: now,
             };
-            let size = new.body.len()
-                + new.meta.as_ref().map_or(0, |meta| meta.to_string().len())
-                + ROW_OVERHEAD;
             rows.push(active(&model));
-            sizes.push(size);
-            stored.insert((new.sender_id.as_str(), new.client_msg_id.as_str()), model);
+            sizes.push(new.size);
+            let key = (new.sender_id.as_str(), new.client_msg_id.as_str());
+            inserted.insert(key);
+            stored.insert(key, model);
         }
     }
     let mut rows = rows.into_iter();
@@ -164,10 +171,13 @@ async fn write(
         .zip(refusals)
         .map(|(new, refusal)| match refusal {
             Some(refusal) => Some(Err(refusal)),
-            None => stored
-                .get(&(new.sender_id.as_str(), new.client_msg_id.as_str()))
-                .cloned()
-                .map(Ok),
+            None => {
+                let key = (new.sender_id.as_str(), new.client_msg_id.as_str());
+                let message = stored.get(&key).cloned()?;
+                // The first entry with a key stored it; later ones repeat it.
+                let fresh = inserted.remove(&key);
+                Some(Ok(Stored { message, fresh }))
+            }
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| DbErr::Custom("a batch entry was neither found nor stored".to_owned()))

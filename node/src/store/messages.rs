@@ -48,6 +48,16 @@ pub struct NewMessage {
     pub meta: Option<Value>,
     /// The sender's id for it.
     pub client_msg_id: String,
+    /// About how many bytes it takes to queue and to insert: see [`NewMessage::size_of`].
+    pub size: usize,
+}
+
+impl NewMessage {
+    /// What a message with a `body_len`-byte body and a `meta_len`-byte serialised meta
+    /// takes: those, plus about 200 bytes for its ids, sequence number and time.
+    pub fn size_of(body_len: usize, meta_len: usize) -> usize {
+        body_len + meta_len + 200
+    }
 }
 
 /// The row of a conversation that does not exist yet, with `last_seq` set to `last_seq`.

@@ -106,3 +106,31 @@ async fn unknown_endpoints_are_404_with_the_error_shape() {
     let reply = app.get("/api/v1/no-such-thing", None).await;
     assert_eq!(error_code(reply, StatusCode::NOT_FOUND).await, "not_found");
 }
+
+#[actix_web::test]
+async fn a_message_target_of_the_wrong_shape_says_what_is_wrong() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let alice = app.register("alice").await;
+    let token = alice["token"].as_str().unwrap();
+    let id = alice["user"]["id"].as_str().unwrap();
+    for to in [
+        json!({"user": id, "group": "g"}),
+        json!({}),
+        json!({"channel": "c"}),
+        json!("someone"),
+    ] {
+        let reply = app
+            .client
+            .post(format!("{}/api/v1/messages", app.address))
+            .bearer_auth(token)
+            .json(&json!({"to": to, "body": "hi", "client_msg_id": "m"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::UNPROCESSABLE_ENTITY, "{to}");
+        let body: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_request", "{to}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(!message.contains("expected value"), "{to}: {message}");
+    }
+}

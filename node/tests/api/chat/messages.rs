@@ -15,6 +15,8 @@ on_every_backend!(
     a_direct_message_reaches_the_recipient_and_the_senders_other_devices,
     an_offline_user_gets_everything_through_sync_in_order,
     two_nodes_writing_one_conversation_never_share_or_skip_a_seq,
+    every_backend_stores_exactly_what_was_acknowledged_and_refuses_nul,
+    a_repeated_client_msg_id_is_answered_to_the_sender_alone,
 );
 
 async fn a_direct_message_reaches_the_recipient_and_the_senders_other_devices(backend: Backend) {
@@ -240,4 +242,100 @@ async fn limits_and_rules_refuse_a_message_and_store_nothing() {
         assert_eq!(ack["error"]["code"], code, "{body}: {ack}");
     }
     assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 0);
+}
+
+async fn every_backend_stores_exactly_what_was_acknowledged_and_refuses_nul(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut phone = connect(&app.address, &alice).await;
+    // The largest body allowed (64 KiB, more than MySQL's TEXT holds), in 1- to 4-byte
+    // characters, with meta in several scripts.
+    let mut body = "aé€😀".repeat(65_536 / 10);
+    body.push_str(&"z".repeat(65_536 - body.len()));
+    assert_eq!(body.len(), 65_536);
+    let meta = json!({"lang": "日本語", "nested": [{"emoji": "🎉"}, 1.5, null]});
+    let ack = phone
+        .request(
+            "message:send",
+            json!({"to": {"user": bob.id}, "body": body, "meta": meta, "client_msg_id": "big"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack["ok"], true, "{}", ack["error"]);
+    assert_eq!(ack["message"]["body"].as_str(), Some(body.as_str()));
+    let rows = message::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].body, body, "stored whole");
+    assert_eq!(rows[0].meta.as_ref(), Some(&meta));
+    let history = phone
+        .request(
+            "history",
+            json!({"conversation": ack["message"]["conversation"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(history["messages"][0], ack["message"]);
+
+    let nul = [
+        json!({"to": {"user": bob.id}, "body": "a\u{0}b", "client_msg_id": "n1"}),
+        json!({"to": {"user": bob.id}, "body": "ok", "meta": {"k": ["x\u{0}"]}, "client_msg_id": "n2"}),
+        json!({"to": {"user": bob.id}, "body": "ok", "meta": {"k\u{0}": 1}, "client_msg_id": "n3"}),
+    ];
+    for request in nul {
+        let ack = phone
+            .request("message:send", request.clone())
+            .await
+            .unwrap();
+        assert_eq!(ack["error"]["code"], "invalid_request", "{request}: {ack}");
+        assert!(
+            ack["error"]["message"].as_str().unwrap().contains("NUL"),
+            "{ack}"
+        );
+    }
+    assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 1);
+    // The node still stores what comes next: nothing was left failing.
+    let ack = phone
+        .request("message:send", send(&bob, "after", "after"))
+        .await
+        .unwrap();
+    assert_eq!(ack["message"]["seq"], 2, "{ack}");
+}
+
+async fn a_repeated_client_msg_id_is_answered_to_the_sender_alone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob, carol) = (
+        user(&app, "alice").await,
+        user(&app, "bob").await,
+        user(&app, "carol").await,
+    );
+    let mut alices = connect(&app.address, &alice).await;
+    let mut bobs = connect(&app.address, &bob).await;
+    let mut carols = connect(&app.address, &carol).await;
+    let first = alices
+        .request("message:send", send(&bob, "hello", "m-1"))
+        .await
+        .unwrap();
+    assert_eq!(bobs.next("message:new").await.unwrap(), first["message"]);
+    super::block(&app, &bob, &alice).await;
+
+    // Once blocked, a repeat to bob is refused by the rules like any message.
+    let again = alices
+        .request("message:send", send(&bob, "hello", "m-1"))
+        .await
+        .unwrap();
+    assert_eq!(again["error"]["code"], "blocked", "{again}");
+    // A repeat aimed elsewhere gets the stored message back, and nobody is sent it again.
+    let elsewhere = alices
+        .request("message:send", send(&carol, "hello", "m-1"))
+        .await
+        .unwrap();
+    assert_eq!(elsewhere["message"], first["message"]);
+    for client in [&mut bobs, &mut carols] {
+        client
+            .request("presence:query", json!({"users": []}))
+            .await
+            .unwrap();
+        assert!(client.received("message:new").is_empty());
+    }
+    assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 1);
 }
