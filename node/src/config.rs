@@ -186,6 +186,7 @@ impl Settings {
             if !path.is_file() {
                 bail!("config file {} does not exist", path.display());
             }
+            refuse_unknown_keys(path)?;
             figment = figment.merge(Toml::file_exact(path));
         }
         let settings: Settings = figment
@@ -264,6 +265,27 @@ impl Settings {
             _ => bail!("cluster mode needs both CONFAB_REDIS_URL and CONFAB_NATS_URL"),
         }
     }
+}
+
+/// Fails on a key of the TOML file at `path` that no setting has: a misspelt key silently
+/// ignored would leave its setting at the default. (Unknown `CONFAB_*` variables stay
+/// allowed: tools and tests set their own under the prefix.)
+fn refuse_unknown_keys(path: &Path) -> Result<()> {
+    let file: figment::value::Value = Figment::from(Toml::file_exact(path))
+        .extract()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut unknown = Vec::new();
+    let _: Settings = serde_ignored::deserialize(&file, |key| unknown.push(key.to_string()))
+        .with_context(|| format!("reading {}", path.display()))?;
+    if !unknown.is_empty() {
+        bail!(
+            "{}: unknown setting {} (the keys are the CONFAB_* names in lower case, without \
+             the prefix)",
+            path.display(),
+            unknown.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Hides the password of a `scheme://user:password@host/...` URL.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use confab_node::config::Settings;
-use confab_node::startup::{self, Application};
+use confab_node::startup::{self, Application, BindError};
 use confab_node::{telemetry, tls};
 
 /// mimalloc rather than the system allocator: glibc's keeps the 19 MiB that every argon2id
@@ -45,32 +45,44 @@ enum Command {
     Config,
 }
 
+/// The exit code of a configuration that cannot work: invalid settings, an unknown key in
+/// the file, a listen address that cannot be bound. Anything else that fails exits with 1.
+const CONFIGURATION_ERROR: u8 = 2;
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => return fail(&error, CONFIGURATION_ERROR),
+    };
+    match run(cli.command, &settings) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) if error.is::<BindError>() => fail(&error, CONFIGURATION_ERROR),
+        Err(error) => fail(&error, 1),
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Prints `error` on one line and gives `code`.
+fn fail(error: &anyhow::Error, code: u8) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::from(code)
+}
+
+fn run(command: Command, settings: &Settings) -> Result<()> {
     // Before anything opens a TLS connection, including the OTLP exporter's HTTP client.
     tls::install_crypto_provider();
-    let settings = Settings::load(cli.config.as_deref())?;
-    match cli.command {
+    match command {
         Command::Config => {
             println!("{settings:#?}");
             Ok(())
         }
-        Command::Serve { no_migrate } => with_runtime(&settings, async {
-            Application::build(&settings, !no_migrate)
+        Command::Serve { no_migrate } => with_runtime(settings, async {
+            Application::build(settings, !no_migrate)
                 .await?
                 .run_until_stopped()
                 .await
         }),
-        Command::Migrate => with_runtime(&settings, async {
+        Command::Migrate => with_runtime(settings, async {
             let db = startup::connect(&settings.database_url, &settings.database_pool()).await?;
             let applied = startup::migrate(&db).await?;
             println!("applied {applied} migration(s)");

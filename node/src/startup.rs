@@ -35,6 +35,17 @@ use crate::socketio::{SocketIo, SocketIoConfig, SocketIoFactory};
 use crate::state::AppState;
 use crate::{api, metrics, store, tls};
 
+/// The listener's address cannot be bound (taken, or not this machine's).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address}")]
+pub struct BindError {
+    /// The address of `CONFAB_LISTEN`.
+    pub address: std::net::SocketAddr,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// A bound, ready-to-run node.
 pub struct Application {
     server: Server,
@@ -117,6 +128,11 @@ impl Application {
     /// Connects, migrates (unless `run_migrations` is false) and binds the listener.
     pub async fn build(settings: &Settings, run_migrations: bool) -> Result<Self> {
         tls::install_crypto_provider();
+        // First, so that a taken port fails before anything else has started.
+        let listener = TcpListener::bind(settings.listen).map_err(|source| BindError {
+            address: settings.listen,
+            source,
+        })?;
         let db = connect(&settings.database_url, &settings.database_pool()).await?;
         if run_migrations {
             let applied = migrate(&db).await?;
@@ -172,8 +188,6 @@ impl Application {
         socket_io.forward_polling(&settings.node_id, bus.clone(), keys);
         let state = AppState::new(db, tokens, directory, bus, chat, metrics::recorder());
 
-        let listener = TcpListener::bind(settings.listen)
-            .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(state.clone());
         let json_limit = settings.http_json_limit;

@@ -1,8 +1,9 @@
 //! What every request handler can reach: the database, the token keys, the directory and
 //! the bus, the node's readiness and the metrics handle. Built once in `startup` and shared by all workers.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use confab_cluster::{Bus, Directory};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -26,8 +27,39 @@ pub struct AppState {
     pub chat: Chat,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// What `/readyz` last found of each dependency.
+    pub dependencies: Dependencies,
     /// Set once the node has been told to stop; `/readyz` then answers 503.
     draining: Arc<AtomicBool>,
+}
+
+/// The dependencies found down by the last readiness checks, so that a change is logged
+/// once, when it happens, and `confab_dependency_up` follows it.
+#[derive(Debug, Clone, Default)]
+pub struct Dependencies {
+    down: Arc<Mutex<HashSet<&'static str>>>,
+}
+
+impl Dependencies {
+    /// Records what a check of `dependency` found: `cause` is why it failed, if it did.
+    pub fn observe(&self, dependency: &'static str, cause: Option<&str>) {
+        metrics::gauge!("confab_dependency_up", "dependency" => dependency)
+            .set(if cause.is_some() { 0.0 } else { 1.0 });
+        let Ok(mut down) = self.down.lock() else {
+            return;
+        };
+        match cause {
+            Some(cause) if down.insert(dependency) => {
+                tracing::warn!(
+                    dependency,
+                    cause,
+                    "dependency down; the node serves degraded"
+                );
+            }
+            None if down.remove(dependency) => tracing::info!(dependency, "dependency back"),
+            _ => {}
+        }
+    }
 }
 
 impl AppState {
@@ -47,6 +79,7 @@ impl AppState {
             bus,
             chat,
             metrics,
+            dependencies: Dependencies::default(),
             draining: Arc::new(AtomicBool::new(false)),
         }
     }

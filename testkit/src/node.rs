@@ -12,11 +12,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::wait::{eventually, free_port};
 
-/// How long a node may take to start listening (it runs migrations first).
+/// How long a node may take to start serving (it runs migrations first).
 const START_WITHIN: Duration = Duration::from_secs(30);
+/// How long one attempt waits for the node's answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 
 /// A `confab serve` child process.
 #[derive(Debug)]
@@ -92,12 +95,22 @@ impl NodeProcess {
         Ok(())
     }
 
+    /// Waits until the node serves: its port is bound before it connects to the database
+    /// and migrates, so a connection alone says nothing; an answer to a request does (any
+    /// answer: over TLS the server answers a plain request with an alert).
     async fn wait_listening(&mut self) -> Result<()> {
         let port = self.port;
-        let listening = eventually("the node to listen", START_WITHIN, || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
+        let listening = eventually("the node to serve", START_WITHIN, || async move {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
-                .ok()
+                .ok()?;
+            stream
+                .write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
+                .await
+                .ok()?;
+            let mut first = [0_u8; 1];
+            let read = tokio::time::timeout(ANSWER_WITHIN, stream.read(&mut first)).await;
+            matches!(read, Ok(Ok(1))).then_some(())
         })
         .await;
         if listening.is_err() || self.try_exit_status()?.is_some() {

@@ -133,6 +133,15 @@ impl RedisDirectory {
         // Retry the first connection like any other instead of failing: Redis may start
         // after us (a Kubernetes rollout), and readiness reports the wait.
         config.fail_fast = false;
+        // fred names the server only for errors of one connection; the others (a cluster
+        // resync, a failed reconnection round) are named by the servers configured.
+        let configured = config
+            .server
+            .hosts()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let client = Builder::from_config(config)
             .with_connection_config(|connection| {
                 connection.connection_timeout = CONNECT_TIMEOUT;
@@ -149,10 +158,12 @@ impl RedisDirectory {
                 2,
             ))
             .build()?;
-        client.on_error(|(error, server)| async move {
-            let server = server.map(|server| server.to_string()).unwrap_or_default();
-            tracing::warn!(%error, %server, "redis connection error");
-            Ok(())
+        client.on_error(move |(error, server)| {
+            let server = server.map_or_else(|| configured.clone(), |server| server.to_string());
+            async move {
+                tracing::warn!(%error, %server, "redis connection error");
+                Ok(())
+            }
         });
         client.on_reconnect(|server| async move {
             tracing::info!(%server, "connected to redis");

@@ -25,8 +25,14 @@ async fn healthz() -> HttpResponse {
 /// How long each dependency may take to answer a readiness check.
 const CHECK_WITHIN: Duration = Duration::from_secs(2);
 
-/// 503 while the node drains, or while the database, the directory or the bus does not
-/// answer (the last two always answer in standalone mode).
+/// 503 while the node drains or its database does not answer: without the database it
+/// cannot acknowledge anything.
+///
+/// Redis and NATS are shared by every node, so a failure of either would take every pod
+/// out of its Service at once, although each can still persist and acknowledge every
+/// message (live delivery degrades, and `sync` repairs it). The node so stays ready and says
+/// what is degraded: in the reply (`degraded`), in `confab_dependency_up` and in a log line
+/// naming the dependency and the cause each time one goes down or comes back.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let unavailable = |code, message| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
     if state.is_draining() {
@@ -37,22 +43,39 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         timeout(CHECK_WITHIN, state.directory.ping()),
         timeout(CHECK_WITHIN, state.bus.ping()),
     );
-    if !matches!(db, Ok(Ok(()))) {
+    let causes = [
+        ("database", "database_unavailable", failure(db)),
+        ("redis", "directory_unavailable", failure(directory)),
+        ("nats", "bus_unavailable", failure(bus)),
+    ];
+    let mut degraded = Vec::new();
+    for (dependency, code, cause) in causes {
+        state.dependencies.observe(dependency, cause.as_deref());
+        if let Some(cause) = cause {
+            degraded.push(json!({"dependency": dependency, "code": code, "cause": cause}));
+        }
+    }
+    if degraded
+        .first()
+        .is_some_and(|first| first["dependency"] == "database")
+    {
         return Err(unavailable(
             "database_unavailable",
             "the database does not answer",
         ));
     }
-    if !matches!(directory, Ok(Ok(()))) {
-        return Err(unavailable(
-            "directory_unavailable",
-            "Redis does not answer",
-        ));
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "degraded": degraded})))
+}
+
+/// Why a check failed, if it did.
+fn failure<E: std::fmt::Display>(
+    result: Result<Result<(), E>, tokio::time::error::Elapsed>,
+) -> Option<String> {
+    match result {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(_) => Some(format!("no answer within {CHECK_WITHIN:?}")),
     }
-    if !matches!(bus, Ok(Ok(()))) {
-        return Err(unavailable("bus_unavailable", "NATS does not answer"));
-    }
-    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -10,10 +10,8 @@ mod load;
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
-
 use self::load::Load;
-use crate::cluster_fixture::{Cluster, WITHIN, connect, register, wait_presence, wait_readiness};
+use crate::cluster_fixture::{Cluster, WITHIN, connect, register, wait_presence, wait_ready};
 
 /// Sender/receiver pairs: two senders and two receivers per node.
 const PAIRS: usize = 6;
@@ -84,24 +82,20 @@ async fn dependency_restarts_under_load(dependency: Dependency) {
     load.wait_progress(STEP).await;
 
     let killed_at = Instant::now();
-    let unready = match dependency {
+    let degraded = match dependency {
         Dependency::Redis => {
             cluster.redis.kill();
-            "directory_unavailable"
+            "redis"
         }
         Dependency::Nats => {
             cluster.nats.kill();
-            "bus_unavailable"
+            "nats"
         }
     };
-    // Every node noticed, and they keep acknowledging messages while it is down.
+    // Every node noticed and stays ready (the dependency is shared: unready, the whole
+    // fleet would leave its Service), and they keep acknowledging messages while it is down.
     for node in &cluster.nodes {
-        wait_readiness(
-            &node.base_url(),
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(unready),
-        )
-        .await;
+        wait_ready(&node.base_url(), &[degraded]).await;
     }
     load.wait_progress(STEP).await;
     let restarted_at = Instant::now();
@@ -114,7 +108,7 @@ async fn dependency_restarts_under_load(dependency: Dependency) {
     // From then on, everything arrives live.
     load.wait_all_live_after(resumed_at).await;
     for node in &cluster.nodes {
-        wait_readiness(&node.base_url(), StatusCode::OK, None).await;
+        wait_ready(&node.base_url(), &[]).await;
     }
     let reconnects = load.reconnects();
     let report = load.finish().await;
@@ -168,7 +162,7 @@ async fn a_rolling_restart_under_load_loses_nothing_and_every_client_comes_back(
         drains.push(stopping.elapsed());
         node.restart().await.unwrap();
         // As an orchestrator does, the next node goes once this one is ready.
-        wait_readiness(&node.base_url(), StatusCode::OK, None).await;
+        wait_ready(&node.base_url(), &[]).await;
         load.wait_progress(STEP).await;
     }
     let report = load.finish().await;

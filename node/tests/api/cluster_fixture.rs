@@ -138,22 +138,26 @@ pub(crate) fn direct(to: &User, body: &str, client_msg_id: &str) -> Value {
     json!({"to": {"user": to.id}, "body": body, "client_msg_id": client_msg_id})
 }
 
-/// Polls `/readyz` until it answers `status` with the error `code` (None: the success
-/// body), as an orchestrator's readiness probe sees it.
-pub(crate) async fn wait_readiness(base_url: &str, status: StatusCode, code: Option<&str>) {
+/// Waits until the node at `base_url` answers `/readyz` with 200 and reports exactly
+/// the dependencies `degraded` (`redis`, `nats`) as down.
+pub(crate) async fn wait_ready(base_url: &str, degraded: &[&str]) {
     let client = client();
     let url = format!("{base_url}/readyz");
-    let what = format!("readyz to answer {status} {code:?}");
+    let what = format!("readyz to answer ready with {degraded:?} degraded");
     eventually(&what, WITHIN, || {
         let request = client.get(&url).send();
         async move {
             let reply = request.await.ok()?;
-            if reply.status() != status {
+            if reply.status() != StatusCode::OK {
                 return None;
             }
             let body: Value = reply.json().await.ok()?;
-            let got = body["error"]["code"].as_str();
-            (got == code).then_some(())
+            let down: Vec<&str> = body["degraded"]
+                .as_array()?
+                .iter()
+                .filter_map(|entry| entry["dependency"].as_str())
+                .collect();
+            (down == degraded).then_some(())
         }
     })
     .await

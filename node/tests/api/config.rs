@@ -88,9 +88,55 @@ fn bad_configurations_are_refused_with_a_reason() {
     ];
     for (env, reason) in cases {
         let output = confab(&["serve"], env);
-        assert!(!output.status.success(), "{env:?} was accepted");
+        assert_eq!(output.status.code(), Some(2), "{env:?}: {output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(reason), "{env:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("confab.toml");
+    std::fs::write(&file, "node_id = \"n\"\nmax_body_byte = 10\n").unwrap();
+    let output = confab(&["--config", file.to_str().unwrap(), "serve"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown setting max_body_byte"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn a_taken_port_fails_with_one_line_and_exit_code_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+    for mode in [
+        vec![],
+        // In cluster mode too, where clients of Redis and NATS would otherwise be started.
+        vec![
+            ("CONFAB_REDIS_URL", "redis://127.0.0.1:1"),
+            ("CONFAB_NATS_URL", "nats://127.0.0.1:1"),
+            (
+                "CONFAB_JWT_SECRET",
+                "k-k-k-k-k-k-k-k-k-k-k-k-k-k-k-k-k-k-k-k",
+            ),
+        ],
+    ] {
+        let mut env = vec![
+            ("CONFAB_LISTEN", address.as_str()),
+            ("CONFAB_DATABASE_URL", database.as_str()),
+            ("CONFAB_LOG_FORMAT", "json"),
+        ];
+        env.extend(mode);
+        let output = confab(&["serve"], &env);
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let line = format!("error: cannot listen on {address}: ");
+        assert!(stderr.starts_with(&line), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     }
 }
 
