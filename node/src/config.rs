@@ -90,6 +90,9 @@ pub struct Settings {
     /// Frames that may wait for one connection that does not read before it is
     /// disconnected as a slow consumer. Default 1024.
     pub outgoing_buffer_frames: usize,
+    /// Bytes that may wait for one connection that does not read before it is
+    /// disconnected as a slow consumer. Default 1048576 (1 MiB).
+    pub outgoing_buffer_bytes: usize,
     /// When stopping, client transports are closed spread over this many seconds.
     /// Default 10.
     pub drain_window_secs: u64,
@@ -137,6 +140,7 @@ impl Default for Settings {
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
             outgoing_buffer_frames: 1024,
+            outgoing_buffer_bytes: 1024 * 1024,
             drain_window_secs: 10,
             drain_deadline_secs: 25,
             events_per_sec: 100,
@@ -332,6 +336,7 @@ impl fmt::Debug for Settings {
             .field("ping_interval_ms", &self.ping_interval_ms)
             .field("ping_timeout_ms", &self.ping_timeout_ms)
             .field("outgoing_buffer_frames", &self.outgoing_buffer_frames)
+            .field("outgoing_buffer_bytes", &self.outgoing_buffer_bytes)
             .field("drain_window_secs", &self.drain_window_secs)
             .field("drain_deadline_secs", &self.drain_deadline_secs)
             .field("events_per_sec", &self.events_per_sec)

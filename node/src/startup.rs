@@ -183,6 +183,7 @@ impl Application {
                 ping_interval: Duration::from_millis(settings.ping_interval_ms),
                 ping_timeout: Duration::from_millis(settings.ping_timeout_ms),
                 max_buffered_frames: settings.outgoing_buffer_frames,
+                max_buffered_bytes: settings.outgoing_buffer_bytes,
                 ..EngineConfig::default()
             });
         socket_io.forward_polling(&settings.node_id, bus.clone(), keys);

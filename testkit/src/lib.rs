@@ -17,4 +17,4 @@ pub use confab_loadtest::client::{Connected, SioClient};
 pub use database::{Backend, TestDb};
 pub use node::NodeProcess;
 pub use servers::{NatsServer, RedisServer};
-pub use wait::{eventually, free_port};
+pub use wait::{connect_to_server, eventually, free_port};

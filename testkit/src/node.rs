@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::wait::{eventually, free_port};
+use crate::wait::{connect_to_server, eventually, free_port};
 
 /// How long a node may take to start serving (it runs migrations first).
 const START_WITHIN: Duration = Duration::from_secs(30);
@@ -101,9 +101,7 @@ impl NodeProcess {
     async fn wait_listening(&mut self) -> Result<()> {
         let port = self.port;
         let listening = eventually("the node to serve", START_WITHIN, || async move {
-            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()?;
+            let mut stream = connect_to_server(port).await?;
             stream
                 .write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
                 .await

@@ -18,6 +18,20 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// A connection to a server listening on `port` of 127.0.0.1, or `None`.
+///
+/// Polling a port nobody listens on yet can connect the socket to itself: the kernel may
+/// pick the very port (it came from the ephemeral range) as the connection's own, and a TCP
+/// simultaneous open succeeds. Such a connection is no server, and it holds the port the
+/// server then fails to bind; it is dropped and counts as nothing listening.
+pub async fn connect_to_server(port: u16) -> Option<tokio::net::TcpStream> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let to_itself = stream.local_addr().ok()? == stream.peer_addr().ok()?;
+    (!to_itself).then_some(stream)
+}
+
 /// Polls `check` until it returns `Some`, or fails with `what` once `within` has passed.
 pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> Result<T>
 where

@@ -61,5 +61,5 @@ async fn page(
         limit,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({"messages": page})))
+    Ok(HttpResponse::Ok().json(page))
 }

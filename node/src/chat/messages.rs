@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use confab_entities::{conversation, read_cursor};
+use confab_entities::{conversation, message, read_cursor};
 use confab_protocol::chat::{
     ErrorCode, HistoryRequest, Message, ReadRequest, Receipt, SendMessage, SyncReply, SyncRequest,
     Target, Typing, TypingRequest, events,
@@ -28,6 +28,43 @@ const SYNC_LIMIT: (u32, u32) = (500, 1000);
 const HISTORY_LIMIT: (u32, u32) = (50, 200);
 /// Longest `client_msg_id`.
 const MAX_CLIENT_MSG_ID: usize = 64;
+/// Most bytes of bodies and `meta` one reply of `sync`, `history` or a page carries (at
+/// least one message, whatever its size). JSON escapes a control character in six bytes,
+/// so even the worst reply stays under the default outgoing buffer of a connection (1 MiB).
+const REPLY_BUDGET_BYTES: usize = 160 * 1024;
+
+/// A page of messages, oldest first; `more` when the byte budget cut it short: ask again
+/// from where it ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    /// The messages.
+    pub messages: Vec<Message>,
+    /// Whether the budget left some out.
+    pub more: bool,
+}
+
+/// What a stored message counts against [`REPLY_BUDGET_BYTES`].
+fn reply_bytes(model: &message::Model) -> usize {
+    model.body.len() + model.meta.as_ref().map_or(0, |meta| meta.to_string().len())
+}
+
+/// How many of `models`, in order, fit in `budget` bytes; at least one when `at_least_one`.
+fn fitting<'a>(
+    models: impl IntoIterator<Item = &'a message::Model>,
+    budget: usize,
+    at_least_one: bool,
+) -> usize {
+    let mut used = 0;
+    let mut count = 0;
+    for model in models {
+        used += reply_bytes(model);
+        if used > budget && !(at_least_one && count == 0) {
+            break;
+        }
+        count += 1;
+    }
+    count
+}
 
 fn page_size(requested: Option<u32>, (default, max): (u32, u32)) -> u64 {
     u64::from(requested.unwrap_or(default).clamp(1, max))
@@ -164,7 +201,7 @@ pub async fn history(
     chat: &Chat,
     caller: &str,
     request: HistoryRequest,
-) -> Result<Vec<Message>, ChatError> {
+) -> Result<Page, ChatError> {
     page(
         chat,
         caller,
@@ -177,7 +214,9 @@ pub async fn history(
 }
 
 /// A page of a conversation, oldest first: the messages right after `after_seq` when it is
-/// given, else the newest ones before `before_seq` (or the newest of all).
+/// given, else the newest ones before `before_seq` (or the newest of all). When the byte
+/// budget cuts it, it keeps the messages nearest to where it starts (the first ones after
+/// `after_seq`, the last ones before `before_seq`) and says `more`.
 pub async fn page(
     chat: &Chat,
     caller: &str,
@@ -185,14 +224,25 @@ pub async fn page(
     before_seq: Option<i64>,
     after_seq: Option<i64>,
     limit: Option<u32>,
-) -> Result<Vec<Message>, ChatError> {
+) -> Result<Page, ChatError> {
     let conversation = accessible(chat, caller, conversation).await?.id();
     let limit = page_size(limit, HISTORY_LIMIT);
-    let models = match after_seq {
+    let mut models = match after_seq {
         Some(after) => stored::between(&chat.db, &conversation, after, before_seq, limit).await?,
         None => stored::latest_before(&chat.db, &conversation, before_seq, limit).await?,
     };
-    Ok(models.into_iter().map(view).collect())
+    let total = models.len();
+    match after_seq {
+        Some(_) => models.truncate(fitting(&models, REPLY_BUDGET_BYTES, true)),
+        None => {
+            let keep = fitting(models.iter().rev(), REPLY_BUDGET_BYTES, true);
+            models.drain(..total - keep);
+        }
+    }
+    Ok(Page {
+        more: models.len() < total,
+        messages: models.into_iter().map(view).collect(),
+    })
 }
 
 /// Everything after the client's cursors, and every conversation it has no cursor for
@@ -203,6 +253,7 @@ pub async fn sync(chat: &Chat, caller: &str, request: SyncRequest) -> Result<Syn
     conversations.sort_by(|x, y| x.id.cmp(&y.id));
     let mut messages = Vec::new();
     let mut more = false;
+    let mut budget = REPLY_BUDGET_BYTES;
     for conversation in conversations {
         let after = request
             .cursors
@@ -218,10 +269,14 @@ pub async fn sync(chat: &Chat, caller: &str, request: SyncRequest) -> Result<Syn
             more = true;
             break;
         }
-        let page = stored::between(&chat.db, &conversation.id, after, None, room).await?;
+        let mut page = stored::between(&chat.db, &conversation.id, after, None, room).await?;
+        let fits = fitting(&page, budget, messages.is_empty());
+        budget = budget.saturating_sub(page[..fits].iter().map(reply_bytes).sum());
+        let cut = fits < page.len();
+        page.truncate(fits);
         let last = page.last().map_or(after, |message| message.seq);
         messages.extend(page.into_iter().map(view));
-        if last < conversation.last_seq {
+        if cut || last < conversation.last_seq {
             more = true;
             break;
         }

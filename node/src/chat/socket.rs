@@ -251,7 +251,7 @@ async fn dispatch(
         )),
         events::HISTORY => {
             let page = messages::history(chat, &caller, parse::<HistoryRequest>(payload)?).await?;
-            Ok(json!({"messages": page}))
+            Ok(json!(page))
         }
         events::READ => {
             messages::read(chat, &caller, parse::<ReadRequest>(payload)?, except).await?;

@@ -232,6 +232,12 @@ impl<H: SessionHandler> ConnectionActor<H> {
                     polling::flush(buffer, reply);
                 }
                 buffer.len() <= limit
+                    && (buffer.len() == 1
+                        || buffer
+                            .iter()
+                            .map(|frame| frame.as_bytes().len())
+                            .sum::<usize>()
+                            <= self.config.max_buffered_bytes)
             }
         };
         if !sent {

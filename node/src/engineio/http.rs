@@ -270,7 +270,10 @@ fn open_websocket<F: HandlerFactory>(
         return EngineError::BadRequest.response();
     };
     let sid = engine.new_sid();
-    let (mut writer, stream) = WsWriter::new(engine.config.max_buffered_frames);
+    let (mut writer, stream) = WsWriter::new(
+        engine.config.max_buffered_frames,
+        engine.config.max_buffered_bytes,
+    );
     let control = writer.control();
     if writer
         .send(&handshake(engine, &sid, &[]).to_frame())
@@ -298,7 +301,7 @@ fn accept_and_close(req: &HttpRequest) -> HttpResponse {
     let Ok(mut response) = actix_web_actors::ws::handshake(req) else {
         return EngineError::BadRequest.response();
     };
-    let (mut writer, stream) = WsWriter::new(1);
+    let (mut writer, stream) = WsWriter::new(1, usize::MAX);
     writer.close(None);
     drop(writer);
     response.streaming(stream)
@@ -315,7 +318,10 @@ async fn probe<F: HandlerFactory>(
     let Ok(mut response) = actix_web_actors::ws::handshake(req) else {
         return EngineError::BadRequest.response();
     };
-    let (writer, stream) = WsWriter::new(engine.config.max_buffered_frames);
+    let (writer, stream) = WsWriter::new(
+        engine.config.max_buffered_frames,
+        engine.config.max_buffered_bytes,
+    );
     let control = writer.control();
     let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
     // A refused writer has been closed by the session; the stream then ends by itself.

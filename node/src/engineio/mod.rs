@@ -39,6 +39,9 @@ pub struct EngineConfig {
     /// How many frames may wait for a client that does not read before it is disconnected
     /// as a slow consumer. Default 1024.
     pub max_buffered_frames: usize,
+    /// How many bytes may wait for a client that does not read before it is disconnected
+    /// as a slow consumer (one frame is always taken when nothing waits). Default 1 MiB.
+    pub max_buffered_bytes: usize,
     /// Origins allowed by CORS: empty for none (same-origin only), `*` for any.
     pub cors_origins: Vec<String>,
     /// Whether CORS responses allow credentials (cookies). Default false.
@@ -56,6 +59,7 @@ impl Default for EngineConfig {
             max_payload: 1_000_000,
             upgrade_timeout: Duration::from_millis(10_000),
             max_buffered_frames: 1024,
+            max_buffered_bytes: 1024 * 1024,
             cors_origins: Vec::new(),
             cors_credentials: false,
             cookie: None,

@@ -5,6 +5,9 @@
 //! runs on the worker thread that accepted the connection; the session actor may live on
 //! another (after an upgrade from polling), so the two talk through the actor's address.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use actix::Addr;
 use actix_codec::{Decoder, Encoder};
 use actix_http::ws::{
@@ -19,13 +22,19 @@ use futures_util::{Stream, StreamExt};
 use super::SessionHandler;
 use super::connection::{ConnectionActor, WsEvent, WsEventKind};
 
-/// Sends encoded frames to one WebSocket; bounded, so a client that does not read fills
-/// it and is disconnected rather than buffered without end. (A flume channel, whose queue
-/// is allocated as it fills: tokio's allocated a block of 32 slots for every connection,
-/// 1.5 KB of each idle connection's memory.)
+/// Sends encoded frames to one WebSocket; bounded in frames and in bytes, so a client that
+/// does not read fills it and is disconnected rather than buffered without end. (A flume
+/// channel, whose queue is allocated as it fills: tokio's allocated a block of 32 slots for
+/// every connection, 1.5 KB of each idle connection's memory.)
+///
+/// The byte bound counts what waits in the channel; one frame is always taken when nothing
+/// waits, whatever its size, so no single frame can wedge a connection.
 pub(super) struct WsWriter {
     tx: Sender,
     codec: Codec,
+    /// Bytes in the channel: added here, taken off as the response body yields them.
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 /// The session's writer holds the channel open; the reader's handle (for pongs) does not,
@@ -40,16 +49,25 @@ enum Sender {
 pub(super) struct WriteFailed;
 
 impl WsWriter {
-    /// A writer holding up to `capacity` frames, and the response body stream it feeds.
+    /// A writer holding up to `frames` frames and `max_bytes` bytes, and the response body
+    /// stream it feeds.
     pub(super) fn new(
-        capacity: usize,
+        frames: usize,
+        max_bytes: usize,
     ) -> (Self, impl Stream<Item = Result<Bytes, actix_web::Error>>) {
-        let (tx, rx) = flume::bounded::<Bytes>(capacity.max(1));
-        let body = rx.into_stream().map(Ok);
+        let (tx, rx) = flume::bounded::<Bytes>(frames.max(1));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken = queued.clone();
+        let body = rx.into_stream().map(move |bytes| {
+            taken.fetch_sub(bytes.len(), Ordering::Relaxed);
+            Ok(bytes)
+        });
         (
             Self {
                 tx: Sender::Strong(tx),
                 codec: Codec::new(),
+                queued,
+                max_bytes,
             },
             body,
         )
@@ -60,14 +78,24 @@ impl WsWriter {
         self.codec
             .encode(message, &mut buf)
             .map_err(|_| WriteFailed)?;
-        let sent = match &self.tx {
-            Sender::Strong(tx) => tx.try_send(buf.freeze()),
-            Sender::Weak(tx) => match tx.upgrade() {
-                Some(tx) => tx.try_send(buf.freeze()),
-                None => return Err(WriteFailed),
-            },
+        let len = buf.len();
+        // Counted before it is sent, so that the body never takes off more than was added.
+        let queued = self.queued.fetch_add(len, Ordering::Relaxed);
+        let sent = if queued > 0 && queued + len > self.max_bytes {
+            Err(WriteFailed)
+        } else {
+            match &self.tx {
+                Sender::Strong(tx) => tx.try_send(buf.freeze()).map_err(|_| WriteFailed),
+                Sender::Weak(tx) => tx
+                    .upgrade()
+                    .ok_or(WriteFailed)
+                    .and_then(|tx| tx.try_send(buf.freeze()).map_err(|_| WriteFailed)),
+            }
         };
-        sent.map_err(|_| WriteFailed)
+        if sent.is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+        }
+        sent
     }
 
     /// Writes one Engine.IO frame.
@@ -100,6 +128,8 @@ impl WsWriter {
         Self {
             tx: Sender::Weak(tx),
             codec: Codec::new(),
+            queued: self.queued.clone(),
+            max_bytes: self.max_bytes,
         }
     }
 }

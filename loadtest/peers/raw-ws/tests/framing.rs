@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use confab_testkit::{SioClient, eventually, free_port};
+use confab_testkit::{SioClient, connect_to_server, eventually, free_port};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -27,9 +27,7 @@ impl RawWs {
             .spawn()
             .unwrap();
         eventually("raw-ws to listen", Duration::from_secs(10), || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
+            connect_to_server(port).await
         })
         .await
         .unwrap();

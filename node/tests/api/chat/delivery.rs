@@ -11,8 +11,11 @@ use serde_json::{Value, json};
 use super::{User, connect, send, user};
 use crate::helpers::TestApp;
 
+type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Connects like a client, then never reads again.
-async fn stalled_connection(address: &str, user: &User) -> impl Sized {
+async fn stalled_connection(address: &str, user: &User) -> WebSocket {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let url = format!(
@@ -56,6 +59,49 @@ async fn a_client_that_stops_reading_is_cut_off_and_the_others_keep_receiving() 
     }
     assert!(slow_consumer_disconnects(&app).await > slow_before);
     drop(stalled);
+}
+
+/// Few frames, but large ones: 60,000 control characters encode to about 360 KB each.
+/// The bytes waiting for the client bound it, not only the frames.
+#[actix_web::test]
+async fn a_client_that_stops_reading_is_cut_off_by_the_bytes_waiting_for_it() {
+    use futures_util::StreamExt;
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.messages_burst = 1000;
+        settings.events_burst = 1000;
+    })
+    .await;
+    assert_eq!(app.settings.outgoing_buffer_bytes, 1024 * 1024);
+    // The heartbeat would close it too, but only after the deadline below.
+    let deadline = Duration::from_secs(20);
+    let heartbeat = app.settings.ping_interval_ms + app.settings.ping_timeout_ms;
+    assert!(u128::from(heartbeat) > deadline.as_millis());
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut sender = connect(&app.address, &alice).await;
+    let mut stalled = stalled_connection(&app.address, &bob).await;
+    let body = "\u{1}".repeat(60_000);
+    // 60 frames (the frame bound is 1024) of about 21 MB in all, more than the loopback's
+    // socket buffers hold.
+    for n in 0..60 {
+        let ack = sender
+            .request("message:send", send(&bob, &body, &format!("ctl-{n}")))
+            .await
+            .unwrap();
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    // Cut off: once it reads what was already on its way, its connection ends.
+    let mut received = 0;
+    let ended = tokio::time::timeout(deadline, async {
+        while let Some(Ok(frame)) = stalled.next().await {
+            if frame.is_close() {
+                break;
+            }
+            received += 1;
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "still open after {received} frames");
+    assert!(received < 60, "it was sent everything: {received}");
 }
 
 async fn slow_consumer_disconnects(app: &TestApp) -> u64 {

@@ -339,3 +339,90 @@ async fn a_repeated_client_msg_id_is_answered_to_the_sender_alone(backend: Backe
     }
     assert_eq!(message::Entity::find().count(&app.db).await.unwrap(), 1);
 }
+
+/// A reply of `sync` or `history` is bounded in bytes as well as in messages: large
+/// messages come a few at a time with `more`, and the client asks again.
+#[actix_web::test]
+async fn sync_and_history_replies_are_bounded_in_bytes_and_say_more() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.messages_burst = 1000;
+    })
+    .await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut alices = connect(&app.address, &alice).await;
+    // Each encodes to about 360 KB: control characters take six bytes in JSON.
+    let body = "\u{1}".repeat(60_000);
+    let mut conversation = Value::Null;
+    for n in 0..7 {
+        let ack = alices
+            .request("message:send", send(&bob, &body, &format!("big-{n}")))
+            .await
+            .unwrap();
+        conversation = ack["message"]["conversation"].clone();
+    }
+    let mut bobs = connect(&app.address, &bob).await;
+    let mut seqs: Vec<i64> = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let reply = bobs
+            .request(
+                "sync",
+                json!({"cursors": {conversation.as_str().unwrap(): cursor}}),
+            )
+            .await
+            .unwrap();
+        let page: Vec<i64> = reply["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect();
+        assert!((1..=2).contains(&page.len()), "{page:?}");
+        seqs.extend(&page);
+        cursor = *page.last().unwrap();
+        if reply["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(seqs, (1..=7).collect::<Vec<i64>>());
+
+    // History backwards keeps the newest before the cursor.
+    let older = bobs
+        .request(
+            "history",
+            json!({"conversation": conversation, "before_seq": 7}),
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = older["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [5, 6]);
+    assert_eq!(older["more"], true);
+    // Over HTTP, forwards from a seq: the first ones after it.
+    let url = format!(
+        "{}/api/v1/conversations/{}/messages?after_seq=1",
+        app.address,
+        conversation.as_str().unwrap()
+    );
+    let page: Value = app
+        .client
+        .get(url)
+        .bearer_auth(&bob.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!((seqs, &page["more"]), (vec![2, 3], &json!(true)));
+}
