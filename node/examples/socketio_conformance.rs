@@ -87,7 +87,7 @@ fn authorize(auth: Option<&Map<String, Value>>) -> Result<Value, ConnectError> {
 struct Custom;
 
 impl NamespaceHandler for Custom {
-    fn authorize(&self, auth: Option<&Map<String, Value>>) -> Result<Value, ConnectError> {
+    fn authorize(&self, _: &Sid, auth: Option<&Map<String, Value>>) -> Result<Value, ConnectError> {
         authorize(auth)
     }
 
@@ -102,7 +102,7 @@ impl NamespaceHandler for Custom {
 struct Root;
 
 impl NamespaceHandler for Root {
-    fn authorize(&self, auth: Option<&Map<String, Value>>) -> Result<Value, ConnectError> {
+    fn authorize(&self, _: &Sid, auth: Option<&Map<String, Value>>) -> Result<Value, ConnectError> {
         authorize(auth)
     }
 

@@ -6,15 +6,19 @@
 //! `token_expired`).
 
 use std::future::{Ready, ready};
+use std::num::NonZero;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::Payload;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpRequest, web};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -140,7 +144,68 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The authenticated caller of an HTTP endpoint.
+/// Runs password hashing on the blocking pool, one hash per core at a time: each argon2id
+/// hash works in 19 MiB, which the allocator keeps for the thread that hashed. At most
+/// [`PasswordHashing::MAX_WAITING`] requests wait for their turn; past that one is refused
+/// at once (503 `unavailable`, `Retry-After: 1`) instead of queueing without end.
+#[derive(Debug)]
+pub struct PasswordHashing {
+    permits: Semaphore,
+    waiting: AtomicUsize,
+}
+
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        Self {
+            permits: Semaphore::new(std::thread::available_parallelism().map_or(2, NonZero::get)),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl PasswordHashing {
+    /// Most requests waiting for a permit: about a second of hashing per core.
+    pub const MAX_WAITING: usize = 64;
+
+    /// Runs `work` once a permit is free, or refuses at once when too many wait.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = match self.permits.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= Self::MAX_WAITING {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    metrics::counter!("confab_auth_refused_busy_total").increment(1);
+                    let mut busy = ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "too many logins and registrations at once; retry",
+                    );
+                    busy.retry_after = Some(Duration::from_secs(1));
+                    return Err(busy);
+                }
+                // Given back however the wait ends, also when the request is dropped.
+                let _waiting = Decrement(&self.waiting);
+                self.permits.acquire().await.map_err(ApiError::internal)?
+            }
+        };
+        Ok(web::block(work).await?)
+    }
+}
+
+/// Takes one off its counter when dropped.
+struct Decrement<'a>(&'a AtomicUsize);
+
+impl Drop for Decrement<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The authenticated caller of an HTTP endpoint. A request that changes something (any
+/// method but GET and HEAD) also takes one from the caller's bucket of HTTP writes.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// The caller's user id, taken from the token only.
@@ -169,6 +234,9 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         .filter(|token| !token.is_empty())
         .ok_or(TokenError::Missing)?;
     let user_id = state.tokens.verify(token)?;
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        state.chat.rate.check_http_write(&user_id)?;
+    }
     Ok(Authenticated { user_id })
 }
 

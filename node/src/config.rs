@@ -15,6 +15,8 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::chat::rate::{Limits, Rate};
+
 /// The shortest JWT secret accepted: HS256 wants at least 256 bits of key.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
 
@@ -99,10 +101,28 @@ pub struct Settings {
     /// When stopping, the node exits within this many seconds whatever is left.
     /// Default 25; keep it under the orchestrator's grace period.
     pub drain_deadline_secs: u64,
-    /// Socket.IO events one connection may send per second, sustained. Default 100.
+    /// Socket.IO events one Engine.IO session may send per second, sustained (a CONNECT
+    /// counts as ten). Default 100.
     pub events_per_sec: u32,
     /// Socket.IO events one connection may send at once above that. Default 200.
     pub events_burst: u32,
+    /// Socket.IO events one user may send per second, all sessions together. Default 200.
+    pub user_events_per_sec: u32,
+    /// Socket.IO events one user may send at once above that. Default 400.
+    pub user_events_burst: u32,
+    /// Mutating HTTP requests (not GET) one user may make per second. Default 10.
+    pub http_writes_per_sec: u32,
+    /// Mutating HTTP requests one user may make at once above that. Default 50.
+    pub http_writes_burst: u32,
+    /// Logins and registrations one client address may make per minute. Default 30.
+    pub auth_per_minute: u32,
+    /// Logins and registrations one client address may make at once. Default 30.
+    pub auth_burst: u32,
+    /// Logins to one username per minute, from anywhere. Default 10.
+    pub logins_per_username_per_minute: u32,
+    /// Whether the client address is the last entry of `X-Forwarded-For` (set it behind a
+    /// proxy or ingress that appends it) rather than the peer address. Default false.
+    pub trust_forwarded_for: bool,
     /// Messages one user may send per second, sustained (all connections and HTTP
     /// together). Default 50.
     pub messages_per_sec: u32,
@@ -145,6 +165,14 @@ impl Default for Settings {
             drain_deadline_secs: 25,
             events_per_sec: 100,
             events_burst: 200,
+            user_events_per_sec: 200,
+            user_events_burst: 400,
+            http_writes_per_sec: 10,
+            http_writes_burst: 50,
+            auth_per_minute: 30,
+            auth_burst: 30,
+            logins_per_username_per_minute: 10,
+            trust_forwarded_for: false,
             messages_per_sec: 50,
             messages_burst: 200,
             web_dir: PathBuf::from("web/dist"),
@@ -258,6 +286,21 @@ impl Settings {
         }
     }
 
+    /// Every rate limit.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            session_events: Rate::per_second(self.events_per_sec, self.events_burst),
+            user_events: Rate::per_second(self.user_events_per_sec, self.user_events_burst),
+            messages: Rate::per_second(self.messages_per_sec, self.messages_burst),
+            http_writes: Rate::per_second(self.http_writes_per_sec, self.http_writes_burst),
+            auth_per_address: Rate::per_minute(self.auth_per_minute, self.auth_burst),
+            logins_per_username: Rate::per_minute(
+                self.logins_per_username_per_minute,
+                self.logins_per_username_per_minute,
+            ),
+        }
+    }
+
     /// Standalone when neither Redis nor NATS is configured, cluster when both are.
     pub fn mode(&self) -> Result<Mode> {
         match (&self.redis_url, &self.nats_url) {
@@ -341,6 +384,17 @@ impl fmt::Debug for Settings {
             .field("drain_deadline_secs", &self.drain_deadline_secs)
             .field("events_per_sec", &self.events_per_sec)
             .field("events_burst", &self.events_burst)
+            .field("user_events_per_sec", &self.user_events_per_sec)
+            .field("user_events_burst", &self.user_events_burst)
+            .field("http_writes_per_sec", &self.http_writes_per_sec)
+            .field("http_writes_burst", &self.http_writes_burst)
+            .field("auth_per_minute", &self.auth_per_minute)
+            .field("auth_burst", &self.auth_burst)
+            .field(
+                "logins_per_username_per_minute",
+                &self.logins_per_username_per_minute,
+            )
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("messages_per_sec", &self.messages_per_sec)
             .field("messages_burst", &self.messages_burst)
             .field("web_dir", &self.web_dir)

@@ -20,6 +20,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds, rounded up) when set.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -29,6 +31,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -86,7 +89,12 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut reply = HttpResponse::build(self.status);
+        if let Some(wait) = self.retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            reply.insert_header((actix_web::http::header::RETRY_AFTER, seconds.max(1)));
+        }
+        reply.json(ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,

@@ -25,7 +25,7 @@ use secrecy::ExposeSecret;
 use crate::actors::node::{Leave, NodeActor, NodeSettings, Settle};
 use crate::actors::store::StoreActor;
 use crate::auth::Tokens;
-use crate::chat::rate::{Rate, RateLimits};
+use crate::chat::rate::RateLimits;
 use crate::chat::socket::ChatNamespace;
 use crate::chat::{Chat, ChatLimits};
 use crate::config::{DatabasePool, Mode, Settings, redact_url};
@@ -187,7 +187,8 @@ impl Application {
                 ..EngineConfig::default()
             });
         socket_io.forward_polling(&settings.node_id, bus.clone(), keys);
-        let state = AppState::new(db, tokens, directory, bus, chat, metrics::recorder());
+        let mut state = AppState::new(db, tokens, directory, bus, chat, metrics::recorder());
+        state.trust_forwarded_for = settings.trust_forwarded_for;
 
         let port = listener.local_addr()?.port();
         let data = web::Data::new(state.clone());
@@ -346,16 +347,7 @@ async fn settle(
 
 /// The rate limiters from the settings, with a task that forgets idle buckets.
 fn rate_limits(settings: &Settings) -> Arc<RateLimits> {
-    let limits = Arc::new(RateLimits::new(
-        Rate {
-            per_second: settings.events_per_sec,
-            burst: settings.events_burst,
-        },
-        Rate {
-            per_second: settings.messages_per_sec,
-            burst: settings.messages_burst,
-        },
-    ));
+    let limits = Arc::new(RateLimits::new(settings.limits()));
     let idle = Arc::downgrade(&limits);
     actix_web::rt::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));

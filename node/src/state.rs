@@ -9,7 +9,7 @@ use confab_cluster::{Bus, Directory};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 
-use crate::auth::Tokens;
+use crate::auth::{PasswordHashing, Tokens};
 use crate::chat::Chat;
 
 /// Shared state of one node.
@@ -29,6 +29,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// What `/readyz` last found of each dependency.
     pub dependencies: Dependencies,
+    /// Whether the client address is the last `X-Forwarded-For` entry (behind a proxy).
+    pub trust_forwarded_for: bool,
+    /// Logins' and registrations' password hashing, bounded.
+    pub hashing: Arc<PasswordHashing>,
     /// Set once the node has been told to stop; `/readyz` then answers 503.
     draining: Arc<AtomicBool>,
 }
@@ -80,7 +84,29 @@ impl AppState {
             chat,
             metrics,
             dependencies: Dependencies::default(),
+            trust_forwarded_for: false,
+            hashing: Arc::default(),
             draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The address of the client of `req`: the peer's, or when [`Self::trust_forwarded_for`]
+    /// the last entry of `X-Forwarded-For` (the one the proxy in front of the node added;
+    /// earlier ones come from the client and prove nothing).
+    pub fn client_address(&self, req: &actix_web::HttpRequest) -> String {
+        let forwarded = self
+            .trust_forwarded_for
+            .then(|| req.headers().get("x-forwarded-for"))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .map(str::trim)
+            .filter(|address| !address.is_empty());
+        match forwarded {
+            Some(address) => address.to_owned(),
+            None => req
+                .peer_addr()
+                .map_or_else(String::new, |peer| peer.ip().to_string()),
         }
     }
 

@@ -8,12 +8,16 @@
 //! Hashing runs on the blocking pool, at most one hash per core at a time (the others
 //! wait): each argon2id hash works in 19 MiB, which the allocator keeps for the thread
 //! that hashed, so a burst of registrations or logins on as many threads would leave the
-//! node holding gigabytes.
+//! node holding gigabytes. A bounded number wait ([`crate::auth::PasswordHashing`]); past
+//! that a request is answered 503 `unavailable` with `Retry-After` at once.
+//!
+//! Logins and registrations are rate-limited per client address and logins per username
+//! too (429 `rate_limited` with `Retry-After`), before any hashing; a login's password is
+//! bounded like a registration's, so nobody can make the node hash megabytes.
 
-use std::num::NonZero;
 use std::sync::LazyLock;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::UserView;
@@ -25,19 +29,6 @@ use crate::store::{self, users};
 const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=32;
 const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=128;
 const DISPLAY_NAME_LEN: std::ops::RangeInclusive<usize> = 1..=64;
-
-/// One permit per core for password hashing (see the module's documentation).
-static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, NonZero::get))
-});
-
-/// Runs `work` (password hashing) on the blocking pool once a hashing permit is free.
-async fn hashing<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let _permit = HASHING.acquire().await.map_err(ApiError::internal)?;
-    Ok(web::block(work).await?)
-}
 
 /// Verified against when the username is unknown, so both failures cost the same.
 static DUMMY_HASH: LazyLock<Option<String>> =
@@ -69,8 +60,13 @@ struct AuthReply {
 
 async fn register(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .chat
+        .rate
+        .check_auth(&state.client_address(&req), None)?;
     let RegisterRequest {
         username,
         password,
@@ -83,7 +79,10 @@ async fn register(
     if users::by_username(&state.db, &username).await?.is_some() {
         return Err(taken());
     }
-    let password_hash = hashing(move || hash_password(&password)).await??;
+    let password_hash = state
+        .hashing
+        .run(move || hash_password(&password))
+        .await??;
     let new = users::NewUser {
         username,
         display_name,
@@ -106,16 +105,28 @@ async fn register(
 
 async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
-    let user = users::by_username(&state.db, &username.to_lowercase()).await?;
+    let username = username.to_lowercase();
+    // Bounded before anything is counted or hashed; the username's bucket only for names
+    // that could exist, so that junk names cannot fill the limiter.
+    check_password(&password)?;
+    let known_shape = valid_username(&username).is_ok();
+    state.chat.rate.check_auth(
+        &state.client_address(&req),
+        known_shape.then_some(username.as_str()),
+    )?;
+    let user = users::by_username(&state.db, &username).await?;
     let hash = match &user {
         Some(user) => Some(user.password_hash.expose().to_owned()),
         None => DUMMY_HASH.clone(),
     };
-    let matches =
-        hashing(move || hash.is_some_and(|hash| verify_password(&password, &hash))).await?;
+    let matches = state
+        .hashing
+        .run(move || hash.is_some_and(|hash| verify_password(&password, &hash)))
+        .await?;
     match user {
         Some(user) if matches => {
             let token = state.tokens.issue(&user.id)?;

@@ -59,6 +59,8 @@ pub struct ChatError {
     pub code: ErrorCode,
     /// For people.
     pub message: String,
+    /// When asking again may succeed (for `rate_limited`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ChatError {
@@ -67,6 +69,15 @@ impl ChatError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same error, saying when asking again may succeed.
+    pub fn retry_after(self, wait: Option<std::time::Duration>) -> Self {
+        Self {
+            retry_after: wait,
+            ..self
         }
     }
 
@@ -119,7 +130,9 @@ impl From<ChatError> for ApiError {
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
-        ApiError::new(status, error.code.as_str(), error.message)
+        let mut reply = ApiError::new(status, error.code.as_str(), error.message);
+        reply.retry_after = error.retry_after;
+        reply
     }
 }
 

@@ -73,12 +73,22 @@ fn user_of(socket: &Socket) -> String {
 }
 
 impl NamespaceHandler for ChatNamespace {
-    fn authorize(&self, auth: Option<&Map<String, Value>>) -> Result<Value, ConnectError> {
+    fn authorize(
+        &self,
+        session: &Sid,
+        auth: Option<&Map<String, Value>>,
+    ) -> Result<Value, ConnectError> {
         let token = auth
             .and_then(|auth| auth.get("token"))
             .and_then(Value::as_str);
         match token.map(|token| self.tokens.verify(token)) {
-            Some(Ok(user_id)) => Ok(Value::String(user_id)),
+            Some(Ok(user_id)) => match self.chat.rate.check_connect(session.as_str(), &user_id) {
+                Ok(()) => Ok(Value::String(user_id)),
+                Err(error) => Err(ConnectError {
+                    message: error.message,
+                    data: Some(json!({"code": error.code.as_str()})),
+                }),
+            },
             // The contract knows two codes: a missing token is an invalid one.
             Some(Err(error)) => Err(refusal(error)),
             None => Err(refusal(TokenError::Invalid)),
@@ -237,8 +247,9 @@ async fn dispatch(
     name: &str,
     payload: Value,
 ) -> Result<Value, ChatError> {
-    chat.rate.check_connection(socket.id().as_str())?;
     let caller = user_of(socket);
+    chat.rate
+        .check_event(socket.session_id().as_str(), &caller)?;
     let except = Some(socket.id().clone());
     match name {
         events::MESSAGE_SEND => {

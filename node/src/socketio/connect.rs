@@ -38,7 +38,7 @@ impl SocketIoSession {
                 },
             );
         };
-        let data = match namespace.handler.authorize(auth.as_ref()) {
+        let data = match namespace.handler.authorize(session.sid(), auth.as_ref()) {
             Ok(data) => data,
             Err(error) => return refuse(session, error),
         };
@@ -55,6 +55,7 @@ impl SocketIoSession {
         };
         let socket = Socket::new(
             id.clone(),
+            session.sid().clone(),
             pid.clone(),
             namespace.clone(),
             session.address(),

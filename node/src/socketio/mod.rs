@@ -65,9 +65,14 @@ pub enum DisconnectReason {
 /// What a namespace does with its sockets. Every method runs on the socket's session
 /// actor; work that waits must be spawned.
 pub trait NamespaceHandler: Send + Sync + 'static {
-    /// Decides whether a CONNECT with this auth payload is accepted; the value returned
-    /// is kept with the socket ([`Socket::data`]), e.g. the authenticated user id.
-    fn authorize(&self, auth: Option<&Map<String, Value>>) -> Result<Value, ConnectError>;
+    /// Decides whether a CONNECT with this auth payload, on Engine.IO session `session`, is
+    /// accepted; the value returned is kept with the socket ([`Socket::data`]), e.g. the
+    /// authenticated user id.
+    fn authorize(
+        &self,
+        session: &Sid,
+        auth: Option<&Map<String, Value>>,
+    ) -> Result<Value, ConnectError>;
 
     /// A socket has connected.
     fn on_connect(&self, _socket: &Socket) {}

@@ -28,6 +28,7 @@ pub enum AckError {
 #[derive(Debug)]
 struct SocketInner {
     id: Sid,
+    session_id: Sid,
     pid: Option<String>,
     namespace: Arc<Namespace>,
     session: Addr<ConnectionActor<SocketIoSession>>,
@@ -43,6 +44,7 @@ pub struct Socket {
 impl Socket {
     pub(super) fn new(
         id: Sid,
+        session_id: Sid,
         pid: Option<String>,
         namespace: Arc<Namespace>,
         session: Addr<ConnectionActor<SocketIoSession>>,
@@ -51,6 +53,7 @@ impl Socket {
         Self {
             inner: Arc::new(SocketInner {
                 id,
+                session_id,
                 pid,
                 namespace,
                 session,
@@ -62,6 +65,12 @@ impl Socket {
     /// The socket id the client sees as `socket.id`.
     pub fn id(&self) -> &Sid {
         &self.inner.id
+    }
+
+    /// The Engine.IO session the socket belongs to: the same for every socket a client
+    /// connects (and reconnects) over one transport session.
+    pub fn session_id(&self) -> &Sid {
+        &self.inner.session_id
     }
 
     pub(super) fn pid(&self) -> Option<&str> {

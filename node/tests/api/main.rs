@@ -16,6 +16,7 @@ mod engine;
 mod groups_contacts;
 mod health;
 mod inputs;
+mod limits;
 mod loadtest_smoke;
 mod telemetry;
 mod tls;

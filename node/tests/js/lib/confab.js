@@ -24,13 +24,23 @@ export function confabUnavailableReason() {
     : "CONFAB_BIN is not set: end-to-end chat tests need the confab binary (target/debug/confab)";
 }
 
-/** The parent's environment without any CONFAB_* variable, plus `extra`. */
+/**
+ * The parent's environment without any CONFAB_* variable, plus `extra`. Every test user
+ * registers and logs in from 127.0.0.1, so the per-address limits of logins and
+ * registrations are raised out of the way (the Rust suite tests them).
+ */
 function childEnv(extra) {
   const env = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith("CONFAB_")) env[key] = value;
   }
-  return { ...env, RUST_LOG: "warn", ...extra };
+  return {
+    ...env,
+    RUST_LOG: "warn",
+    CONFAB_AUTH_PER_MINUTE: "100000",
+    CONFAB_AUTH_BURST: "100000",
+    ...extra,
+  };
 }
 
 /** Every child still alive, killed if the test process exits without cleaning up. */
