@@ -120,6 +120,16 @@ pub struct Settings {
     pub auth_burst: u32,
     /// Logins to one username per minute, from anywhere. Default 10.
     pub logins_per_username_per_minute: u32,
+    /// Milliseconds an Engine.IO session may go without a connected Socket.IO namespace
+    /// (after its handshake, or after its last DISCONNECT) before it is closed.
+    /// Default 45000.
+    pub connect_timeout_ms: u64,
+    /// Most Engine.IO sessions open at once on this node (a handshake past it is 503).
+    /// Default 50000.
+    pub max_sessions: usize,
+    /// Most Engine.IO sessions open at once from one client address (a handshake past it
+    /// is 429). Default 256.
+    pub max_sessions_per_address: usize,
     /// Whether the client address is the last entry of `X-Forwarded-For` (set it behind a
     /// proxy or ingress that appends it) rather than the peer address. Default false.
     pub trust_forwarded_for: bool,
@@ -172,6 +182,9 @@ impl Default for Settings {
             auth_per_minute: 30,
             auth_burst: 30,
             logins_per_username_per_minute: 10,
+            connect_timeout_ms: 45_000,
+            max_sessions: 50_000,
+            max_sessions_per_address: 256,
             trust_forwarded_for: false,
             messages_per_sec: 50,
             messages_burst: 200,
@@ -394,6 +407,9 @@ impl fmt::Debug for Settings {
                 "logins_per_username_per_minute",
                 &self.logins_per_username_per_minute,
             )
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("max_sessions", &self.max_sessions)
+            .field("max_sessions_per_address", &self.max_sessions_per_address)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("messages_per_sec", &self.messages_per_sec)
             .field("messages_burst", &self.messages_burst)

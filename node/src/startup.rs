@@ -176,16 +176,22 @@ impl Application {
             rate: rate_limits(settings),
             pending: pending.clone(),
         };
-        let socket_io = SocketIo::new(SocketIoConfig::default())
-            .namespace("/", ChatNamespace::new(chat.clone(), tokens.clone()))?
-            .into_engine(EngineConfig {
-                cors_origins: settings.cors_origins.clone(),
-                ping_interval: Duration::from_millis(settings.ping_interval_ms),
-                ping_timeout: Duration::from_millis(settings.ping_timeout_ms),
-                max_buffered_frames: settings.outgoing_buffer_frames,
-                max_buffered_bytes: settings.outgoing_buffer_bytes,
-                ..EngineConfig::default()
-            });
+        let socket_io = SocketIo::new(SocketIoConfig {
+            connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
+            ..SocketIoConfig::default()
+        })
+        .namespace("/", ChatNamespace::new(chat.clone(), tokens.clone()))?
+        .into_engine(EngineConfig {
+            cors_origins: settings.cors_origins.clone(),
+            ping_interval: Duration::from_millis(settings.ping_interval_ms),
+            ping_timeout: Duration::from_millis(settings.ping_timeout_ms),
+            max_buffered_frames: settings.outgoing_buffer_frames,
+            max_buffered_bytes: settings.outgoing_buffer_bytes,
+            max_sessions: settings.max_sessions,
+            max_sessions_per_address: settings.max_sessions_per_address,
+            trust_forwarded_for: settings.trust_forwarded_for,
+            ..EngineConfig::default()
+        });
         socket_io.forward_polling(&settings.node_id, bus.clone(), keys);
         let mut state = AppState::new(db, tokens, directory, bus, chat, metrics::recorder());
         state.trust_forwarded_for = settings.trust_forwarded_for;

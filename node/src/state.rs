@@ -90,24 +90,9 @@ impl AppState {
         }
     }
 
-    /// The address of the client of `req`: the peer's, or when [`Self::trust_forwarded_for`]
-    /// the last entry of `X-Forwarded-For` (the one the proxy in front of the node added;
-    /// earlier ones come from the client and prove nothing).
+    /// The address of the client of `req` (see [`crate::engineio::client_address`]).
     pub fn client_address(&self, req: &actix_web::HttpRequest) -> String {
-        let forwarded = self
-            .trust_forwarded_for
-            .then(|| req.headers().get("x-forwarded-for"))
-            .flatten()
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.rsplit(',').next())
-            .map(str::trim)
-            .filter(|address| !address.is_empty());
-        match forwarded {
-            Some(address) => address.to_owned(),
-            None => req
-                .peer_addr()
-                .map_or_else(String::new, |peer| peer.ip().to_string()),
-        }
+        crate::engineio::client_address(req, self.trust_forwarded_for)
     }
 
     /// Marks the node as stopping.

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::admission::{Refused, client_address};
 use super::connection::{
     Abort, CloseReason, ConnectionActor, Poll, PollData, PollError, StartProbe,
 };
@@ -186,9 +187,39 @@ async fn dispatch<F: HandlerFactory>(
         };
     }
     match transport {
-        TransportKind::Polling => open_polling(engine),
+        TransportKind::Polling => open_polling(req, engine),
         TransportKind::WebSocket => open_websocket(req, body, engine),
     }
+}
+
+/// Counts a new session `sid` in, or answers why it may not open: 429 when its client
+/// address holds its share of sessions, 503 when the node holds all it takes, both with
+/// the protocol's error body (code 4, "Forbidden" in the reference) and `Retry-After`.
+fn admit<F: HandlerFactory>(
+    req: &HttpRequest,
+    engine: &Engine<F>,
+    sid: &Sid,
+) -> Result<(), HttpResponse> {
+    let config = &engine.config;
+    let address = client_address(req, config.trust_forwarded_for);
+    let caps = (config.max_sessions_per_address, config.max_sessions);
+    engine
+        .admission
+        .admit(sid, address, caps)
+        .map_err(|refused| {
+            let (status, message) = match refused {
+                Refused::PerAddress => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many sessions from this address",
+                ),
+                Refused::Total => (StatusCode::SERVICE_UNAVAILABLE, "Too many sessions"),
+            };
+            metrics::counter!("confab_engineio_sessions_refused_total").increment(1);
+            HttpResponse::build(status)
+                .content_type("application/json")
+                .insert_header((header::RETRY_AFTER, "5"))
+                .body(json!({"code": 4, "message": message}).to_string())
+        })
 }
 
 fn is_websocket_upgrade(req: &HttpRequest) -> bool {
@@ -237,8 +268,11 @@ fn start_session<F: HandlerFactory>(
     session
 }
 
-fn open_polling<F: HandlerFactory>(engine: &Arc<Engine<F>>) -> HttpResponse {
+fn open_polling<F: HandlerFactory>(req: &HttpRequest, engine: &Arc<Engine<F>>) -> HttpResponse {
     let sid = engine.new_sid();
+    if let Err(refused) = admit(req, engine, &sid) {
+        return refused;
+    }
     let mut body = Vec::new();
     handshake(engine, &sid, &["websocket"]).encode_text_into(&mut body);
     let mut response = polling_response("text/plain; charset=UTF-8");
@@ -270,6 +304,9 @@ fn open_websocket<F: HandlerFactory>(
         return EngineError::BadRequest.response();
     };
     let sid = engine.new_sid();
+    if let Err(refused) = admit(req, engine, &sid) {
+        return refused;
+    }
     let (mut writer, stream) = WsWriter::new(
         engine.config.max_buffered_frames,
         engine.config.max_buffered_bytes,
@@ -279,6 +316,7 @@ fn open_websocket<F: HandlerFactory>(
         .send(&handshake(engine, &sid, &[]).to_frame())
         .is_err()
     {
+        engine.admission.release(&sid);
         return HttpResponse::InternalServerError().finish();
     }
     let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);

@@ -6,6 +6,7 @@
 //! carries (Socket.IO, or the raw echo of the conformance server) is a [`SessionHandler`].
 //! Packets are encoded and decoded by `confab-protocol`; this module only moves them.
 
+mod admission;
 mod connection;
 mod cors;
 mod forward;
@@ -22,6 +23,7 @@ use actix::{Addr, Context};
 use base64::Engine as _;
 use bytes::Bytes;
 
+pub use admission::client_address;
 pub use connection::{CloseReason, CloseSession, Command, ConnectionActor, Session};
 pub use http::{configure, engine_route};
 
@@ -42,6 +44,13 @@ pub struct EngineConfig {
     /// How many bytes may wait for a client that does not read before it is disconnected
     /// as a slow consumer (one frame is always taken when nothing waits). Default 1 MiB.
     pub max_buffered_bytes: usize,
+    /// Most sessions open at once from one client address. Default 256.
+    pub max_sessions_per_address: usize,
+    /// Most sessions open at once on this server. Default 50,000.
+    pub max_sessions: usize,
+    /// Whether the client address is the last `X-Forwarded-For` entry rather than the
+    /// peer's (behind a proxy that appends it). Default false.
+    pub trust_forwarded_for: bool,
     /// Origins allowed by CORS: empty for none (same-origin only), `*` for any.
     pub cors_origins: Vec<String>,
     /// Whether CORS responses allow credentials (cookies). Default false.
@@ -60,6 +69,9 @@ impl Default for EngineConfig {
             upgrade_timeout: Duration::from_millis(10_000),
             max_buffered_frames: 1024,
             max_buffered_bytes: 1024 * 1024,
+            max_sessions_per_address: 256,
+            max_sessions: 50_000,
+            trust_forwarded_for: false,
             cors_origins: Vec::new(),
             cors_credentials: false,
             cookie: None,
@@ -165,6 +177,8 @@ pub struct Engine<F: HandlerFactory> {
     sessions: RwLock<HashMap<Sid, Addr<ConnectionActor<F::Handler>>>>,
     /// Closed polling sessions whose next GET still gets a last payload, and since when.
     farewells: Mutex<HashMap<Sid, (Instant, Bytes)>>,
+    /// The open sessions per client address, for the caps.
+    admission: admission::Admission,
     /// Set when the node stops: new handshakes are refused.
     draining: AtomicBool,
     /// In a cluster: this node's id and the bus polling requests are forwarded over.
@@ -188,6 +202,7 @@ impl<F: HandlerFactory> Engine<F> {
             factory,
             sessions: RwLock::new(HashMap::new()),
             farewells: Mutex::new(HashMap::new()),
+            admission: admission::Admission::default(),
             draining: AtomicBool::new(false),
             forwarding: OnceLock::new(),
         })
@@ -256,6 +271,7 @@ impl<F: HandlerFactory> Engine<F> {
         if removed {
             metrics::gauge!("confab_engineio_sessions").decrement(1.0);
         }
+        self.admission.release(sid);
         if let (Some(body), Ok(mut farewells)) = (farewell, self.farewells.lock()) {
             let now = Instant::now();
             farewells.retain(|_, (since, _)| now.duration_since(*since) < self.farewell_ttl());

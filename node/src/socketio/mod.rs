@@ -29,8 +29,9 @@ pub use socket::{AckError, Socket};
 /// Socket.IO settings.
 #[derive(Debug, Clone)]
 pub struct SocketIoConfig {
-    /// How long a client may take to connect to a namespace after the Engine.IO
-    /// handshake before it is closed. Default 45 s.
+    /// How long a session may go without a connected namespace, after the Engine.IO
+    /// handshake or after its last namespace disconnected, before it is closed. Default
+    /// 45 s.
     pub connect_timeout: Duration,
     /// Most binary attachments one packet may announce. Default 10.
     pub max_attachments: usize,

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::{Context, SpawnHandle};
+use actix::{AsyncContext, Context, SpawnHandle};
 use confab_protocol::engineio::Frame;
 use confab_protocol::socketio::{
     Ack, Decoder, Event, Namespace as NamespaceName, Packet, PacketData,
@@ -105,7 +105,7 @@ impl SocketIoSession {
             }
             _ if !connected => session.close(CloseReason::ProtocolError),
             PacketData::Disconnect => {
-                self.leave(&namespace, DisconnectReason::ClientDisconnect);
+                self.leave(session, &namespace, DisconnectReason::ClientDisconnect);
             }
             PacketData::Event(event) => {
                 if let Some(socket) = self.sockets.get(namespace.as_str()) {
@@ -123,8 +123,15 @@ impl SocketIoSession {
     }
 
     /// Takes the socket of `namespace` out of it, if there is one. The Engine.IO session
-    /// stays open (as in the reference), even when it was the last namespace.
-    fn leave(&mut self, namespace: &NamespaceName, reason: DisconnectReason) {
+    /// stays open (as in the reference), even when it was the last namespace, but only for
+    /// the connect timeout: a session no namespace is connected on holds resources for
+    /// nothing, as one that never connected would.
+    fn leave(
+        &mut self,
+        session: &mut Session<'_, Self>,
+        namespace: &NamespaceName,
+        reason: DisconnectReason,
+    ) {
         let Some(socket) = self.sockets.remove(namespace.as_str()) else {
             return;
         };
@@ -133,6 +140,23 @@ impl SocketIoSession {
         socket.namespace().remove(socket.id());
         let handler = socket.namespace().handler.clone();
         handler.on_disconnect(&socket, reason);
+        if self.sockets.is_empty() {
+            self.close_unless_connected_in_time(session);
+        }
+    }
+
+    /// Closes the session if no namespace is connected on it after the connect timeout.
+    fn close_unless_connected_in_time(&mut self, session: &mut Session<'_, Self>) {
+        if let Some(timer) = self.connect_timeout.take() {
+            session.context().cancel_future(timer);
+        }
+        let timeout = self.io.config.connect_timeout;
+        let timer = session.run_later(timeout, |handler, session| {
+            if handler.sockets.is_empty() {
+                session.close(CloseReason::ServerClose);
+            }
+        });
+        self.connect_timeout = Some(timer);
     }
 
     fn emit_with_ack(
@@ -160,13 +184,7 @@ impl SessionHandler for SocketIoSession {
     type Command = SioCommand;
 
     fn on_open(&mut self, session: &mut Session<'_, Self>) {
-        let timeout = self.io.config.connect_timeout;
-        let timer = session.run_later(timeout, |handler, session| {
-            if handler.sockets.is_empty() {
-                session.close(CloseReason::ServerClose);
-            }
-        });
-        self.connect_timeout = Some(timer);
+        self.close_unless_connected_in_time(session);
     }
 
     fn on_message(&mut self, session: &mut Session<'_, Self>, message: Message) {
@@ -207,7 +225,7 @@ impl SessionHandler for SocketIoSession {
                 if self.sockets.contains_key(namespace.as_str()) {
                     let packet = Packet::new(namespace.clone(), PacketData::Disconnect);
                     Self::send_packet(session, &packet);
-                    self.leave(&namespace, DisconnectReason::ServerDisconnect);
+                    self.leave(session, &namespace, DisconnectReason::ServerDisconnect);
                 }
             }
             SioCommand::CloseTransport => session.close(CloseReason::ServerClose),

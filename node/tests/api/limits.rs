@@ -220,3 +220,39 @@ async fn a_login_password_is_bounded_and_hashing_never_queues_without_end() {
     let ok = login(&app, "alice", "correct horse battery", "198.51.100.1").await;
     assert_eq!(ok.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn a_session_left_without_a_namespace_is_closed_after_the_connect_timeout() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.connect_timeout_ms = 300;
+    })
+    .await;
+    let alice = user(&app, "alice").await;
+    // A socket that stays connected is not affected.
+    let mut connected = connect(&app.address, &alice).await;
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        app.address.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert!(next_text(&mut ws).await.starts_with('0'));
+    let connect_packet = format!("40{}", json!({"token": alice.token}));
+    ws.send(Message::Text(connect_packet.into())).await.unwrap();
+    assert!(next_text(&mut ws).await.starts_with("40{"));
+    ws.send(Message::Text("41".into())).await.unwrap();
+    // The heartbeat (25 s + 20 s) would close it much later than this deadline.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(frame)) = ws.next().await {
+            if frame.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the namespace-less session is still open");
+    let ack = connected
+        .request("presence:query", json!({"users": []}))
+        .await
+        .unwrap();
+    assert_eq!(ack["ok"], true);
+}

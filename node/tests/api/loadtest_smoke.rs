@@ -13,7 +13,7 @@ const CONFAB: &str = env!("CARGO_BIN_EXE_confab");
 
 /// The chat's rate limits, raised out of the way of a load (every user of which registers
 /// from one address).
-const UNLIMITED: [(&str, &str); 10] = [
+const UNLIMITED: [(&str, &str); 11] = [
     ("CONFAB_MESSAGES_PER_SEC", "100000"),
     ("CONFAB_MESSAGES_BURST", "100000"),
     ("CONFAB_EVENTS_PER_SEC", "100000"),
@@ -24,6 +24,7 @@ const UNLIMITED: [(&str, &str); 10] = [
     ("CONFAB_HTTP_WRITES_BURST", "100000"),
     ("CONFAB_AUTH_PER_MINUTE", "100000"),
     ("CONFAB_AUTH_BURST", "100000"),
+    ("CONFAB_MAX_SESSIONS_PER_ADDRESS", "100000"),
 ];
 
 async fn node() -> NodeProcess {

@@ -39,6 +39,7 @@ function childEnv(extra) {
     RUST_LOG: "warn",
     CONFAB_AUTH_PER_MINUTE: "100000",
     CONFAB_AUTH_BURST: "100000",
+    CONFAB_MAX_SESSIONS_PER_ADDRESS: "100000",
     ...extra,
   };
 }
