@@ -23,7 +23,8 @@ use crate::store::{membership, users};
 const MAX_QUERY: usize = 200;
 
 /// The presence of each asked user, as `caller` may see it: a user who blocked the caller
-/// looks offline and never seen.
+/// (or who does not exist) looks offline and never seen. One database query answers the
+/// whole list, and one directory round the online part.
 pub async fn query(
     chat: &Chat,
     caller: &str,
@@ -35,21 +36,22 @@ pub async fn query(
         )));
     }
     let online = online_anywhere(chat, request.users.clone()).await?;
-    let mut answer = Vec::with_capacity(request.users.len());
-    for (user_id, online) in request.users.into_iter().zip(online) {
-        let hidden = membership::has_blocked(&chat.db, &user_id, caller).await?;
-        let last_seen = match users::by_id(&chat.db, &user_id).await? {
-            Some(found) if !hidden => found
-                .last_seen_at
-                .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            _ => None,
-        };
-        answer.push(Presence {
-            user: user_id,
-            online: online && !hidden,
-            last_seen,
-        });
-    }
+    let stored = membership::presence_of(&chat.db, caller, &request.users).await?;
+    let answer = request
+        .users
+        .into_iter()
+        .zip(online)
+        .map(|(user_id, online)| {
+            let seen = stored.get(&user_id).filter(|seen| !seen.blocked_viewer);
+            Presence {
+                online: online && seen.is_some(),
+                last_seen: seen
+                    .and_then(|seen| seen.last_seen_at)
+                    .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+                user: user_id,
+            }
+        })
+        .collect();
     Ok(answer)
 }
 

@@ -3,9 +3,12 @@
 
 use std::collections::HashMap;
 
-use confab_entities::{GroupRole, block, contact, conversation, group_member, read_cursor};
+use chrono::{DateTime, Utc};
+use confab_entities::{GroupRole, block, contact, conversation, group_member, read_cursor, user};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 
 /// The user's role in the group, if a member.
@@ -76,6 +79,54 @@ pub async fn has_blocked(
             .await?
             .is_some(),
     )
+}
+
+/// What `viewer` may learn of the presence of each of `ids` that exists, in one query:
+/// when it was last seen, and whether it blocked `viewer`.
+pub async fn presence_of(
+    db: &DatabaseConnection,
+    viewer: &str,
+    ids: &[String],
+) -> Result<HashMap<String, Seen>, DbErr> {
+    let blocked_viewer = Condition::all()
+        .add(
+            Expr::col((block::Entity, block::Column::UserId))
+                .equals((user::Entity, user::Column::Id)),
+        )
+        .add(Expr::col((block::Entity, block::Column::BlockedId)).eq(viewer));
+    let query = Query::select()
+        .column((user::Entity, user::Column::Id))
+        .column((user::Entity, user::Column::LastSeenAt))
+        .expr_as(
+            Expr::col((block::Entity, block::Column::UserId)),
+            Alias::new("blocker"),
+        )
+        .from(user::Entity)
+        .join(JoinType::LeftJoin, block::Entity, blocked_viewer)
+        .and_where(
+            Expr::col((user::Entity, user::Column::Id)).is_in(ids.iter().map(String::as_str)),
+        )
+        .to_owned();
+    let rows = db.query_all(&query).await?;
+    rows.into_iter()
+        .map(|row| {
+            let id: String = row.try_get("", "id")?;
+            let seen = Seen {
+                last_seen_at: row.try_get("", "last_seen_at")?,
+                blocked_viewer: row.try_get::<Option<String>>("", "blocker")?.is_some(),
+            };
+            Ok((id, seen))
+        })
+        .collect()
+}
+
+/// A user's presence as stored, for one viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// When the user was last seen.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Whether the user blocked the viewer (who then sees them offline and never seen).
+    pub blocked_viewer: bool,
 }
 
 /// The user's contacts.

@@ -9,7 +9,9 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use super::{User, connect, send, user};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, on_every_backend};
+
+on_every_backend!(a_presence_query_answers_every_id_as_the_asker_may_see_it);
 
 type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -255,4 +257,53 @@ async fn receipts_reach_the_others_and_the_readers_devices_typing_only_the_other
         .await
         .unwrap();
     assert!(bob_laptop.received("typing").is_empty());
+}
+
+async fn a_presence_query_answers_every_id_as_the_asker_may_see_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob, carol) = (
+        user(&app, "alice").await,
+        user(&app, "bob").await,
+        user(&app, "carol").await,
+    );
+    // Carol was online and left: she has a last-seen time.
+    let carols = connect(&app.address, &carol).await;
+    carols.close();
+    let mut alices = connect(&app.address, &alice).await;
+    let carol_left =
+        confab_testkit::eventually("carol's last seen", Duration::from_secs(20), || async {
+            let row = confab_entities::user::Entity::find_by_id(carol.id.clone())
+                .one(&app.db)
+                .await
+                .ok()??;
+            row.last_seen_at
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        })
+        .await
+        .unwrap();
+    let _bobs = connect(&app.address, &bob).await;
+    super::block(&app, &bob, &alice).await;
+    let asked = alices
+        .request(
+            "presence:query",
+            json!({"users": [bob.id, carol.id, "no-such-user", alice.id]}),
+        )
+        .await
+        .unwrap();
+    let presence = asked["presence"].as_array().unwrap();
+    let row = |n: usize| {
+        (
+            presence[n]["user"].clone(),
+            presence[n]["online"].clone(),
+            presence[n]["last_seen"].clone(),
+        )
+    };
+    assert_eq!(
+        row(0),
+        (json!(bob.id), json!(false), Value::Null),
+        "bob blocked alice"
+    );
+    assert_eq!(row(1), (json!(carol.id), json!(false), json!(carol_left)));
+    assert_eq!(row(2), (json!("no-such-user"), json!(false), Value::Null));
+    assert_eq!(row(3), (json!(alice.id), json!(true), Value::Null));
 }
