@@ -192,34 +192,32 @@ async fn dispatch<F: HandlerFactory>(
     }
 }
 
-/// Counts a new session `sid` in, or answers why it may not open: 429 when its client
+/// Counts a new session `sid` in, or gives the reply refusing it: 429 when its client
 /// address holds its share of sessions, 503 when the node holds all it takes, both with
 /// the protocol's error body (code 4, "Forbidden" in the reference) and `Retry-After`.
-fn admit<F: HandlerFactory>(
+fn refuse_admission<F: HandlerFactory>(
     req: &HttpRequest,
     engine: &Engine<F>,
     sid: &Sid,
-) -> Result<(), HttpResponse> {
+) -> Option<HttpResponse> {
     let config = &engine.config;
     let address = client_address(req, config.trust_forwarded_for);
     let caps = (config.max_sessions_per_address, config.max_sessions);
-    engine
-        .admission
-        .admit(sid, address, caps)
-        .map_err(|refused| {
-            let (status, message) = match refused {
-                Refused::PerAddress => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many sessions from this address",
-                ),
-                Refused::Total => (StatusCode::SERVICE_UNAVAILABLE, "Too many sessions"),
-            };
-            metrics::counter!("confab_engineio_sessions_refused_total").increment(1);
-            HttpResponse::build(status)
-                .content_type("application/json")
-                .insert_header((header::RETRY_AFTER, "5"))
-                .body(json!({"code": 4, "message": message}).to_string())
-        })
+    let refused = engine.admission.admit(sid, address, caps).err()?;
+    let (status, message) = match refused {
+        Refused::PerAddress => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sessions from this address",
+        ),
+        Refused::Total => (StatusCode::SERVICE_UNAVAILABLE, "Too many sessions"),
+    };
+    metrics::counter!("confab_engineio_sessions_refused_total").increment(1);
+    Some(
+        HttpResponse::build(status)
+            .content_type("application/json")
+            .insert_header((header::RETRY_AFTER, "5"))
+            .body(json!({"code": 4, "message": message}).to_string()),
+    )
 }
 
 fn is_websocket_upgrade(req: &HttpRequest) -> bool {
@@ -270,7 +268,7 @@ fn start_session<F: HandlerFactory>(
 
 fn open_polling<F: HandlerFactory>(req: &HttpRequest, engine: &Arc<Engine<F>>) -> HttpResponse {
     let sid = engine.new_sid();
-    if let Err(refused) = admit(req, engine, &sid) {
+    if let Some(refused) = refuse_admission(req, engine, &sid) {
         return refused;
     }
     let mut body = Vec::new();
@@ -304,7 +302,7 @@ fn open_websocket<F: HandlerFactory>(
         return EngineError::BadRequest.response();
     };
     let sid = engine.new_sid();
-    if let Err(refused) = admit(req, engine, &sid) {
+    if let Some(refused) = refuse_admission(req, engine, &sid) {
         return refused;
     }
     let (mut writer, stream) = WsWriter::new(
