@@ -114,12 +114,23 @@ impl Tokens {
 
     /// The user id inside `token`, if the token is genuine and current.
     pub fn verify(&self, token: &str) -> Result<String, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims.sub)
+        self.verify_until(token).map(|(user_id, _)| user_id)
+    }
+
+    /// The user id inside `token` and how long the token stays valid, if it is genuine
+    /// and current.
+    pub fn verify_until(&self, token: &str) -> Result<(String, Duration), TokenError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })
+            })?
+            .claims;
+        let now = jsonwebtoken::get_current_timestamp();
+        Ok((
+            claims.sub,
+            Duration::from_secs(claims.exp.saturating_sub(now)),
+        ))
     }
 }
 

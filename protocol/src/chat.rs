@@ -32,6 +32,9 @@ pub mod events {
     pub const GROUP_UPDATED: &str = "group:updated";
     /// Server → client: a contact relation changed.
     pub const CONTACT_UPDATED: &str = "contact:updated";
+    /// Server → client: the connection's token expired; a DISCONNECT follows. Log in again
+    /// (or refresh the token) and connect anew.
+    pub const SESSION_EXPIRED: &str = "session:expired";
 }
 
 /// Where a message goes: `{"user": id}` or `{"group": id}`.

@@ -123,6 +123,14 @@ export class Chat extends EventTarget {
         return;
       }
       this.setConnection("reconnecting");
+      // Refused by the server (not a network failure): the client does not retry by
+      // itself, so try again a little later.
+      if (code === "rate_limited") setTimeout(() => socket.connect(), 2000);
+    });
+    // The token expired while connected: the server disconnects right after this.
+    socket.on("session:expired", () => {
+      this.stop();
+      this.onSignedOut("Your session has expired: please log in again.");
     });
     socket.on("message:new", (m) => this.received(m));
     socket.on("receipt", ({ conversation, user, seq }) => {

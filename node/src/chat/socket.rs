@@ -68,8 +68,30 @@ impl ChatNamespace {
     }
 }
 
+/// The user a socket was authorised as.
 fn user_of(socket: &Socket) -> String {
-    socket.data().as_str().unwrap_or_default().to_owned()
+    socket.data()["user"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// When its token expires, a socket is told (`session:expired`, code `token_expired`) and
+/// disconnected by the server, so the client does not reconnect with the same token: it
+/// logs in again (or refreshes its token) and connects anew.
+fn expire_with_token(socket: &Socket) {
+    let valid_for = Duration::from_millis(socket.data()["valid_ms"].as_u64().unwrap_or(0));
+    let farewell = Event::new(
+        events::SESSION_EXPIRED,
+        vec![
+            json!({"code": TokenError::Expired.code(), "message": "the token has expired; log in again"}),
+        ],
+    );
+    socket.disconnect_after(valid_for, farewell);
 }
 
 impl NamespaceHandler for ChatNamespace {
@@ -81,14 +103,16 @@ impl NamespaceHandler for ChatNamespace {
         let token = auth
             .and_then(|auth| auth.get("token"))
             .and_then(Value::as_str);
-        match token.map(|token| self.tokens.verify(token)) {
-            Some(Ok(user_id)) => match self.chat.rate.check_connect(session.as_str(), &user_id) {
-                Ok(()) => Ok(Value::String(user_id)),
-                Err(error) => Err(ConnectError {
-                    message: error.message,
-                    data: Some(json!({"code": error.code.as_str()})),
-                }),
-            },
+        match token.map(|token| self.tokens.verify_until(token)) {
+            Some(Ok((user_id, valid_for))) => {
+                match self.chat.rate.check_connect(session.as_str(), &user_id) {
+                    Ok(()) => Ok(json!({"user": user_id, "valid_ms": duration_ms(valid_for)})),
+                    Err(error) => Err(ConnectError {
+                        message: error.message,
+                        data: Some(json!({"code": error.code.as_str()})),
+                    }),
+                }
+            }
             // The contract knows two codes: a missing token is an invalid one.
             Some(Err(error)) => Err(refusal(error)),
             None => Err(refusal(TokenError::Invalid)),
@@ -96,6 +120,7 @@ impl NamespaceHandler for ChatNamespace {
     }
 
     fn on_connect(&self, socket: &Socket) {
+        expire_with_token(socket);
         let user_id = user_of(socket);
         // Sent now, in order with the SocketGone of the same socket.
         let first = self.chat.node.send(UserConnected {

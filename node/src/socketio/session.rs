@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::{AsyncContext, Context, SpawnHandle};
 use confab_protocol::engineio::Frame;
@@ -20,7 +21,7 @@ use tokio::sync::oneshot;
 use super::lenient::ignored_packet_namespace;
 use super::socket::Socket;
 use super::{DisconnectReason, SocketIo};
-use crate::engineio::{CloseReason, ConnectionActor, Message, Session, SessionHandler};
+use crate::engineio::{CloseReason, ConnectionActor, Message, Session, SessionHandler, Sid};
 
 /// What sockets and other server code ask a session to do.
 pub enum SioCommand {
@@ -37,6 +38,18 @@ pub enum SioCommand {
     },
     /// Disconnect the socket of `namespace`.
     Disconnect(NamespaceName),
+    /// After `delay`, if `socket` is still the socket of `namespace`, send it `farewell`
+    /// and disconnect it. The timer lives with the session: it goes when the session goes.
+    DisconnectAfter {
+        /// The namespace.
+        namespace: NamespaceName,
+        /// The socket meant (a later socket of the namespace is left alone).
+        socket: Sid,
+        /// How long from now.
+        delay: Duration,
+        /// The event sent right before the DISCONNECT, saying why.
+        farewell: Event,
+    },
     /// Close the Engine.IO session.
     CloseTransport,
 }
@@ -47,6 +60,7 @@ impl std::fmt::Debug for SioCommand {
             Self::Send(_) => "Send",
             Self::EmitWithAck { .. } => "EmitWithAck",
             Self::Disconnect(_) => "Disconnect",
+            Self::DisconnectAfter { .. } => "DisconnectAfter",
             Self::CloseTransport => "CloseTransport",
         })
     }
@@ -145,6 +159,15 @@ impl SocketIoSession {
         }
     }
 
+    /// Sends a DISCONNECT to the socket of `namespace`, if there is one, and takes it out.
+    fn disconnect(&mut self, session: &mut Session<'_, Self>, namespace: &NamespaceName) {
+        if self.sockets.contains_key(namespace.as_str()) {
+            let packet = Packet::new(namespace.clone(), PacketData::Disconnect);
+            Self::send_packet(session, &packet);
+            self.leave(session, namespace, DisconnectReason::ServerDisconnect);
+        }
+    }
+
     /// Closes the session if no namespace is connected on it after the connect timeout.
     fn close_unless_connected_in_time(&mut self, session: &mut Session<'_, Self>) {
         if let Some(timer) = self.connect_timeout.take() {
@@ -221,12 +244,21 @@ impl SessionHandler for SocketIoSession {
                 event,
                 reply,
             } => self.emit_with_ack(session, namespace, event, reply),
-            SioCommand::Disconnect(namespace) => {
-                if self.sockets.contains_key(namespace.as_str()) {
-                    let packet = Packet::new(namespace.clone(), PacketData::Disconnect);
-                    Self::send_packet(session, &packet);
-                    self.leave(session, &namespace, DisconnectReason::ServerDisconnect);
-                }
+            SioCommand::Disconnect(namespace) => self.disconnect(session, &namespace),
+            SioCommand::DisconnectAfter {
+                namespace,
+                socket,
+                delay,
+                farewell,
+            } => {
+                session.run_later(delay, move |handler, session| {
+                    let current = handler.sockets.get(namespace.as_str());
+                    if current.is_some_and(|current| *current.id() == socket) {
+                        let packet = Packet::new(namespace.clone(), PacketData::Event(farewell));
+                        Self::send_packet(session, &packet);
+                        handler.disconnect(session, &namespace);
+                    }
+                });
             }
             SioCommand::CloseTransport => session.close(CloseReason::ServerClose),
         }

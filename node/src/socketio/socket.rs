@@ -175,6 +175,17 @@ impl Socket {
         self.command(SioCommand::Disconnect(self.namespace().name().clone()))
     }
 
+    /// After `delay`, sends `farewell` and disconnects the socket (as [`Socket::disconnect`]),
+    /// unless it has gone meanwhile; false if its session could not take the order.
+    pub fn disconnect_after(&self, delay: Duration, farewell: Event) -> bool {
+        self.command(SioCommand::DisconnectAfter {
+            namespace: self.namespace().name().clone(),
+            socket: self.id().clone(),
+            delay,
+            farewell,
+        })
+    }
+
     /// Closes the whole Engine.IO session (the client reconnects by itself).
     pub fn close_transport(&self) -> bool {
         self.command(SioCommand::CloseTransport)
