@@ -477,14 +477,23 @@ def ingress_keeps_websockets_open():
 
 
 @test
-def service_monitor_scrapes_metrics_over_the_node_port():
+def service_monitor_scrapes_metrics_on_their_own_port_never_through_the_ingress():
     r = Rendered(PRODUCTION)
     sm = r.one("ServiceMonitor")
     assert sm["apiVersion"] == "monitoring.coreos.com/v1"
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     endpoint = sm["spec"]["endpoints"][0]
-    assert endpoint["path"] == "/metrics" and endpoint["port"] == r.one("Service")["spec"]["ports"][0]["name"]
-    assert endpoint["scheme"] == "https"
+    service_ports = {p["name"]: p for p in r.one("Service")["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics" and endpoint["port"] == "metrics" in service_ports
+    assert endpoint["scheme"] == "http"
+    # The metrics have a listener of their own, which the ingress never routes to.
+    c = r.container
+    port_names = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert env_of(c, "CONFAB_METRICS_LISTEN")["value"] == f"0.0.0.0:{port_names['metrics']}"
+    assert service_ports["metrics"]["targetPort"] == "metrics"
+    backend = r.one("Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["port"] == {"name": "http"}
+    assert env_of(c, "CONFAB_TRUST_FORWARDED_FOR")["value"] == "true"
     assert sm["spec"]["selector"]["matchLabels"].items() <= r.one("Service")["metadata"]["labels"].items()
 
 

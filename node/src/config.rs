@@ -39,6 +39,10 @@ pub enum LogFormat {
 pub struct Settings {
     /// Address the HTTP/Socket.IO listener binds. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// Address of a listener serving only `/metrics` (plain HTTP), which then is not served
+    /// on `listen`: keep it off the path clients reach. Default unset: `/metrics` is served
+    /// on `listen` (the chart sets it, so an ingress never exposes the metrics).
+    pub metrics_listen: Option<SocketAddr>,
     /// sea-orm database URL (`sqlite://`, `postgres://`, `mysql://`).
     /// Default `sqlite://confab.db?mode=rwc`.
     pub database_url: String,
@@ -148,6 +152,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             database_url: "sqlite://confab.db?mode=rwc".to_owned(),
             database_max_connections: 10,
             database_statement_timeout_ms: 10_000,
@@ -367,6 +372,7 @@ impl fmt::Debug for Settings {
         let redacted = |url: &Option<String>| url.as_deref().map(redact_url);
         f.debug_struct("Settings")
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
             .field(

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, Result};
@@ -46,10 +46,37 @@ pub struct BindError {
     pub source: std::io::Error,
 }
 
+/// Binds `address` for a listener of the node.
+fn bind(address: std::net::SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(address).map_err(|source| BindError { address, source })
+}
+
+/// Serves `/metrics` alone on `listener` (plain HTTP, one worker), kept off the client
+/// listener so that an ingress in front of that never exposes it; returns the server and
+/// its port.
+fn serve_metrics(listener: TcpListener, data: &web::Data<AppState>) -> Result<(ServerHandle, u16)> {
+    let port = listener.local_addr()?.port();
+    let data = data.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(api::configure_metrics)
+    })
+    .disable_signals()
+    .workers(1)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok((handle, port))
+}
+
 /// A bound, ready-to-run node.
 pub struct Application {
     server: Server,
     port: u16,
+    /// The server of `/metrics` on its own listener, and its port, when configured.
+    metrics: Option<(ServerHandle, u16)>,
     state: AppState,
     node: Addr<NodeActor>,
     socket_io: Arc<Engine<SocketIoFactory>>,
@@ -129,10 +156,8 @@ impl Application {
     pub async fn build(settings: &Settings, run_migrations: bool) -> Result<Self> {
         tls::install_crypto_provider();
         // First, so that a taken port fails before anything else has started.
-        let listener = TcpListener::bind(settings.listen).map_err(|source| BindError {
-            address: settings.listen,
-            source,
-        })?;
+        let listener = bind(settings.listen)?;
+        let metrics_listener = settings.metrics_listen.map(bind).transpose()?;
         let db = connect(&settings.database_url, &settings.database_pool()).await?;
         if run_migrations {
             let applied = migrate(&db).await?;
@@ -201,12 +226,16 @@ impl Application {
         let json_limit = settings.http_json_limit;
         let engine = socket_io.clone();
         let web_client = crate::web::WebClient::new(&settings.web_dir);
+        let metrics_here = metrics_listener.is_none();
+        let metrics = metrics_listener
+            .map(|listener| serve_metrics(listener, &data))
+            .transpose()?;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .service(engineio::engine_route("/socket.io/", engine.clone()))
                 .wrap(from_fn(metrics::track))
-                .configure(|cfg| api::configure(cfg, json_limit))
+                .configure(|cfg| api::configure(cfg, json_limit, metrics_here))
                 .configure(|cfg| web_client.configure(cfg))
         })
         .disable_signals()
@@ -231,6 +260,7 @@ impl Application {
         Ok(Self {
             server,
             port,
+            metrics,
             state,
             node,
             socket_io,
@@ -240,6 +270,11 @@ impl Application {
                 deadline: Duration::from_secs(settings.drain_deadline_secs),
             },
         })
+    }
+
+    /// The port of the listener serving only `/metrics`, when it has its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// The port the listener is bound to.
@@ -278,6 +313,9 @@ impl Application {
             }
         });
         self.server.await.context("serving")?;
+        if let Some((metrics, _)) = &self.metrics {
+            metrics.stop(true).await;
+        }
         if self.node.send(Leave).await.is_err() {
             tracing::warn!("the node actor was gone; its lease will expire by itself");
         }

@@ -16,8 +16,9 @@ use crate::error::ApiError;
 
 pub use users::UserView;
 
-/// Registers every route. `json_limit` is the largest JSON body accepted, in bytes.
-pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize) {
+/// Registers every route. `json_limit` is the largest JSON body accepted, in bytes;
+/// `/metrics` is among them only when `with_metrics` (else it has a listener of its own).
+pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize, with_metrics: bool) {
     cfg.app_data(json_config(json_limit))
         .app_data(web::PathConfig::default().error_handler(|error, _| {
             ApiError::bad_request("invalid_path", error.to_string()).into()
@@ -26,6 +27,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize) {
             ApiError::bad_request("invalid_query", error.to_string()).into()
         }))
         .configure(health::configure)
+        .configure(|cfg| {
+            if with_metrics {
+                configure_metrics(cfg);
+            }
+        })
         .service(
             web::scope("/api/v1")
                 .configure(auth::configure)
@@ -37,6 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize) {
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such endpoint"))
         }));
+}
+
+/// Registers `/metrics` alone.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    health::configure_metrics(cfg);
 }
 
 /// JSON bodies: size-limited, and every way of getting them wrong has its own code.

@@ -107,3 +107,33 @@ async fn every_documented_endpoint_exists() {
         }
     }
 }
+
+/// With a metrics listener of its own, `/metrics` is served there only: the client
+/// listener (what an ingress exposes) answers 404 for it.
+#[actix_web::test]
+async fn metrics_on_their_own_listener_are_not_on_the_client_one() {
+    let test_db = confab_testkit::TestDb::create(Backend::Sqlite)
+        .await
+        .unwrap();
+    let settings = confab_node::config::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        database_url: test_db.url().to_owned(),
+        ..confab_node::config::Settings::default()
+    };
+    let app = confab_node::startup::Application::build(&settings, true)
+        .await
+        .unwrap();
+    let (port, metrics_port) = (app.port(), app.metrics_port().unwrap());
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = crate::helpers::client();
+    let get = |port: u16, path: &str| client.get(format!("http://127.0.0.1:{port}{path}")).send();
+    let public = get(port, "/metrics").await.unwrap();
+    assert_eq!(error_code(public, StatusCode::NOT_FOUND).await, "not_found");
+    assert_eq!(get(port, "/readyz").await.unwrap().status(), StatusCode::OK);
+    let private = get(metrics_port, "/metrics").await.unwrap();
+    assert_eq!(private.status(), StatusCode::OK);
+    assert!(private.text().await.unwrap().contains("confab_"));
+    let only_metrics = get(metrics_port, "/readyz").await.unwrap();
+    assert_eq!(only_metrics.status(), StatusCode::NOT_FOUND);
+}
