@@ -19,6 +19,8 @@ use crate::record::Recorder;
 
 /// How many registrations (argon2 on the server) run at once.
 const REGISTRATIONS_AT_ONCE: usize = 8;
+/// Group joins in flight at once while a group is set up.
+const JOINS_IN_FLIGHT: usize = 8;
 /// The password of every load-test user.
 const PASSWORD: &str = "load-test-password";
 
@@ -175,7 +177,9 @@ impl Harness {
     }
 
     /// Creates a group owned by `members[0]` with all of `members`; for `raw` only
-    /// invents its id (members join once connected, see [`Self::join`]).
+    /// invents its id (members join once connected, see [`Self::join`]). On Confab the
+    /// group is public and the others join it themselves: only contacts may be added by
+    /// someone else, and simulated users are nobody's contacts.
     pub async fn group(&self, index: usize, members: &[User]) -> Result<String> {
         let name = format!("g{}.{index}.{}", self.part, self.setup.run);
         if self.setup.target == Target::Raw {
@@ -183,20 +187,38 @@ impl Harness {
         }
         let owner = members.first().context("a group needs members")?;
         let base = &self.setup.urls[owner.url];
-        let others: Vec<&str> = members[1..].iter().map(|user| user.id.as_str()).collect();
         let reply = self
             .http
             .post(format!("{base}/api/v1/groups"))
             .bearer_auth(&owner.token)
-            .json(&json!({"name": name, "members": others}))
+            .json(&json!({"name": name, "public": true}))
             .send()
             .await
             .with_context(|| format!("creating group {name}"))?;
         let reply = success(reply, || format!("creating group {name}")).await?;
-        Ok(reply["group"]["id"]
+        let id = reply["group"]["id"]
             .as_str()
             .context("no group.id in the reply")?
-            .to_owned())
+            .to_owned();
+        // Each join owns what it needs, so that the stream of them stays Send.
+        let joins: Vec<_> = members[1..]
+            .iter()
+            .map(|member| {
+                let url = format!("{}/api/v1/groups/{id}/join", self.setup.urls[member.url]);
+                let request = self.http.post(url).bearer_auth(&member.token).send();
+                let what = format!("{} joining group {name}", member.id);
+                async move {
+                    let reply = request.await.context("joining a group")?;
+                    success(reply, || what.clone()).await
+                }
+            })
+            .collect();
+        let joined: Vec<Result<Value>> = stream::iter(joins)
+            .buffer_unordered(JOINS_IN_FLIGHT)
+            .collect()
+            .await;
+        joined.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(id)
     }
 
     /// For `raw`, makes a connected member join `group`; nothing for `chat` (membership

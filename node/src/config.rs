@@ -86,6 +86,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Most members a group may have. Default 1000.
     pub max_group_members: usize,
+    /// Most groups one user may be in (`too_many_groups` above). Default 500.
+    pub max_groups_per_user: usize,
+    /// Group creations and member additions one user may make per minute (and at once).
+    /// Default 30.
+    pub group_changes_per_minute: u32,
     /// Origins allowed to open Socket.IO sessions from a browser page of another origin
     /// (CORS): a list, or `["*"]` for any. Default empty: same-origin pages only.
     pub cors_origins: Vec<String>,
@@ -171,6 +176,8 @@ impl Default for Settings {
             node_lease_ttl_secs: 15,
             max_body_bytes: 64 * 1024,
             max_group_members: 1000,
+            max_groups_per_user: 500,
+            group_changes_per_minute: 30,
             cors_origins: Vec::new(),
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
@@ -316,6 +323,10 @@ impl Settings {
                 self.logins_per_username_per_minute,
                 self.logins_per_username_per_minute,
             ),
+            group_changes: Rate::per_minute(
+                self.group_changes_per_minute,
+                self.group_changes_per_minute,
+            ),
         }
     }
 
@@ -394,6 +405,8 @@ impl fmt::Debug for Settings {
             .field("node_lease_ttl_secs", &self.node_lease_ttl_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_group_members", &self.max_group_members)
+            .field("max_groups_per_user", &self.max_groups_per_user)
+            .field("group_changes_per_minute", &self.group_changes_per_minute)
             .field("cors_origins", &self.cors_origins)
             .field("ping_interval_ms", &self.ping_interval_ms)
             .field("ping_timeout_ms", &self.ping_timeout_ms)

@@ -196,6 +196,7 @@ impl Application {
             limits: Arc::new(ChatLimits {
                 max_body_bytes: settings.max_body_bytes,
                 max_group_members: settings.max_group_members,
+                max_groups_per_user: settings.max_groups_per_user,
                 ..ChatLimits::default()
             }),
             rate: rate_limits(settings),
@@ -203,6 +204,7 @@ impl Application {
         };
         let socket_io = SocketIo::new(SocketIoConfig {
             connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
+            close_without_namespace: true,
             ..SocketIoConfig::default()
         })
         .namespace("/", ChatNamespace::new(chat.clone(), tokens.clone()))?

@@ -219,6 +219,8 @@ pub enum ErrorCode {
     Conflict,
     /// The group is full.
     GroupFull,
+    /// The user is in as many groups as a user may be.
+    TooManyGroups,
     /// Something failed on the server.
     InternalError,
     /// The server is not ready (a dependency is down); retry.
@@ -237,6 +239,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Conflict => "conflict",
             Self::GroupFull => "group_full",
+            Self::TooManyGroups => "too_many_groups",
             Self::InternalError => "internal_error",
             Self::Unavailable => "unavailable",
         }

@@ -15,6 +15,33 @@ pub struct Registered {
     pub token: String,
 }
 
+/// Makes `a` and `b` contacts on the node at `base_url`: `a` asks, `b` accepts. Adding
+/// someone to a group needs them to be the adder's contact.
+pub async fn befriend(base_url: &str, a: &Registered, b: &Registered) -> Result<()> {
+    let client = reqwest::Client::new();
+    let asked = client
+        .post(format!("{base_url}/api/v1/contacts/requests"))
+        .bearer_auth(&a.token)
+        .json(&json!({"user_id": b.id}))
+        .send()
+        .await?;
+    let status = asked.status();
+    let body: Value = asked.json().await?;
+    ensure!(status.is_success(), "contact request: {status} {body}");
+    let id = body["request"]["id"]
+        .as_str()
+        .context("no request id")?
+        .to_owned();
+    let accepted = client
+        .post(format!("{base_url}/api/v1/contacts/requests/{id}/accept"))
+        .bearer_auth(&b.token)
+        .send()
+        .await?;
+    let status = accepted.status();
+    ensure!(status.is_success(), "accepting: {status}");
+    Ok(())
+}
+
 /// Registers `username` (with [`PASSWORD`]) on the node at `base_url` (`http://host:port`).
 pub async fn register(base_url: &str, username: &str) -> Result<Registered> {
     // reqwest's TLS needs a process-wide crypto provider, even for plain HTTP.

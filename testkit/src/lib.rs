@@ -12,7 +12,7 @@ mod node;
 mod servers;
 mod wait;
 
-pub use accounts::{PASSWORD, Registered, register};
+pub use accounts::{PASSWORD, Registered, befriend, register};
 pub use confab_loadtest::client::{Connected, SioClient};
 pub use database::{Backend, TestDb};
 pub use node::NodeProcess;

@@ -8,12 +8,18 @@
 //!
 //! Visibility: a private group is `not_found` to anyone but its members; a public one can
 //! be read and joined by anyone, but only its owner and admins manage it.
+//!
+//! Consent: nobody is put in a group by someone else unless they are that person's
+//! contact, with no block either way (`forbidden`, `blocked`); joining a public group is
+//! one's own choice. Nobody is in more than `max_groups_per_user` groups
+//! (`too_many_groups`), and creations and additions take from the caller's bucket of group
+//! changes (`rate_limited`), so nobody can bury someone under groups.
 
 use std::collections::BTreeSet;
 
 use confab_entities::{GroupRole, group, group_member};
 use confab_protocol::chat::{ErrorCode, events};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -21,6 +27,7 @@ use super::conversations::Conversation;
 use super::socket::parse;
 use super::{Chat, ChatError, encode_event};
 use crate::store::groups::{self as store, NewGroup};
+use crate::store::membership::{self, NoConsent};
 
 /// Longest group name, in characters (after trimming).
 const MAX_NAME_CHARS: usize = 128;
@@ -148,6 +155,45 @@ impl Locked {
     }
 }
 
+/// Checks that `adder` may put each of `users` in a group (see the module's
+/// documentation).
+async fn check_consent(
+    db: &impl ConnectionTrait,
+    adder: &str,
+    users: &[String],
+) -> Result<(), ChatError> {
+    match membership::without_consent(db, adder, users).await?.first() {
+        None => Ok(()),
+        Some((_, NoConsent::Blocked)) => Err(ChatError::new(
+            ErrorCode::Blocked,
+            "one of you has blocked the other",
+        )),
+        Some((_, NoConsent::NotAContact)) => Err(ChatError::forbidden(
+            "only your contacts can be added to a group; others can join a public one",
+        )),
+    }
+}
+
+/// Checks that none of `users` is in as many groups as a user may be.
+async fn check_room_in_groups(
+    chat: &Chat,
+    db: &impl ConnectionTrait,
+    users: &[String],
+) -> Result<(), ChatError> {
+    let counts = membership::group_counts(db, users).await?;
+    let max = i64::try_from(chat.limits.max_groups_per_user).unwrap_or(i64::MAX);
+    if counts.values().any(|count| *count >= max) {
+        return Err(ChatError::new(
+            ErrorCode::TooManyGroups,
+            format!(
+                "a user can be in at most {} groups",
+                chat.limits.max_groups_per_user
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn no_such_group() -> ChatError {
     ChatError::not_found("no such group")
 }
@@ -241,6 +287,7 @@ pub async fn create(
     caller: &str,
     request: CreateGroup,
 ) -> Result<GroupView, ChatError> {
+    chat.rate.check_group_change(caller)?;
     let name = checked_name(&request.name)?;
     let mut members: Vec<String> = Vec::new();
     for member in request.members {
@@ -254,6 +301,9 @@ pub async fn create(
     if !store::unknown_users(&chat.db, &members).await?.is_empty() {
         return Err(ChatError::not_found("no such user"));
     }
+    check_consent(&chat.db, caller, &members).await?;
+    let everyone: Vec<String> = members.iter().cloned().chain([caller.to_owned()]).collect();
+    check_room_in_groups(chat, &chat.db, &everyone).await?;
     let id = uuid::Uuid::now_v7().to_string();
     let new = NewGroup {
         conversation: Conversation::group(&id).to_ref(),
@@ -300,15 +350,16 @@ pub async fn add_member(
     group_id: &str,
     user_id: &str,
 ) -> Result<GroupView, ChatError> {
+    chat.rate.check_group_change(caller)?;
     let after = change(chat, caller, group_id, async |txn, group| {
         group.require(caller, MANAGERS)?;
-        if !store::unknown_users(txn, &[user_id.to_owned()])
-            .await?
-            .is_empty()
-        {
+        let added = [user_id.to_owned()];
+        if !store::unknown_users(txn, &added).await?.is_empty() {
             return Err(ChatError::not_found("no such user"));
         }
         group.check_admissible(chat, user_id)?;
+        check_consent(txn, caller, &added).await?;
+        check_room_in_groups(chat, txn, &added).await?;
         Ok(store::add_member(txn, group_id, user_id, GroupRole::Member).await?)
     })
     .await?;
@@ -346,6 +397,7 @@ pub async fn join(chat: &Chat, caller: &str, group_id: &str) -> Result<GroupView
     let after = change(chat, caller, group_id, async |txn, group| {
         // A private group was already `not_found` unless the caller is a member.
         group.check_admissible(chat, caller)?;
+        check_room_in_groups(chat, txn, &[caller.to_owned()]).await?;
         Ok(store::add_member(txn, group_id, caller, GroupRole::Member).await?)
     })
     .await?;

@@ -40,6 +40,8 @@ pub struct ChatLimits {
     pub max_meta_bytes: usize,
     /// Most members a group may have. Default 1000.
     pub max_group_members: usize,
+    /// Most groups a user may be in. Default 500.
+    pub max_groups_per_user: usize,
 }
 
 impl Default for ChatLimits {
@@ -48,6 +50,7 @@ impl Default for ChatLimits {
             max_body_bytes: 64 * 1024,
             max_meta_bytes: 16 * 1024,
             max_group_members: 1000,
+            max_groups_per_user: 500,
         }
     }
 }
@@ -126,7 +129,9 @@ impl From<ChatError> for ApiError {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Forbidden | ErrorCode::Blocked => StatusCode::FORBIDDEN,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Conflict | ErrorCode::GroupFull => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::GroupFull | ErrorCode::TooManyGroups => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };

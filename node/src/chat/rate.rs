@@ -10,7 +10,8 @@
 //! - messages take from the sender's bucket, whichever way they come;
 //! - mutating HTTP requests take from the caller's bucket;
 //! - logins and registrations take from the client address's bucket and, for logins, the
-//!   username's, so that neither one address nor many can guess one password quickly.
+//!   username's, so that neither one address nor many can guess one password quickly;
+//! - group creations and member additions take from the user's bucket of group changes.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -78,6 +79,8 @@ pub struct Limits {
     pub auth_per_address: Rate,
     /// Logins per username.
     pub logins_per_username: Rate,
+    /// Group creations and member additions per user.
+    pub group_changes: Rate,
 }
 
 /// The node's rate limiters.
@@ -89,6 +92,7 @@ pub struct RateLimits {
     http_writers: DefaultKeyedRateLimiter<String>,
     addresses: DefaultKeyedRateLimiter<String>,
     usernames: DefaultKeyedRateLimiter<String>,
+    group_changes: DefaultKeyedRateLimiter<String>,
 }
 
 impl RateLimits {
@@ -102,6 +106,7 @@ impl RateLimits {
             http_writers: keyed(limits.http_writes),
             addresses: keyed(limits.auth_per_address),
             usernames: keyed(limits.logins_per_username),
+            group_changes: keyed(limits.group_changes),
         }
     }
 
@@ -137,6 +142,11 @@ impl RateLimits {
         }
     }
 
+    /// Takes one group creation or member addition from user `id`'s bucket.
+    pub fn check_group_change(&self, id: &str) -> Result<(), ChatError> {
+        take(&self.group_changes, id, 1)
+    }
+
     /// Forgets the buckets that are full again (called now and then, so keys of gone
     /// connections do not pile up).
     pub fn forget_idle(&self) {
@@ -147,6 +157,7 @@ impl RateLimits {
             &self.http_writers,
             &self.addresses,
             &self.usernames,
+            &self.group_changes,
         ] {
             limiter.retain_recent();
         }
@@ -182,6 +193,7 @@ mod tests {
             http_writes: Rate::per_second(1, 1),
             auth_per_address: Rate::per_minute(1, 3),
             logins_per_username: Rate::per_minute(1, 2),
+            group_changes: Rate::per_minute(1, 1),
         })
     }
 

@@ -29,10 +29,13 @@ pub use socket::{AckError, Socket};
 /// Socket.IO settings.
 #[derive(Debug, Clone)]
 pub struct SocketIoConfig {
-    /// How long a session may go without a connected namespace, after the Engine.IO
-    /// handshake or after its last namespace disconnected, before it is closed. Default
-    /// 45 s.
+    /// How long a client may take to connect to a namespace after the Engine.IO
+    /// handshake before it is closed. Default 45 s.
     pub connect_timeout: Duration,
+    /// Whether the connect timeout runs again when a session's last namespace
+    /// disconnects, so that a session cannot live on without any. Default false, as in
+    /// the reference server (which keeps such a session until its transport closes).
+    pub close_without_namespace: bool,
     /// Most binary attachments one packet may announce. Default 10.
     pub max_attachments: usize,
     /// Connection-state recovery: how long a disconnected socket's state (id, rooms,
@@ -46,6 +49,7 @@ impl Default for SocketIoConfig {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(45),
+            close_without_namespace: false,
             max_attachments: confab_protocol::socketio::DEFAULT_MAX_ATTACHMENTS,
             recovery_window: None,
         }

@@ -137,9 +137,9 @@ impl SocketIoSession {
     }
 
     /// Takes the socket of `namespace` out of it, if there is one. The Engine.IO session
-    /// stays open (as in the reference), even when it was the last namespace, but only for
-    /// the connect timeout: a session no namespace is connected on holds resources for
-    /// nothing, as one that never connected would.
+    /// stays open (as in the reference), even when it was the last namespace; with
+    /// `close_without_namespace`, only for the connect timeout: a session no namespace is
+    /// connected on holds resources for nothing, as one that never connected would.
     fn leave(
         &mut self,
         session: &mut Session<'_, Self>,
@@ -154,7 +154,7 @@ impl SocketIoSession {
         socket.namespace().remove(socket.id());
         let handler = socket.namespace().handler.clone();
         handler.on_disconnect(&socket, reason);
-        if self.sockets.is_empty() {
+        if self.sockets.is_empty() && self.io.config.close_without_namespace {
             self.close_unless_connected_in_time(session);
         }
     }

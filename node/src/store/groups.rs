@@ -124,12 +124,8 @@ pub async fn members_of(
 
 /// The groups the user is a member of, oldest first.
 pub async fn of_user(db: &DatabaseConnection, user_id: &str) -> Result<Vec<group::Model>, DbErr> {
-    let ids = super::membership::group_ids_of(db, user_id).await?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
     group::Entity::find()
-        .filter(group::Column::Id.is_in(ids))
+        .filter(group::Column::Id.in_subquery(super::membership::groups_of(user_id)))
         .order_by_asc(group::Column::CreatedAt)
         .order_by_asc(group::Column::Id)
         .all(db)

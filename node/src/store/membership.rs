@@ -1,7 +1,7 @@
 //! Who belongs where: the read-only queries the chat checks on every operation (group
 //! membership and roles, blocks, contacts, a user's conversations).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use confab_entities::{GroupRole, block, contact, conversation, group_member, read_cursor, user};
@@ -140,19 +140,109 @@ pub async fn contact_ids(db: &DatabaseConnection, user_id: &str) -> Result<Vec<S
         .await
 }
 
-/// Every conversation the user is in: direct ones and those of the user's groups.
+/// Every conversation the user is in: direct ones and those of the user's groups. One
+/// query whose text does not grow with the number of groups.
 pub async fn conversations_of(
     db: &DatabaseConnection,
     user_id: &str,
 ) -> Result<Vec<conversation::Model>, DbErr> {
-    let groups = group_ids_of(db, user_id).await?;
-    let mut mine = Condition::any()
+    let mine = Condition::any()
         .add(conversation::Column::UserA.eq(user_id))
-        .add(conversation::Column::UserB.eq(user_id));
-    if !groups.is_empty() {
-        mine = mine.add(conversation::Column::GroupId.is_in(groups));
-    }
+        .add(conversation::Column::UserB.eq(user_id))
+        .add(conversation::Column::GroupId.in_subquery(groups_of(user_id)));
     conversation::Entity::find().filter(mine).all(db).await
+}
+
+/// `SELECT group_id FROM group_members WHERE user_id = ?`, to use inside other queries.
+pub fn groups_of(user_id: &str) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(group_member::Column::GroupId)
+        .from(group_member::Entity)
+        .and_where(Expr::col(group_member::Column::UserId).eq(user_id))
+        .to_owned()
+}
+
+/// Why a user may not be put in a group by another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoConsent {
+    /// The user is not the adder's contact.
+    NotAContact,
+    /// One of the two has blocked the other.
+    Blocked,
+}
+
+/// For each of `users` that `adder` may not put in a group, why: each must be the adder's
+/// contact, with no block either way.
+pub async fn without_consent(
+    db: &impl ConnectionTrait,
+    adder: &str,
+    users: &[String],
+) -> Result<Vec<(String, NoConsent)>, DbErr> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = || users.iter().map(String::as_str);
+    let contacts: HashSet<String> = contact::Entity::find()
+        .select_only()
+        .column(contact::Column::ContactId)
+        .filter(contact::Column::UserId.eq(adder))
+        .filter(contact::Column::ContactId.is_in(ids()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let either_way = Condition::any()
+        .add(
+            Condition::all()
+                .add(block::Column::UserId.eq(adder))
+                .add(block::Column::BlockedId.is_in(ids())),
+        )
+        .add(
+            Condition::all()
+                .add(block::Column::UserId.is_in(ids()))
+                .add(block::Column::BlockedId.eq(adder)),
+        );
+    let blocked: HashSet<String> = block::Entity::find()
+        .filter(either_way)
+        .all(db)
+        .await?
+        .into_iter()
+        .flat_map(|row| [row.user_id, row.blocked_id])
+        .collect();
+    Ok(users
+        .iter()
+        .filter_map(|user| {
+            let refusal = if blocked.contains(user) {
+                NoConsent::Blocked
+            } else if !contacts.contains(user) {
+                NoConsent::NotAContact
+            } else {
+                return None;
+            };
+            Some((user.clone(), refusal))
+        })
+        .collect())
+}
+
+/// How many groups each of `users` is in (those in none are left out).
+pub async fn group_counts(
+    db: &impl ConnectionTrait,
+    users: &[String],
+) -> Result<HashMap<String, i64>, DbErr> {
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64)> = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::UserId)
+        .column_as(group_member::Column::GroupId.count(), "groups")
+        .filter(group_member::Column::UserId.is_in(users.iter().map(String::as_str)))
+        .group_by(group_member::Column::UserId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The user's read cursors, by conversation.

@@ -93,6 +93,11 @@ async fn group_messages_reach_members_on_both_nodes_including_one_added_while_co
     let mut bobs = connect(b, &bob).await;
     let mut daves = connect(b, &dave).await;
     wait_presence(a, &alice, &[(&bob, true), (&dave, true)], WITHIN).await;
+    for friend in [&bob, &carol, &dave] {
+        confab_testkit::befriend(&a.base_url(), &alice, friend)
+            .await
+            .unwrap();
+    }
 
     let group = create_group(a, &alice, &[&bob, &carol]).await;
     // The change reached node B (it routes the group to bob from then on).

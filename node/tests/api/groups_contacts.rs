@@ -31,6 +31,28 @@ async fn users<const N: usize>(app: &TestApp, names: [&str; N]) -> [User; N] {
     users.try_into().unwrap_or_else(|_| unreachable!())
 }
 
+/// Registers each of `names` and makes every two of them contacts, written straight to
+/// the database: putting someone in a group needs them to be the adder's contact.
+async fn friends<const N: usize>(app: &TestApp, names: [&str; N]) -> [User; N] {
+    use sea_orm::{ActiveModelTrait, Set};
+    let users = users(app, names).await;
+    for (n, user) in users.iter().enumerate() {
+        for other in users.iter().skip(n + 1) {
+            for (a, b) in [(user, other), (other, user)] {
+                confab_entities::contact::ActiveModel {
+                    user_id: Set(a.id.clone()),
+                    contact_id: Set(b.id.clone()),
+                    created_at: Set(chrono::Utc::now()),
+                }
+                .insert(&app.db)
+                .await
+                .unwrap();
+            }
+        }
+    }
+    users
+}
+
 /// `method /api/v1{path}` as `who`, with an optional JSON body.
 async fn call(
     app: &TestApp,

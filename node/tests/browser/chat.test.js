@@ -83,7 +83,7 @@ test("two users on two nodes chat in the browser", { skip: skip ?? false, timeou
     await see(alice, "[data-test=register]");
     await shot(alice, "01-sign-in");
     await Promise.all([registerInPage(alice, "alice"), registerInPage(bob, "bob")]);
-    await apiOk(nodeA, "POST", "/api/v1/auth/register", { body: { username: "carol", password: PASSWORD }, timeoutMs: REGISTER_WITHIN_MS }, 201);
+    const carol = await apiOk(nodeA, "POST", "/api/v1/auth/register", { body: { username: "carol", password: PASSWORD }, timeoutMs: REGISTER_WITHIN_MS }, 201);
 
     // Contact request from Alice (node A), accepted by Bob (node B).
     await alice.fill("[data-test=contact-username]", "bob");
@@ -114,7 +114,13 @@ test("two users on two nodes chat in the browser", { skip: skip ?? false, timeou
     await shot(alice, "04-direct-chat-laptop");
     await shot(bob, "05-direct-chat-phone");
 
-    // A group with a third user: created with Bob, Carol added afterwards.
+    // A group with a third user: created with Bob, Carol added afterwards. Only contacts
+    // can be added: Carol (over HTTP) asks Alice, who accepts on her page.
+    const [found] = (await apiOk(nodeA, "GET", "/api/v1/users?q=alice", { token: carol.token })).users;
+    await apiOk(nodeA, "POST", "/api/v1/contacts/requests", { token: carol.token, body: { user_id: found.id } }, 201);
+    const fromCarol = await see(alice, "[data-test=incoming][data-user=carol]");
+    await fromCarol.locator("[data-test=accept]").click();
+    await see(alice, "[data-test=contact][data-user=carol]");
     await alice.click("[data-test=new-group]");
     await alice.fill("[data-test=group-name]", "Weekend trip");
     await alice.fill("[data-test=group-members]", "bob");

@@ -7,7 +7,7 @@ use reqwest::{Method, Response, StatusCode};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-use super::{User, body, call, connect, users};
+use super::{User, body, call, connect, friends, users};
 use crate::helpers::{TestApp, error_code, on_every_backend};
 
 async fn create_group(app: &TestApp, owner: &User, members: &[&User], public: bool) -> String {
@@ -92,7 +92,7 @@ async fn the_role_matrix_decides_who_may_manage_a_group(backend: Backend) {
     let names = [
         "owner", "admin", "admin2", "member", "member2", "outsider", "new", "new2",
     ];
-    let [owner, admin, admin2, member, member2, outsider, new, new2] = &users(&app, names).await;
+    let [owner, admin, admin2, member, member2, outsider, new, new2] = &friends(&app, names).await;
     let id = create_group(&app, owner, &[admin, admin2, member, member2], false).await;
     for promoted in [admin, admin2] {
         let promotion = set_role(&app, owner, &id, promoted, "admin").await;
@@ -171,7 +171,7 @@ async fn the_role_matrix_decides_who_may_manage_a_group(backend: Backend) {
 #[actix_web::test]
 async fn setting_the_owner_role_hands_the_group_over() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let [owner, heir] = users(&app, ["owner", "heir"]).await;
+    let [owner, heir] = friends(&app, ["owner", "heir"]).await;
     let id = create_group(&app, &owner, &[&heir], false).await;
     let handed = body(
         set_role(&app, &owner, &id, &heir, "owner").await,
@@ -192,7 +192,7 @@ async fn setting_the_owner_role_hands_the_group_over() {
 
 async fn public_groups_are_joinable_and_private_ones_invisible(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [owner, member, passer] = users(&app, ["owner", "member", "passer"]).await;
+    let [owner, member, passer] = friends(&app, ["owner", "member", "passer"]).await;
     let public = create_group(&app, &owner, &[], true).await;
     let private = create_group(&app, &owner, &[&member], false).await;
     let created = conversation::Entity::find_by_id(format!("g:{private}"))
@@ -271,7 +271,7 @@ async fn public_groups_are_joinable_and_private_ones_invisible(backend: Backend)
 
 async fn an_owner_leaving_hands_over_and_the_last_member_dissolves(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let [owner, elder, admin, junior] = &users(&app, ["owner", "elder", "admin", "junior"]).await;
+    let [owner, elder, admin, junior] = &friends(&app, ["owner", "elder", "admin", "junior"]).await;
     let id = create_group(&app, owner, &[elder], false).await;
     for newcomer in [admin, junior] {
         let added = call(
@@ -318,7 +318,7 @@ async fn an_owner_leaving_hands_over_and_the_last_member_dissolves(backend: Back
 #[actix_web::test]
 async fn a_full_group_refuses_members_with_group_full() {
     let app = TestApp::spawn_with(Backend::Sqlite, |settings| settings.max_group_members = 3).await;
-    let [owner, one, two, three] = &users(&app, ["owner", "one", "two", "three"]).await;
+    let [owner, one, two, three] = &friends(&app, ["owner", "one", "two", "three"]).await;
     let body = json!({"name": "big", "members": [one.id, two.id, three.id]});
     let too_many = call(&app, owner, Method::POST, "/groups", Some(body)).await;
     assert_eq!(
@@ -380,7 +380,7 @@ fn send_to_group(group: &str, body: &str) -> Value {
 #[actix_web::test]
 async fn group_changes_reach_members_at_once_over_socket_io() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let [ann, bob, cat] = users(&app, ["ann", "bob", "cat"]).await;
+    let [ann, bob, cat] = friends(&app, ["ann", "bob", "cat"]).await;
     let (mut anns, mut bobs, mut cats) = (
         connect(&app, &ann).await,
         connect(&app, &bob).await,
@@ -450,4 +450,98 @@ async fn group_changes_reach_members_at_once_over_socket_io() {
         last = bobs.next("group:updated").await.unwrap();
     }
     assert_eq!(last, json!({"id": id, "dissolved": true}));
+}
+
+/// `who` creates a group with `members`.
+async fn create(app: &TestApp, who: &User, members: Vec<&str>, public: bool) -> Response {
+    let body = json!({"name": "g", "members": members, "public": public});
+    call(app, who, Method::POST, "/groups", Some(body)).await
+}
+
+/// Nobody is put in a group by a stranger or by someone they blocked, nobody is in more
+/// groups than a user may be, and creations and additions are rate-limited.
+#[actix_web::test]
+async fn only_contacts_are_added_and_nobody_is_buried_in_groups() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.max_groups_per_user = 2;
+        settings.group_changes_per_minute = 5;
+    })
+    .await;
+    let [owner, friend, other] = &friends(&app, ["owner", "friend", "other"]).await;
+    let [stranger, blocker] = &users(&app, ["stranger", "blocker"]).await;
+    let id_of = |created: Value| created["group"]["id"].as_str().unwrap().to_owned();
+    // 1: a stranger cannot be added.
+    let refused = create(&app, owner, vec![&friend.id, &stranger.id], false).await;
+    assert_eq!(
+        error_code(refused, StatusCode::FORBIDDEN).await,
+        "forbidden"
+    );
+    // 2: nor someone who blocked the adder.
+    confab_entities::block::ActiveModel {
+        user_id: Set(blocker.id.clone()),
+        blocked_id: Set(owner.id.clone()),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let refused = create(&app, owner, vec![&blocker.id], false).await;
+    assert_eq!(error_code(refused, StatusCode::FORBIDDEN).await, "blocked");
+    assert_eq!(group::Entity::find().count(&app.db).await.unwrap(), 0);
+
+    // 3, 4: two groups each, no more; 5: the owner's third is refused.
+    let first = create(&app, owner, vec![&friend.id], false).await;
+    body(first, StatusCode::CREATED).await;
+    let second = create(&app, owner, vec![], false).await;
+    body(second, StatusCode::CREATED).await;
+    let third = create(&app, owner, vec![], false).await;
+    assert_eq!(
+        error_code(third, StatusCode::CONFLICT).await,
+        "too_many_groups"
+    );
+    // Whoever is added is counted too: the friend, in a group already, creates a second;
+    // another contact cannot put them in a third.
+    let public = id_of(
+        body(
+            create(&app, friend, vec![], true).await,
+            StatusCode::CREATED,
+        )
+        .await,
+    );
+    let others = id_of(
+        body(
+            create(&app, other, vec![], false).await,
+            StatusCode::CREATED,
+        )
+        .await,
+    );
+    let add = call(
+        &app,
+        other,
+        Method::POST,
+        &format!("/groups/{others}/members"),
+        Some(json!({"user_id": friend.id})),
+    )
+    .await;
+    assert_eq!(
+        error_code(add, StatusCode::CONFLICT).await,
+        "too_many_groups"
+    );
+    // A stranger joins a public group by their own choice.
+    let joined = call(
+        &app,
+        stranger,
+        Method::POST,
+        &format!("/groups/{public}/join"),
+        None,
+    )
+    .await;
+    assert_eq!(joined.status(), StatusCode::OK);
+    // Five creations and additions a minute: the owner's sixth is refused before anything.
+    let limited = create(&app, owner, vec![], false).await;
+    assert_eq!(
+        error_code(limited, StatusCode::TOO_MANY_REQUESTS).await,
+        "rate_limited"
+    );
 }

@@ -206,6 +206,15 @@ export async function register(node, prefix = "user") {
   return apiOk(node, "POST", "/api/v1/auth/register", { body: { username, password: "correct horse battery" }, timeoutMs: 60_000 }, 201);
 }
 
+/**
+ * Makes `a` and `b` (each `{user, token}`) contacts: `a` asks, `b` accepts. Adding someone
+ * to a group needs them to be the adder's contact.
+ */
+export async function befriend(node, a, b) {
+  const asked = await apiOk(node, "POST", "/api/v1/contacts/requests", { token: a.token, body: { user_id: b.user.id } }, 201);
+  await apiOk(node, "POST", `/api/v1/contacts/requests/${asked.request.id}/accept`, { token: b.token });
+}
+
 /** Every socket opened through `connect`/`client`, closed by `closeAll`. */
 const sockets = new Set();
 

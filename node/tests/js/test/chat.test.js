@@ -19,6 +19,7 @@ import {
   ack,
   api,
   apiOk,
+  befriend,
   client,
   clientMsgId,
   closeAll,
@@ -262,6 +263,9 @@ describe("chat end to end", { skip: skip ?? false }, () => {
   describe("groups", () => {
     test("group members on two connections receive; added members receive; removed ones stop", async (t) => {
       const { alice, bob1: bob, carol } = u;
+      // Only contacts can be put in a group by someone else.
+      await befriend(node, bob, alice);
+      await befriend(node, carol, alice);
       const created = await api(node, "POST", "/api/v1/groups", {
         token: alice.token,
         body: { name: "team", members: [bob.user.id] },
