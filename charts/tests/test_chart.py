@@ -498,6 +498,36 @@ def service_monitor_scrapes_metrics_on_their_own_port_never_through_the_ingress(
 
 
 @test
+def cluster_security_mounts_cas_and_passes_nats_credentials_by_reference():
+    plain = Rendered(PRODUCTION)
+    security_env = {
+        "CONFAB_NATS_TOKEN", "CONFAB_NATS_NKEY_SEED", "CONFAB_REDIS_TLS_CA_FILE",
+        "CONFAB_NATS_TLS_CA_FILE", "CONFAB_NATS_TLS_CERT", "CONFAB_NATS_TLS_KEY",
+    }
+    assert not security_env & plain.env_names()
+    values = merge(PRODUCTION, {"clusterSecurity": {
+        "existingSecret": "cluster-creds", "natsAuth": "nkey", "redisCa": True, "natsCa": True,
+        "natsClientCert": True,
+    }})
+    r = Rendered(values)
+    c = r.container
+    seed = env_of(c, "CONFAB_NATS_NKEY_SEED")["valueFrom"]["secretKeyRef"]
+    assert seed == {"name": "cluster-creds", "key": "nats-nkey-seed"}
+    assert "CONFAB_NATS_TOKEN" not in r.env_names()
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "cluster-security")
+    assert mount["readOnly"] and mount["mountPath"] == "/etc/confab/cluster"
+    volume = next(v for v in r.deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "cluster-security")
+    assert volume["secret"]["secretName"] == "cluster-creds"
+    for name, file in (
+        ("CONFAB_REDIS_TLS_CA_FILE", "redis-ca.pem"), ("CONFAB_NATS_TLS_CA_FILE", "nats-ca.pem"),
+        ("CONFAB_NATS_TLS_CERT", "nats-client.crt"), ("CONFAB_NATS_TLS_KEY", "nats-client.key"),
+    ):
+        assert env_of(c, name)["value"] == f"/etc/confab/cluster/{file}", name
+    token = Rendered(merge(PRODUCTION, {"clusterSecurity": {"existingSecret": "s", "natsAuth": "token"}}))
+    assert env_of(token.container, "CONFAB_NATS_TOKEN")["valueFrom"]["secretKeyRef"]["key"] == "nats-token"
+
+
+@test
 def dashboard_ships_for_the_grafana_sidecar_with_every_panel():
     r = Rendered(PRODUCTION)
     cm = r.one("ConfigMap", f"{FULLNAME}-dashboard")
@@ -539,6 +569,8 @@ def unworkable_combinations_are_refused():
     render_fails({"autoscaling": {"enabled": True}}, "needs mode: cluster")
     render_fails({"mode": "cluster"}, "mode: cluster needs secrets.existingSecret")
     render_fails(merge(QUICKSTART, {"secrets": {"natsUrl": ""}}), "secrets.natsUrl")
+    render_fails(merge(PRODUCTION, {"clusterSecurity": {"natsCa": True}}), "need clusterSecurity.existingSecret")
+    render_fails({"clusterSecurity": {"existingSecret": "s"}}, "clusterSecurity is for mode: cluster")
 
 
 def main() -> int:

@@ -27,6 +27,9 @@ pub enum DirectoryError {
     /// The directory's lookups stopped: its runtime is shutting down.
     #[error("the directory has stopped")]
     Stopped,
+    /// The TLS settings for Redis could not be used.
+    #[error("redis TLS: {0}")]
+    Tls(#[from] crate::security::TlsFileError),
 }
 
 /// A failed [`Bus`](crate::Bus) operation.
@@ -79,4 +82,11 @@ pub enum BusError {
     /// Flushing the connection failed.
     #[error("nats flush: {0}")]
     Flush(#[from] async_nats::client::FlushError),
+    /// The security settings for NATS could not be used (both a token and an NKey, an
+    /// unreadable certificate).
+    #[error("nats security: {reason}")]
+    Security {
+        /// Why.
+        reason: String,
+    },
 }

@@ -30,8 +30,10 @@ pub mod bus;
 pub mod directory;
 pub mod error;
 pub mod keys;
+pub mod security;
 
 pub use bus::{Bus, BusMessage, ConnectionState, Headers, LocalBus, NatsBus, Subscription};
 pub use directory::{Directory, LocalDirectory, RedisDirectory};
 pub use error::{BusError, DirectoryError, KeysError};
 pub use keys::Keys;
+pub use security::NatsSecurity;

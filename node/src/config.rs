@@ -15,6 +15,8 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use confab_cluster::NatsSecurity;
+
 use crate::chat::rate::{Limits, Rate};
 
 /// The shortest JWT secret accepted: HS256 wants at least 256 bits of key.
@@ -60,6 +62,21 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// NATS for relaying between nodes. Default unset (standalone).
     pub nats_url: Option<String>,
+    /// PEM file of the CA that signed Redis's certificate (`rediss://` URLs); default
+    /// unset: the system's roots.
+    pub redis_tls_ca_file: Option<PathBuf>,
+    /// A token NATS requires. Default unset.
+    pub nats_token: Option<SecretString>,
+    /// The seed of the NKey user NATS knows this node as. Default unset.
+    pub nats_nkey_seed: Option<SecretString>,
+    /// PEM file of the CA that signed NATS's certificate; TLS is then required. Default
+    /// unset.
+    pub nats_tls_ca_file: Option<PathBuf>,
+    /// PEM certificate and key of this node, for a NATS server that verifies clients.
+    /// Default unset.
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The key of `nats_tls_cert`. Default unset.
+    pub nats_tls_key: Option<PathBuf>,
     /// This node's id in the cluster. Default: the host name.
     pub node_id: String,
     /// HMAC secret for tokens; required in cluster mode. Default unset: in standalone mode a
@@ -164,6 +181,12 @@ impl Default for Settings {
             store_queue_bytes: 32 * 1024 * 1024,
             redis_url: None,
             nats_url: None,
+            redis_tls_ca_file: None,
+            nats_token: None,
+            nats_nkey_seed: None,
+            nats_tls_ca_file: None,
+            nats_tls_cert: None,
+            nats_tls_key: None,
             node_id: gethostname::gethostname().to_string_lossy().into_owned(),
             jwt_secret: None,
             tls_cert: None,
@@ -257,6 +280,9 @@ impl Settings {
     /// Checks the rules that span several fields.
     pub fn validate(&self) -> Result<()> {
         self.mode()?;
+        if self.nats_tls_cert.is_some() != self.nats_tls_key.is_some() {
+            bail!("CONFAB_NATS_TLS_CERT and CONFAB_NATS_TLS_KEY must be set together");
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("CONFAB_TLS_CERT and CONFAB_TLS_KEY must be set together");
         }
@@ -293,6 +319,19 @@ impl Settings {
             bail!("CONFAB_NODE_ID must not be empty");
         }
         Ok(())
+    }
+
+    /// How the bus authenticates to NATS and checks it.
+    pub fn nats_security(&self) -> NatsSecurity {
+        let secret = |value: &Option<SecretString>| {
+            value.as_ref().map(|value| value.expose_secret().to_owned())
+        };
+        NatsSecurity {
+            token: secret(&self.nats_token),
+            nkey_seed: secret(&self.nats_nkey_seed),
+            tls_ca_file: self.nats_tls_ca_file.clone(),
+            tls_client: self.nats_tls_cert.clone().zip(self.nats_tls_key.clone()),
+        }
     }
 
     /// The pool for reads and account changes.
@@ -393,6 +432,8 @@ impl fmt::Debug for Settings {
             .field("store_queue_bytes", &self.store_queue_bytes)
             .field("redis_url", &redacted(&self.redis_url))
             .field("nats_url", &redacted(&self.nats_url))
+            .field("redis_tls_ca_file", &self.redis_tls_ca_file)
+            .field("nats_security", &self.nats_security())
             .field("node_id", &self.node_id)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
             .field("tls_cert", &self.tls_cert)

@@ -420,12 +420,17 @@ async fn infrastructure(
             nats_url,
         } => {
             tracing::info!(redis = %redact_url(&redis_url), nats = %redact_url(&nats_url), "cluster mode");
-            let directory = RedisDirectory::connect(&redis_url, keys.clone())
-                .await
-                .context("setting up the Redis directory")?;
-            let bus = NatsBus::connect(&nats_url, &settings.node_id)
-                .await
-                .context("setting up the NATS bus")?;
+            let directory = RedisDirectory::connect_with(
+                &redis_url,
+                keys.clone(),
+                settings.redis_tls_ca_file.as_deref(),
+            )
+            .await
+            .context("setting up the Redis directory")?;
+            let bus =
+                NatsBus::connect_with(&nats_url, &settings.node_id, &settings.nats_security())
+                    .await
+                    .context("setting up the NATS bus")?;
             (Arc::new(directory), Arc::new(bus))
         }
     })

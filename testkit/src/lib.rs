@@ -16,5 +16,5 @@ pub use accounts::{PASSWORD, Registered, befriend, register};
 pub use confab_loadtest::client::{Connected, SioClient};
 pub use database::{Backend, TestDb};
 pub use node::NodeProcess;
-pub use servers::{NatsServer, RedisServer};
+pub use servers::{NatsServer, RedisServer, ServerOptions};
 pub use wait::{connect_to_server, eventually, free_port};

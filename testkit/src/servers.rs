@@ -66,19 +66,32 @@ const NATS: Flavour = Flavour {
     ready_reply: b"INFO",
 };
 
+/// What a test adds to a server: arguments (users, TLS), and the probe that tells it is
+/// ready when the flavour's would be refused.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Arguments after the flavour's own.
+    pub args: Vec<String>,
+    /// Bytes to send once connected, and what the reply starts with; `None`: the
+    /// flavour's.
+    pub probe: Option<(Vec<u8>, Vec<u8>)>,
+}
+
 /// One server process that can be killed and restarted on its port.
 #[derive(Debug)]
 struct ServerProcess {
     flavour: Flavour,
+    options: ServerOptions,
     port: u16,
     dir: TempDir,
     child: Option<Child>,
 }
 
 impl ServerProcess {
-    fn start(flavour: Flavour) -> Result<Self> {
+    fn start(flavour: Flavour, options: ServerOptions) -> Result<Self> {
         let mut server = Self {
             flavour,
+            options,
             port: free_port()?,
             dir: tempfile::tempdir()?,
             child: None,
@@ -104,6 +117,7 @@ impl ServerProcess {
         let log = std::fs::File::create(self.dir.path().join("server.log"))?;
         let child = Command::new(self.flavour.program)
             .args((self.flavour.args)(self.port, self.dir.path()))
+            .args(&self.options.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -121,11 +135,14 @@ impl ServerProcess {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        if !self.flavour.probe.is_empty() && stream.write_all(self.flavour.probe).is_err() {
+        let (probe, wanted) = match &self.options.probe {
+            Some((probe, wanted)) => (probe.as_slice(), wanted.as_slice()),
+            None => (self.flavour.probe, self.flavour.ready_reply),
+        };
+        if !probe.is_empty() && stream.write_all(probe).is_err() {
             return false;
         }
         let mut reply = [0u8; 16];
-        let wanted = self.flavour.ready_reply;
         let mut got = 0;
         while got < wanted.len() {
             match stream.read(&mut reply[got..]) {
@@ -156,7 +173,17 @@ pub struct RedisServer(ServerProcess);
 impl RedisServer {
     /// Starts a server and waits until it answers `PING`.
     pub fn start() -> Result<Self> {
-        ServerProcess::start(REDIS).map(Self)
+        Self::start_with(ServerOptions::default())
+    }
+
+    /// Starts a server with `options` (ACL users, a TLS port, ...).
+    pub fn start_with(options: ServerOptions) -> Result<Self> {
+        ServerProcess::start(REDIS, options).map(Self)
+    }
+
+    /// The plain port.
+    pub fn port(&self) -> u16 {
+        self.0.port
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -182,7 +209,17 @@ pub struct NatsServer(ServerProcess);
 impl NatsServer {
     /// Starts a server and waits until it greets clients with `INFO`.
     pub fn start() -> Result<Self> {
-        ServerProcess::start(NATS).map(Self)
+        Self::start_with(ServerOptions::default())
+    }
+
+    /// Starts a server with `options` (users, a token, TLS, ...).
+    pub fn start_with(options: ServerOptions) -> Result<Self> {
+        ServerProcess::start(NATS, options).map(Self)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.0.port
     }
 
     /// `nats://127.0.0.1:<port>`.

@@ -157,6 +157,13 @@ true
 {{- if and $s.jwtSecret (lt (len $s.jwtSecret) 32) -}}
   {{- fail "secrets.jwtSecret must be at least 32 bytes long" -}}
 {{- end -}}
+{{- $cs := $v.clusterSecurity -}}
+{{- if and (not $cs.existingSecret) (or $cs.natsAuth $cs.redisCa $cs.natsCa $cs.natsClientCert) -}}
+  {{- fail "clusterSecurity's natsAuth, redisCa, natsCa and natsClientCert need clusterSecurity.existingSecret" -}}
+{{- end -}}
+{{- if and (eq $v.mode "standalone") $cs.existingSecret -}}
+  {{- fail "clusterSecurity is for mode: cluster (a standalone node uses no Redis or NATS)" -}}
+{{- end -}}
 {{- if and $v.tls.enabled (not $v.tls.secretName) -}}
   {{- fail "tls.enabled needs tls.secretName (a kubernetes.io/tls Secret)" -}}
 {{- end -}}

@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 
 use super::{Bus, BusMessage, ConnectionState, Headers, Subscription};
 use crate::error::BusError;
+use crate::security::NatsSecurity;
 
 /// How long a readiness round trip may take.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -29,6 +30,42 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the client pings the server, to notice a dead connection that TCP does not
 /// report.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The client options `security` asks for, with the user and password of the first of
+/// `servers` that has them (async-nats does not read them from the address itself).
+fn secured(security: &NatsSecurity, servers: &[ServerAddr]) -> Result<ConnectOptions, BusError> {
+    let password = servers
+        .iter()
+        .find(|server| server.has_user_pass())
+        .and_then(|server| Some((server.username()?.to_owned(), server.password()?.to_owned())));
+    let mut options = match (&security.token, &security.nkey_seed, password) {
+        (None, None, None) => ConnectOptions::new(),
+        (Some(token), None, None) => ConnectOptions::with_token(token.clone()),
+        (None, Some(seed), None) => ConnectOptions::with_nkey(seed.clone()),
+        (None, None, Some((user, password))) => {
+            ConnectOptions::with_user_and_password(user, password)
+        }
+        _ => {
+            return Err(BusError::Security {
+                reason: "give one of a user and password, a token or an NKey seed".to_owned(),
+            });
+        }
+    };
+    if let Some(ca_file) = &security.tls_ca_file {
+        if !ca_file.is_file() {
+            return Err(BusError::Security {
+                reason: format!("no CA file at {}", ca_file.display()),
+            });
+        }
+        options = options
+            .add_root_certificates(ca_file.clone())
+            .require_tls(true);
+    }
+    if let Some((cert, key)) = &security.tls_client {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    Ok(options)
+}
 
 /// The [`Bus`] over a NATS server or cluster.
 #[derive(Clone)]
@@ -56,6 +93,16 @@ impl NatsBus {
     /// or `tls://host:port` (TLS through rustls); `client_name` shows in the server's
     /// connection list (use the node id).
     pub async fn connect(urls: &str, client_name: &str) -> Result<Self, BusError> {
+        Self::connect_with(urls, client_name, &NatsSecurity::default()).await
+    }
+
+    /// [`NatsBus::connect`], authenticating and checking the server as `security` says
+    /// (see [`NatsSecurity`]; a user and password go in the URL).
+    pub async fn connect_with(
+        urls: &str,
+        client_name: &str,
+        security: &NatsSecurity,
+    ) -> Result<Self, BusError> {
         let servers = urls
             .split(',')
             .map(str::trim)
@@ -70,7 +117,7 @@ impl NatsBus {
                 reason: "no server address given".to_owned(),
             });
         }
-        let client = ConnectOptions::new()
+        let client = secured(security, &servers)?
             .name(client_name)
             .retry_on_initial_connect()
             .max_reconnects(None)

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Directory, ttl_millis};
 use crate::error::DirectoryError;
 use crate::keys::Keys;
+use crate::security::client_tls_trusting;
 
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -129,7 +131,21 @@ impl RedisDirectory {
     /// (TLS through rustls with the system's roots), `redis-cluster://host:port?node=...`
     /// and `redis-sentinel://host:port/db?sentinelServiceName=...&node=...`.
     pub async fn connect(url: &str, keys: Keys) -> Result<Self, DirectoryError> {
+        Self::connect_with(url, keys, None).await
+    }
+
+    /// [`RedisDirectory::connect`], trusting only the CA in the PEM file `tls_ca_file` for
+    /// a `rediss://` server (instead of the system's roots). A user and password go in the
+    /// URL.
+    pub async fn connect_with(
+        url: &str,
+        keys: Keys,
+        tls_ca_file: Option<&Path>,
+    ) -> Result<Self, DirectoryError> {
         let mut config = Config::from_url(url)?;
+        if let Some(ca_file) = tls_ca_file {
+            config.tls = Some(client_tls_trusting(ca_file)?.into());
+        }
         // Retry the first connection like any other instead of failing: Redis may start
         // after us (a Kubernetes rollout), and readiness reports the wait.
         config.fail_fast = false;

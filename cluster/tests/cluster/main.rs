@@ -8,3 +8,4 @@
 mod bus;
 mod directory;
 mod helpers;
+mod secured;
