@@ -103,6 +103,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Most members a group may have. Default 1000.
     pub max_group_members: usize,
+    /// Seconds between two re-reads of the memberships of the users online on this node,
+    /// which repair the routes of changes the node missed. Default 30.
+    pub membership_reconcile_secs: u64,
     /// Most groups one user may be in (`too_many_groups` above). Default 500.
     pub max_groups_per_user: usize,
     /// Group creations and member additions one user may make per minute (and at once).
@@ -199,6 +202,7 @@ impl Default for Settings {
             node_lease_ttl_secs: 15,
             max_body_bytes: 64 * 1024,
             max_group_members: 1000,
+            membership_reconcile_secs: 30,
             max_groups_per_user: 500,
             group_changes_per_minute: 30,
             cors_origins: Vec::new(),
@@ -299,6 +303,9 @@ impl Settings {
         }
         if self.drain_window_secs >= self.drain_deadline_secs {
             bail!("CONFAB_DRAIN_WINDOW_SECS must be shorter than CONFAB_DRAIN_DEADLINE_SECS");
+        }
+        if self.membership_reconcile_secs == 0 {
+            bail!("CONFAB_MEMBERSHIP_RECONCILE_SECS must be at least 1");
         }
         if self.node_lease_ttl_secs < 3 {
             bail!("CONFAB_NODE_LEASE_TTL_SECS must be at least 3");
@@ -446,6 +453,7 @@ impl fmt::Debug for Settings {
             .field("node_lease_ttl_secs", &self.node_lease_ttl_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_group_members", &self.max_group_members)
+            .field("membership_reconcile_secs", &self.membership_reconcile_secs)
             .field("max_groups_per_user", &self.max_groups_per_user)
             .field("group_changes_per_minute", &self.group_changes_per_minute)
             .field("cors_origins", &self.cors_origins)

@@ -202,6 +202,10 @@ impl Application {
             rate: rate_limits(settings),
             pending: pending.clone(),
         };
+        actix_web::rt::spawn(
+            chat.clone()
+                .reconcile_memberships(Duration::from_secs(settings.membership_reconcile_secs)),
+        );
         let socket_io = SocketIo::new(SocketIoConfig {
             connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
             close_without_namespace: true,

@@ -365,6 +365,42 @@ impl Handler<GroupsLoaded> for NodeActor {
     }
 }
 
+/// Starts re-reading the memberships of the users online here; answers who they are.
+/// [`MembershipsRead`] must follow.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<String>")]
+pub struct StartReconcile;
+
+impl Handler<StartReconcile> for NodeActor {
+    type Result = Vec<String>;
+
+    fn handle(&mut self, _: StartReconcile, _: &mut Self::Context) -> Vec<String> {
+        self.registry.start_reconcile()
+    }
+}
+
+/// The memberships of the users [`StartReconcile`] named, by user (`None` if they could
+/// not be read): the node routes them so, but for the changes that reached it meanwhile.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct MembershipsRead {
+    /// Each user's groups.
+    pub groups: Option<std::collections::HashMap<String, Vec<String>>>,
+}
+
+impl Handler<MembershipsRead> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, read: MembershipsRead, ctx: &mut Self::Context) {
+        let repaired = self.registry.reconciled(read.groups);
+        if repaired > 0 {
+            tracing::info!(repaired, "membership routes repaired from the database");
+            metrics::counter!("confab_membership_repairs_total").increment(repaired as u64);
+        }
+        self.follow_group_changes(ctx);
+    }
+}
+
 /// Which of these users are online on any node (from the directory; if it cannot be
 /// reached, on this node).
 #[derive(Debug, Message)]

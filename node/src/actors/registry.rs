@@ -9,6 +9,12 @@
 //! ([`Registry::groups_loaded`]); a membership change that reaches the node meanwhile may
 //! be newer than what was read, so it wins over it ([`Loads`]): a member removed while
 //! their groups were loading is not put back.
+//!
+//! Now and then every local user's memberships are read again and the routing set to
+//! match ([`Registry::start_reconcile`], [`Registry::reconciled`]): a change this node was
+//! never told of (its forward failed with Redis or NATS down) or a load that failed at
+//! connect is so repaired within one round. Changes arriving during the read win over it,
+//! as during a load.
 
 use std::collections::{HashMap, HashSet};
 
@@ -61,6 +67,33 @@ impl Loads {
             .collect();
         self.forget(socket);
         join
+    }
+
+    /// The user's groups were read again as `read` (a reconciliation under `key`) while
+    /// they are routed in `current`: the groups to join and to leave, leaving alone those
+    /// changed meanwhile; `None` if the read was not started for this user.
+    fn finish_reconcile(
+        &mut self,
+        key: &Sid,
+        read: Vec<String>,
+        current: &HashSet<String>,
+    ) -> Option<(Vec<String>, Vec<String>)> {
+        if !self.loading.contains(key) {
+            return None;
+        }
+        let read: HashSet<String> = read.into_iter().collect();
+        let join = read
+            .iter()
+            .filter(|group| !current.contains(*group) && self.changed.get(*group) != Some(&false))
+            .cloned()
+            .collect();
+        let leave = current
+            .iter()
+            .filter(|group| !read.contains(*group) && self.changed.get(*group) != Some(&true))
+            .cloned()
+            .collect();
+        self.forget(key);
+        Some((join, leave))
     }
 
     /// `socket` has no load in flight any more.
@@ -218,6 +251,47 @@ impl Registry {
         }
     }
 
+    /// Starts a reconciliation: every local user's memberships are about to be read.
+    /// Returns the users.
+    pub(super) fn start_reconcile(&mut self) -> Vec<String> {
+        for user in self.users.values_mut() {
+            user.loads.start(reconcile_key());
+        }
+        self.user_ids()
+    }
+
+    /// The memberships read since [`Registry::start_reconcile`] (`None`: the read failed):
+    /// routes every user that was there then as the database says, but for the changes
+    /// that reached the node meanwhile. Returns how many routes it changed.
+    pub(super) fn reconciled(&mut self, read: Option<HashMap<String, Vec<String>>>) -> usize {
+        let key = reconcile_key();
+        let Some(mut read) = read else {
+            for user in self.users.values_mut() {
+                user.loads.forget(&key);
+            }
+            return 0;
+        };
+        let mut changed = 0;
+        for user_id in self.user_ids() {
+            let found = self.users.get_mut(&user_id).and_then(|user| {
+                let groups = read.remove(&user_id).unwrap_or_default();
+                let (join, leave) = user.loads.finish_reconcile(&key, groups, &user.groups)?;
+                Some((join, leave, user.actor.clone()))
+            });
+            let Some((join, leave, actor)) = found else {
+                continue;
+            };
+            changed += join.len() + leave.len();
+            for group_id in leave {
+                self.set_membership(&group_id, &user_id, false);
+            }
+            for group_id in join {
+                self.join(&group_id, &user_id, &actor);
+            }
+        }
+        changed
+    }
+
     /// The actor of a local user.
     pub(super) fn user(&self, user_id: &str) -> Option<&Addr<UserActor>> {
         self.users.get(user_id).map(|user| &user.actor)
@@ -248,6 +322,12 @@ impl Registry {
     pub(super) fn take_group_changes(&mut self) -> Vec<GroupChange> {
         std::mem::take(&mut self.group_changes)
     }
+}
+
+/// The key of a reconciliation among a user's loads (no socket has it: socket ids are
+/// random URL-safe base64).
+fn reconcile_key() -> Sid {
+    Sid::from("~reconcile")
 }
 
 #[cfg(test)]
@@ -284,6 +364,30 @@ mod tests {
         let third = Sid::generate();
         loads.start(third.clone());
         assert_eq!(loads.finish(&third, read.clone()), read);
+    }
+
+    #[test]
+    fn a_reconciliation_routes_as_read_but_for_the_changes_made_meanwhile() {
+        let key = reconcile_key();
+        let mut loads = Loads::default();
+        loads.start(key.clone());
+        loads.note("joined-meanwhile", true);
+        loads.note("left-meanwhile", false);
+        let current: HashSet<String> = groups(&["kept", "stale", "joined-meanwhile"])
+            .into_iter()
+            .collect();
+        // Read before the changes: it still has "left-meanwhile", not "joined-meanwhile".
+        let read = groups(&["kept", "missed", "left-meanwhile"]);
+        let (join, leave) = loads.finish_reconcile(&key, read, &current).unwrap();
+        assert_eq!(join, groups(&["missed"]));
+        assert_eq!(leave, groups(&["stale"]));
+        assert!(loads.loading.is_empty() && loads.changed.is_empty());
+        // A user that connected after the read started is left to its own load.
+        assert!(
+            loads
+                .finish_reconcile(&key, groups(&["x"]), &current)
+                .is_none()
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::actors::node::{DeliverToGroup, DeliverToUsers, MembershipChanged, NodeActor};
+use crate::actors::node::{
+    DeliverToGroup, DeliverToUsers, MembershipChanged, MembershipsRead, NodeActor, StartReconcile,
+};
 use crate::actors::store::StoreActor;
 use crate::actors::user::Deliver;
 use crate::engineio::Sid;
@@ -220,6 +222,29 @@ impl Chat {
         };
         if self.node.try_send(message).is_err() {
             metrics::counter!("confab_fanout_dropped_total").increment(1);
+        }
+    }
+
+    /// Every `every`, re-reads the memberships of the users online here and routes their
+    /// groups as the database says (see `actors::registry`): a change this node missed
+    /// (its forward failed while Redis or NATS was down) or a group load that failed at
+    /// connect is repaired within one round. Runs until the node stops.
+    pub async fn reconcile_memberships(self, every: std::time::Duration) {
+        let mut rounds = tokio::time::interval(every);
+        rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        rounds.tick().await;
+        loop {
+            rounds.tick().await;
+            let Ok(users) = self.node.send(StartReconcile).await else {
+                return;
+            };
+            let groups = crate::store::membership::groups_of_users(&self.db, &users)
+                .await
+                .inspect_err(|error| tracing::warn!(%error, "could not re-read memberships"))
+                .ok();
+            if self.node.send(MembershipsRead { groups }).await.is_err() {
+                return;
+            }
         }
     }
 

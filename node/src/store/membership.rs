@@ -162,6 +162,29 @@ pub fn groups_of(user_id: &str) -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
+/// The groups of each of `users` (those in none are left out), a few hundred users per
+/// query.
+pub async fn groups_of_users(
+    db: &DatabaseConnection,
+    users: &[String],
+) -> Result<HashMap<String, Vec<String>>, DbErr> {
+    let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in users.chunks(500) {
+        let rows: Vec<(String, String)> = group_member::Entity::find()
+            .select_only()
+            .column(group_member::Column::UserId)
+            .column(group_member::Column::GroupId)
+            .filter(group_member::Column::UserId.is_in(chunk.iter().map(String::as_str)))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (user, group) in rows {
+            groups.entry(user).or_default().push(group);
+        }
+    }
+    Ok(groups)
+}
+
 /// Why a user may not be put in a group by another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoConsent {

@@ -216,3 +216,99 @@ async fn after_redis_restarts_empty_the_heartbeat_refills_the_directory_and_deli
         cluster.logs()
     );
 }
+
+/// A member removed while Redis is paused: the removal's forward to the member's node
+/// fails (its directory lookup times out), so that node keeps routing the group to them.
+/// The next re-read of memberships from the database stops it, within a round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_missed_while_redis_was_paused_is_repaired_from_the_database() {
+    let cluster = Cluster::start_with(2, &[("CONFAB_MEMBERSHIP_RECONCILE_SECS", "2")]).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (alice, bob) = (register(a, "alice").await, register(a, "bob").await);
+    confab_testkit::befriend(&a.base_url(), &alice, &bob)
+        .await
+        .unwrap();
+    let mut alices = connect(a, &alice).await;
+    let mut bobs = connect(b, &bob).await;
+    wait_presence(a, &alice, &[(&bob, true)], WITHIN).await;
+    let group = create_group(a, &alice, &[&bob]).await;
+    bobs.next("group:updated").await.unwrap();
+    let sent = alices
+        .request("message:send", to_group(&group, "before", "g-0"))
+        .await
+        .unwrap();
+    assert_eq!(bobs.next("message:new").await.unwrap(), sent["message"]);
+
+    // Longer than the directory's 3 s command timeout.
+    let paused = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &cluster.redis.port().to_string(),
+            "CLIENT",
+            "PAUSE",
+            "6000",
+            "ALL",
+        ])
+        .output()
+        .unwrap();
+    assert!(paused.status.success(), "{paused:?}");
+    let removed = client()
+        .delete(format!(
+            "{}/api/v1/groups/{group}/members/{}",
+            a.base_url(),
+            bob.id
+        ))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::OK);
+
+    // Bob's node learns it from the database: the group's messages stop reaching him.
+    // Probed four times a second (the messages' rate limit allows it).
+    let deadline = std::time::Instant::now() + WITHIN;
+    let mut probes = tokio::time::interval(std::time::Duration::from_millis(250));
+    for n in 1.. {
+        probes.tick().await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob still receives the group's messages:\n{}",
+            cluster.logs()
+        );
+        let sent = alices
+            .request("message:send", to_group(&group, "after", &format!("g-{n}")))
+            .await
+            .unwrap();
+        assert_eq!(sent["ok"], true, "{sent}");
+        let wait = std::time::Duration::from_secs(2);
+        if tokio::time::timeout(wait, bobs.next("message:new"))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert!(
+        b.logs().contains("membership routes repaired"),
+        "not repaired from the database:\n{}",
+        b.logs()
+    );
+    // Once Redis answers again (this PING waits out the pause), nothing else is broken:
+    // a direct message reaches him live.
+    let ping = std::process::Command::new("redis-cli")
+        .args(["-p", &cluster.redis.port().to_string(), "PING"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ping.stdout).contains("PONG"),
+        "{ping:?}"
+    );
+    let direct_message = alices
+        .request("message:send", direct(&bob, "still here?", "d-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        bobs.next("message:new").await.unwrap(),
+        direct_message["message"]
+    );
+}
