@@ -6,7 +6,7 @@
 //! A user's announcements from one node run in the order their connections opened and
 //! closed ([`Turns`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{SecondsFormat, Utc};
@@ -102,10 +102,22 @@ pub async fn announce(chat: &Chat, user_id: &str, online: bool) -> Result<(), Ch
     Ok(())
 }
 
+/// Tells the user's contacts the user's state as it is now: online if any node has them.
+pub async fn announce_current(chat: &Chat, user_id: &str) -> Result<(), ChatError> {
+    let online = still_online(chat, user_id).await?;
+    announce(chat, user_id, online).await
+}
+
 /// Each user's presence announcements on this node, queued so that they run one after
 /// another in the order the user's connections opened and closed. Otherwise the late
 /// "offline" of an earlier connection could overtake the "online" and "offline" of a newer
 /// one: contacts would be told a last-seen time other than the one stored.
+///
+/// Flapping collapses: a turn whose time comes while a later one is queued announces
+/// nothing and passes its announcement on ([`Turn::superseded`]); the last turn then
+/// announces the user's state as it is by then. A user reconnecting in a loop so costs
+/// their contacts one announcement per burst, not two per connection, and the queue drains
+/// as fast as connections come (each is capped by the CONNECT rate limit).
 #[derive(Debug, Clone, Default)]
 pub struct Turns(Arc<Mutex<Queues>>);
 
@@ -114,6 +126,8 @@ struct Queues {
     issued: u64,
     /// The last turn queued per user (its number, and what ends when it ends).
     last: HashMap<String, (u64, oneshot::Receiver<()>)>,
+    /// Users whose skipped turns owe an announcement to their last turn.
+    owed: HashSet<String>,
 }
 
 impl Turns {
@@ -121,10 +135,7 @@ impl Turns {
     /// the connection events, before anything is awaited.
     pub fn queue(&self, user_id: &str) -> Turn {
         let (done, ended) = oneshot::channel();
-        let mut queues = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut queues = self.lock();
         queues.issued += 1;
         let number = queues.issued;
         let previous = queues
@@ -161,21 +172,46 @@ impl Turn {
             let _ = previous.await;
         }
     }
+
+    /// After [`Turn::wait`]: whether a later turn of the user is queued. If so, this turn
+    /// announces nothing and, when it had something to announce, leaves it to the last
+    /// turn (which [`Turn::take_owed`] tells).
+    pub fn superseded(&self, would_announce: bool) -> bool {
+        let mut queues = self.turns.lock();
+        let later = queues
+            .last
+            .get(&self.user_id)
+            .is_some_and(|(number, _)| *number != self.number);
+        if later && would_announce {
+            queues.owed.insert(self.user_id.clone());
+        }
+        later
+    }
+
+    /// Whether skipped turns left this one an announcement of the user's current state.
+    pub fn take_owed(&self) -> bool {
+        self.turns.lock().owed.remove(&self.user_id)
+    }
+}
+
+impl Turns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        let mut queues = self
-            .turns
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut queues = self.turns.lock();
         if queues
             .last
             .get(&self.user_id)
             .is_some_and(|(number, _)| *number == self.number)
         {
             queues.last.remove(&self.user_id);
+            queues.owed.remove(&self.user_id);
         }
     }
 }
@@ -211,5 +247,29 @@ mod tests {
         drop(queues);
         drop(other);
         assert!(turns.0.lock().unwrap().last.is_empty());
+    }
+
+    #[actix_web::test]
+    async fn flapping_turns_leave_one_announcement_to_the_last() {
+        let turns = Turns::default();
+        // Online (announces), offline (announces), online of a second socket (does not).
+        let mut queued: Vec<_> = (0..3).map(|_| turns.queue("alice")).collect();
+        let mut last = queued.pop().unwrap();
+        for (would_announce, mut turn) in [true, true].into_iter().zip(queued) {
+            turn.wait().await;
+            assert!(turn.superseded(would_announce), "a later turn is queued");
+        }
+        last.wait().await;
+        assert!(!last.superseded(false), "the last turn goes");
+        assert!(last.take_owed(), "and announces for the skipped ones");
+        assert!(!last.take_owed());
+        drop(last);
+        // Nothing owed, nothing queued once the turns end.
+        let mut alone = turns.queue("alice");
+        alone.wait().await;
+        assert!(!alone.superseded(true) && !alone.take_owed());
+        drop(alone);
+        let queues = turns.0.lock().unwrap();
+        assert!(queues.last.is_empty() && queues.owed.is_empty());
     }
 }

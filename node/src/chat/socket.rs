@@ -202,7 +202,9 @@ impl NamespaceHandler for ChatNamespace {
 
 /// Takes the connection's turn among the user's announcements: waits for the earlier ones
 /// (also when there is nothing to announce, so that a later turn waits for them too), then
-/// announces the user's presence if `announce`.
+/// announces the user's presence if `announce` — unless a later turn is queued, which
+/// then announces for it (see `presence::Turns`). A turn that announces for skipped ones
+/// tells the user's state as it is now.
 async fn announce_in_turn(
     chat: &Chat,
     user_id: &str,
@@ -211,7 +213,17 @@ async fn announce_in_turn(
     announce: bool,
 ) {
     turn.wait().await;
-    if announce && let Err(error) = presence::announce(chat, user_id, online).await {
+    if turn.superseded(announce) {
+        return;
+    }
+    let announced = if turn.take_owed() {
+        presence::announce_current(chat, user_id).await
+    } else if announce {
+        presence::announce(chat, user_id, online).await
+    } else {
+        Ok(())
+    };
+    if let Err(error) = announced {
         tracing::warn!(?error, "could not announce presence");
     }
 }
