@@ -310,25 +310,25 @@ impl Handler<DeliverToGroup> for NodeActor {
     }
 }
 
-/// A user joined (`member`) or left a group; takes effect at once for online users, on
-/// every node they are online on.
+/// Users joined or left a group in one change (a creation, an addition, a removal, a
+/// dissolution); takes effect at once for online users, on every node they are online on.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct MembershipChanged {
     /// The group.
     pub group_id: String,
-    /// The user.
-    pub user_id: String,
-    /// Whether the user is now a member.
-    pub member: bool,
+    /// Each user whose membership changed, and whether they are a member now.
+    pub users: Vec<(String, bool)>,
 }
 
 impl Handler<MembershipChanged> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, change: MembershipChanged, ctx: &mut Self::Context) {
-        self.registry
-            .set_membership(&change.group_id, &change.user_id, change.member);
+        for (user_id, member) in &change.users {
+            self.registry
+                .set_membership(&change.group_id, user_id, *member);
+        }
         self.follow_group_changes(ctx);
         self.forward_membership(change);
     }

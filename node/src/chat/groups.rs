@@ -262,12 +262,9 @@ fn publish(chat: &Chat, group_id: &str, before: &BTreeSet<String>, after: Option
                 .collect()
         })
         .unwrap_or_default();
-    for user in before.difference(&now) {
-        chat.membership_changed(group_id, user, false);
-    }
-    for user in now.difference(before) {
-        chat.membership_changed(group_id, user, true);
-    }
+    let left = before.difference(&now).map(|user| (user.clone(), false));
+    let joined = now.difference(before).map(|user| (user.clone(), true));
+    chat.memberships_changed(group_id, left.chain(joined).collect());
     let payload = match after {
         Some(group) => json!(group),
         None => json!({"id": group_id, "dissolved": true}),

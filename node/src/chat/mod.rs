@@ -248,13 +248,24 @@ impl Chat {
         }
     }
 
-    /// A user joined or left a group: their connections start or stop receiving its
-    /// messages at once.
-    pub fn membership_changed(&self, group_id: &str, user_id: &str, member: bool) {
-        self.node.do_send(MembershipChanged {
+    /// Users joined or left a group (`(user, member now)`): their connections start or
+    /// stop receiving its messages at once. One message for the whole change; if the
+    /// node's mailbox is full it is dropped, counted and repaired by the next re-read of
+    /// memberships ([`Chat::reconcile_memberships`]).
+    pub fn memberships_changed(&self, group_id: &str, users: Vec<(String, bool)>) {
+        if users.is_empty() {
+            return;
+        }
+        let change = MembershipChanged {
             group_id: group_id.to_owned(),
-            user_id: user_id.to_owned(),
-            member,
-        });
+            users,
+        };
+        if self.node.try_send(change).is_err() {
+            metrics::counter!("confab_fanout_dropped_total").increment(1);
+            tracing::warn!(
+                group_id,
+                "membership change dropped; the next re-read repairs it"
+            );
+        }
     }
 }

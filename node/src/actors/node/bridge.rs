@@ -142,31 +142,45 @@ impl NodeActor {
         ));
     }
 
-    /// Tells the other nodes the user is online on that they joined or left a group.
+    /// Tells the other nodes the users are online on that they joined or left a group: one
+    /// directory lookup for all of them, then each user's envelope to each of their nodes.
+    /// A failure leaves it to the next re-read of memberships on those nodes.
     pub(super) fn forward_membership(&self, change: MembershipChanged) {
-        let payload = self
-            .envelope(Delivery::Membership {
-                group: change.group_id,
-                user: change.user_id.clone(),
-                member: change.member,
+        let payloads: HashMap<String, Bytes> = change
+            .users
+            .into_iter()
+            .map(|(user, member)| {
+                let payload = self
+                    .envelope(Delivery::Membership {
+                        group: change.group_id.clone(),
+                        user: user.clone(),
+                        member,
+                    })
+                    .encode();
+                (user, payload)
             })
-            .encode();
+            .collect();
         let (directory, bus, keys) = (self.directory.clone(), self.bus.clone(), self.keys.clone());
         let origin = self.node_id.clone();
         self.pending.spawn(async move {
-            let found = match directory.lookup_users(&[change.user_id.as_str()]).await {
+            let users: Vec<&str> = payloads.keys().map(String::as_str).collect();
+            let found = match directory.lookup_users(&users).await {
                 Ok(found) => found,
                 Err(error) => return directory_failed("lookup_users", &error),
             };
-            let nodes = found.into_values().flatten();
-            for node in nodes.filter(|node| **node != *origin) {
-                publish(
-                    bus.clone(),
-                    keys.node_subject(&node),
-                    payload.clone(),
-                    Headers::new(),
-                )
-                .await;
+            for (user, nodes) in found {
+                let Some(payload) = payloads.get(&user) else {
+                    continue;
+                };
+                for node in nodes.iter().filter(|node| **node != *origin) {
+                    publish(
+                        bus.clone(),
+                        keys.node_subject(node),
+                        payload.clone(),
+                        Headers::new(),
+                    )
+                    .await;
+                }
             }
         });
     }
