@@ -290,6 +290,16 @@ impl<H: SessionHandler> ConnectionActor<H> {
         }
     }
 
+    /// Starts the session's actor. Its first ping is timed from now, the handshake, not
+    /// from when the actor first runs: a client that waits pingInterval + pingTimeout after
+    /// the handshake finds the session closed, as with the reference server.
+    pub(super) fn open(mut self) -> Addr<Self> {
+        Self::create(|ctx| {
+            self.schedule_ping(ctx);
+            self
+        })
+    }
+
     fn schedule_ping(&mut self, ctx: &mut Context<Self>) {
         ctx.run_later(self.config.ping_interval, |actor, ctx| {
             actor.send_packet(&Packet::Ping(String::new()), ctx);
@@ -335,7 +345,6 @@ impl<H: SessionHandler> Actor for ConnectionActor<H> {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.config.max_buffered_frames);
-        self.schedule_ping(ctx);
         self.with_handler(ctx, |handler, session| handler.on_open(session));
     }
 

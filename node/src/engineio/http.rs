@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix::Actor;
 use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -261,7 +260,7 @@ fn start_session<F: HandlerFactory>(
         unregister,
         handler,
     );
-    let session = actor.start();
+    let session = actor.open();
     engine.insert(sid, session.clone());
     session
 }

@@ -98,7 +98,8 @@ export function startReference() {
 export function startConfab() {
   const bin = process.env.CONFAB_CONFORMANCE_BIN;
   if (!bin) throw new Error("CONFAB_CONFORMANCE_BIN is not set");
-  return spawnServer("confab", bin, []);
+  // With recovery, as the reference server of these suites runs.
+  return spawnServer("confab", bin, ["--recovery"]);
 }
 
 /** The server the suites run against: Confab if CONFAB_CONFORMANCE_BIN is set, else the reference. */
