@@ -135,8 +135,10 @@ impl WsWriter {
 }
 
 /// Reads the client's frames until the connection ends, decoding Engine.IO packets and
-/// sending them to `session` tagged with `id`. A message over `max_payload` bytes is
-/// reported as [`WsEventKind::TooLarge`], other broken frames as [`WsEventKind::Invalid`].
+/// sending them to `session` tagged with `id`, everything of one read in one message (and
+/// one in flight at a time, which bounds what a client can make the session hold). A
+/// message over `max_payload` bytes is reported as [`WsEventKind::TooLarge`], other broken
+/// frames as [`WsEventKind::Invalid`].
 pub(super) async fn read_frames<H: SessionHandler>(
     mut payload: web::Payload,
     session: Addr<ConnectionActor<H>>,
@@ -147,60 +149,83 @@ pub(super) async fn read_frames<H: SessionHandler>(
     let mut codec = Codec::new().max_size(max_payload);
     let mut buf = BytesMut::new();
     let mut fragments: Option<(bool, BytesMut)> = None;
-    let send = |kind| session.send(WsEvent { id, kind });
-    'read: while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else { break };
         buf.extend_from_slice(&chunk);
-        loop {
-            let frame = match codec.decode(&mut buf) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(error) => {
-                    let kind = match error {
-                        ProtocolError::Overflow => WsEventKind::TooLarge,
-                        _ => WsEventKind::Invalid,
-                    };
-                    let _ = send(kind).await;
-                    break 'read;
-                }
-            };
-            let message = match frame {
-                WsFrame::Text(data) => Some((true, data)),
-                WsFrame::Binary(data) => Some((false, data)),
-                WsFrame::Continuation(item) => match assemble(&mut fragments, item, max_payload) {
-                    Ok(done) => done,
-                    Err(kind) => {
-                        let _ = send(kind).await;
-                        break 'read;
-                    }
-                },
-                WsFrame::Ping(data) => {
-                    control.pong(data);
-                    None
-                }
-                WsFrame::Pong(_) => None,
-                WsFrame::Close(_) => break 'read,
-            };
-            let Some((text, data)) = message else {
-                continue;
-            };
-            let packet = if text {
-                std::str::from_utf8(&data)
-                    .ok()
-                    .and_then(|text| Packet::decode_text(text).ok())
-            } else {
-                Some(Packet::decode_binary(data))
-            };
-            let kind = match packet {
-                Some(packet) => WsEventKind::Packet(packet),
-                None => WsEventKind::Invalid,
-            };
-            if send(kind).await.is_err() {
-                break 'read;
-            }
+        let mut kinds = Vec::new();
+        let ended = decode_all(
+            &mut codec,
+            &mut buf,
+            &mut fragments,
+            &mut control,
+            max_payload,
+            &mut kinds,
+        );
+        if !kinds.is_empty() && session.send(WsEvent { id, kinds }).await.is_err() {
+            return;
+        }
+        if ended {
+            break;
         }
     }
-    let _ = send(WsEventKind::Closed).await;
+    let kinds = vec![WsEventKind::Closed];
+    let _ = session.send(WsEvent { id, kinds }).await;
+}
+
+/// Decodes every complete frame in `buf` into `kinds` (answering pings on `control`);
+/// true when the connection is to end (a close frame, or a frame that breaks the rules,
+/// reported last).
+fn decode_all(
+    codec: &mut Codec,
+    buf: &mut BytesMut,
+    fragments: &mut Option<(bool, BytesMut)>,
+    control: &mut WsWriter,
+    max_payload: usize,
+    kinds: &mut Vec<WsEventKind>,
+) -> bool {
+    loop {
+        let frame = match codec.decode(buf) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return false,
+            Err(ProtocolError::Overflow) => {
+                kinds.push(WsEventKind::TooLarge);
+                return true;
+            }
+            Err(_) => {
+                kinds.push(WsEventKind::Invalid);
+                return true;
+            }
+        };
+        let (text, data) = match frame {
+            WsFrame::Text(data) => (true, data),
+            WsFrame::Binary(data) => (false, data),
+            WsFrame::Continuation(item) => match assemble(fragments, item, max_payload) {
+                Ok(Some(done)) => done,
+                Ok(None) => continue,
+                Err(kind) => {
+                    kinds.push(kind);
+                    return true;
+                }
+            },
+            WsFrame::Ping(data) => {
+                control.pong(data);
+                continue;
+            }
+            WsFrame::Pong(_) => continue,
+            WsFrame::Close(_) => return true,
+        };
+        let packet = if text {
+            std::str::from_utf8(&data)
+                .ok()
+                .and_then(|text| Packet::decode_text(text).ok())
+        } else {
+            Some(Packet::decode_binary(data))
+        };
+        kinds.push(match packet {
+            Some(packet) => WsEventKind::Packet(packet),
+            None => WsEventKind::Invalid,
+        });
+    }
 }
 
 /// Joins a fragmented message; `Ok(Some)` once complete, `Err` with what to report if it

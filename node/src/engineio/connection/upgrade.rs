@@ -69,13 +69,15 @@ impl<H: SessionHandler> ConnectionActor<H> {
     }
 }
 
-/// What a WebSocket's reader saw.
+/// What a WebSocket's reader saw in one read, in order: handled in one go, so that
+/// nothing the session receives meanwhile (a polling request) comes between packets the
+/// client sent together (`2probe` and `5`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(in crate::engineio) struct WsEvent {
     /// Which WebSocket it came from.
     pub(in crate::engineio) id: u64,
-    pub(in crate::engineio) kind: WsEventKind,
+    pub(in crate::engineio) kinds: Vec<WsEventKind>,
 }
 
 /// The events of a WebSocket reader.
@@ -94,12 +96,20 @@ impl<H: SessionHandler> Handler<WsEvent> for ConnectionActor<H> {
     type Result = ();
 
     fn handle(&mut self, event: WsEvent, ctx: &mut Self::Context) {
-        let is_current = !self.is_polling() && event.id == self.transport_id;
-        let is_probe = self
-            .probe
-            .as_ref()
-            .is_some_and(|probe| probe.id == event.id);
-        match (event.kind, is_current, is_probe) {
+        for kind in event.kinds {
+            if self.closed.is_some() {
+                return;
+            }
+            self.ws_event(event.id, kind, ctx);
+        }
+    }
+}
+
+impl<H: SessionHandler> ConnectionActor<H> {
+    fn ws_event(&mut self, id: u64, kind: WsEventKind, ctx: &mut Context<Self>) {
+        let is_current = !self.is_polling() && id == self.transport_id;
+        let is_probe = self.probe.as_ref().is_some_and(|probe| probe.id == id);
+        match (kind, is_current, is_probe) {
             (WsEventKind::Packet(packet), true, _) => self.receive(packet, ctx),
             (WsEventKind::Packet(packet), false, true) => self.receive_probe(packet, ctx),
             (WsEventKind::Invalid, true, _) => self.close(CloseReason::ProtocolError, ctx),
