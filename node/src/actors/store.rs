@@ -95,10 +95,12 @@ impl StoreActor {
     }
 }
 
-/// Writes a batch; if the batch fails as a whole, writes each half on its own, and so on
-/// down to single messages. One bad message (or one stored by another node at the same
-/// moment) so fails alone, and costs about two transactions per halving instead of one
-/// per message of the batch.
+/// Writes a batch; if the batch fails as a whole because of what it wrote, writes each
+/// half on its own, and so on down to single messages. One bad message (or one stored by
+/// another node at the same moment) so fails alone, and costs about two transactions per
+/// halving instead of one per message of the batch. A failure of the database itself (gone,
+/// timed out, locked) fails the whole batch at once: retrying its parts would only wait
+/// out the same timeout again and again.
 fn write(
     db: &DatabaseConnection,
     batch: Vec<NewMessage>,
@@ -106,6 +108,13 @@ fn write(
     Box::pin(async move {
         match append::append_batch(db, &batch).await {
             Ok(results) => written(results),
+            Err(error) if batch.len() > 1 && !crate::store::is_data_error(&error) => {
+                let failed = error.to_string();
+                batch
+                    .iter()
+                    .map(|_| Err(DbErr::Custom(failed.clone())))
+                    .collect()
+            }
             Err(error) if batch.len() > 1 => {
                 tracing::debug!(%error, size = batch.len(), "batch failed; writing its halves");
                 let mut first = batch;
