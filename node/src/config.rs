@@ -235,7 +235,7 @@ impl Default for Settings {
 /// How the node's database pools are sized and bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DatabasePool {
-    /// Most connections; 0 leaves the driver's default.
+    /// Most connections (at least one).
     pub max_connections: u32,
     /// Longest one statement may run or wait for a lock.
     pub statement_timeout: Duration,

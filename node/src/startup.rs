@@ -129,9 +129,7 @@ pub async fn connect(url: &str, pool: &DatabasePool) -> Result<DatabaseConnectio
             })
         })
         .map_sqlx_sqlite_opts(move |options| options.busy_timeout(timeout));
-    if pool.max_connections > 0 {
-        options.max_connections(pool.max_connections);
-    }
+    options.max_connections(pool.max_connections);
     let db = Database::connect(options)
         .await
         .with_context(|| format!("connecting to the database at {}", redact_url(url)))?;

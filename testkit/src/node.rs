@@ -96,8 +96,9 @@ impl NodeProcess {
     }
 
     /// Waits until the node serves: its port is bound before it connects to the database
-    /// and migrates, so a connection alone says nothing; an answer to a request does (any
-    /// answer: over TLS the server answers a plain request with an alert).
+    /// and migrates, so a connection alone says nothing (the kernel queues it). A request
+    /// that gets any answer, or the connection closed, does: only a serving node reads it
+    /// (a TLS listener may answer a plain request by closing).
     async fn wait_listening(&mut self) -> Result<()> {
         let port = self.port;
         let listening = eventually("the node to serve", START_WITHIN, || async move {
@@ -108,7 +109,7 @@ impl NodeProcess {
                 .ok()?;
             let mut first = [0_u8; 1];
             let read = tokio::time::timeout(ANSWER_WITHIN, stream.read(&mut first)).await;
-            matches!(read, Ok(Ok(1))).then_some(())
+            matches!(read, Ok(Ok(_))).then_some(())
         })
         .await;
         if listening.is_err() || self.try_exit_status()?.is_some() {
