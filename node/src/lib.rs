@@ -6,14 +6,16 @@ pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod config;
-pub mod engineio;
 pub mod error;
 pub mod metrics;
 pub mod pending;
-pub mod socketio;
+pub mod polling;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod web;
+
+/// The Engine.IO and Socket.IO server, from `confab-socketio`.
+pub use confab_socketio::{engineio, socketio};

@@ -221,7 +221,8 @@ impl Application {
             trust_forwarded_for: settings.trust_forwarded_for,
             ..EngineConfig::default()
         });
-        socket_io.forward_polling(&settings.node_id, bus.clone(), keys);
+        let polls = crate::polling::BusPolls::new(bus.clone(), keys, &settings.node_id);
+        socket_io.forward_polling(&settings.node_id, Arc::new(polls));
         let mut state = AppState::new(db, tokens, directory, bus, chat, metrics::recorder());
         state.trust_forwarded_for = settings.trust_forwarded_for;
 

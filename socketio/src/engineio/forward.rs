@@ -13,27 +13,67 @@
 //! gone (no responders) or does not answer in time, the client is told its session is
 //! unknown and opens a new one, then catches up with `sync`.
 
+use std::fmt;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use confab_cluster::{Bus, BusError, Headers, Keys};
 use confab_protocol::cluster::{EnvelopeError, PollMethod, PollReply, PollRequest};
+use futures_util::{Stream, StreamExt};
 
 use super::http::{self, EngineError, PostBody};
 use super::{Engine, HandlerFactory, Sid};
 
-/// How long to wait before subscribing again after the bus refused.
-const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
+/// How long to wait before listening again after the transport refused.
+const RELISTEN_AFTER: Duration = Duration::from_secs(1);
 
-/// This node's id and the bus that polling requests travel on.
+/// A polling request forwarded to this node, and where its answer goes.
 #[derive(Debug)]
+pub struct ForwardedPoll {
+    /// The encoded request.
+    pub request: Bytes,
+    /// Where to send the reply ([`PollTransport::respond`]).
+    pub reply_to: String,
+}
+
+/// The requests forwarded to this node, as they come.
+pub type ForwardedPolls = Pin<Box<dyn Stream<Item = ForwardedPoll> + Send>>;
+
+/// How polling requests travel between the nodes of a cluster: the application implements
+/// it over its own bus. Errors are for logs only.
+#[async_trait::async_trait]
+pub trait PollTransport: Send + Sync + 'static {
+    /// Sends the encoded `request` to node `owner` and waits up to `timeout` for its reply.
+    async fn request(
+        &self,
+        owner: &str,
+        request: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, String>;
+
+    /// The requests other nodes forward to this one; the stream ends when the transport
+    /// loses them (the engine then listens again).
+    async fn incoming(&self) -> Result<ForwardedPolls, String>;
+
+    /// Sends `reply` to where a forwarded request asked for it.
+    async fn respond(&self, reply_to: &str, reply: Bytes) -> Result<(), String>;
+}
+
+/// This node's id and how polling requests travel.
 pub(super) struct Forwarding {
     node_id: Arc<str>,
-    bus: Arc<dyn Bus>,
-    keys: Keys,
+    transport: Arc<dyn PollTransport>,
+}
+
+impl fmt::Debug for Forwarding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forwarding")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Forwarding {
@@ -46,25 +86,23 @@ impl Forwarding {
 /// Why a forwarded request got no usable answer.
 #[derive(Debug, thiserror::Error)]
 enum ForwardError {
-    #[error(transparent)]
-    Bus(#[from] BusError),
+    #[error("{0}")]
+    Transport(String),
     #[error("undecodable polling reply: {0}")]
     Decode(#[from] EnvelopeError),
 }
 
 impl<F: HandlerFactory> Engine<F> {
     /// Names `node_id` in every new session id, forwards polling requests for other nodes'
-    /// sessions to them over `bus`, and answers the requests they forward here. Call once,
-    /// before serving (later calls change nothing).
-    pub fn forward_polling(self: &Arc<Self>, node_id: &str, bus: Arc<dyn Bus>, keys: Keys) {
-        let subject = keys.poll_request_subject(node_id);
+    /// sessions to them over `transport`, and answers the requests they forward here. Call
+    /// once, before serving (later calls change nothing).
+    pub fn forward_polling(self: &Arc<Self>, node_id: &str, transport: Arc<dyn PollTransport>) {
         let forwarding = Forwarding {
             node_id: node_id.into(),
-            bus: bus.clone(),
-            keys,
+            transport: transport.clone(),
         };
         if self.forwarding.set(forwarding).is_ok() {
-            actix_web::rt::spawn(answer_forwarded(Arc::downgrade(self), bus, subject));
+            actix_web::rt::spawn(answer_forwarded(Arc::downgrade(self), transport));
         }
     }
 }
@@ -95,12 +133,12 @@ pub(super) async fn forward<F: HandlerFactory>(
         body,
     };
     let timeout = engine.config.ping_interval + engine.config.ping_timeout;
-    let subject = forwarding.keys.poll_request_subject(&owner);
     let answer = async {
         let payload = forwarding
-            .bus
-            .request(&subject, request.encode(), Headers::new(), timeout)
-            .await?;
+            .transport
+            .request(&owner, request.encode(), timeout)
+            .await
+            .map_err(ForwardError::Transport)?;
         Ok::<_, ForwardError>(PollReply::decode(&payload)?)
     };
     Some(match answer.await {
@@ -129,32 +167,28 @@ fn replay(reply: PollReply) -> HttpResponse {
 }
 
 /// Answers the polling requests other nodes forward for sessions held here, until the
-/// engine is dropped. The subscription is renewed whenever the bus ends or refuses it.
+/// engine is dropped. Listens again whenever the transport ends or refuses.
 async fn answer_forwarded<F: HandlerFactory>(
     engine: Weak<Engine<F>>,
-    bus: Arc<dyn Bus>,
-    subject: String,
+    transport: Arc<dyn PollTransport>,
 ) {
     while engine.strong_count() > 0 {
-        let mut subscription = match bus.subscribe(&subject).await {
-            Ok(subscription) => subscription,
+        let mut incoming = match transport.incoming().await {
+            Ok(incoming) => incoming,
             Err(error) => {
-                tracing::warn!(%error, %subject, "cannot subscribe to forwarded polling requests; retrying");
-                tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+                tracing::warn!(%error, "cannot listen for forwarded polling requests; retrying");
+                tokio::time::sleep(RELISTEN_AFTER).await;
                 continue;
             }
         };
-        while let Some(message) = subscription.next_message().await {
+        while let Some(forwarded) = incoming.next().await {
             let Some(engine) = engine.upgrade() else {
                 return;
             };
-            let Some(reply_to) = message.reply else {
-                continue;
-            };
-            let bus = bus.clone();
+            let transport = transport.clone();
             actix_web::rt::spawn(async move {
-                let reply = answer(&engine, &message.payload).await;
-                if let Err(error) = bus.respond(&reply_to, reply, Headers::new()).await {
+                let reply = answer(&engine, &forwarded.request).await;
+                if let Err(error) = transport.respond(&forwarded.reply_to, reply).await {
                     tracing::warn!(%error, "answering a forwarded polling request failed");
                 }
             });

@@ -25,6 +25,7 @@ use bytes::Bytes;
 
 pub use admission::client_address;
 pub use connection::{CloseReason, CloseSession, Command, ConnectionActor, Session};
+pub use forward::{ForwardedPoll, ForwardedPolls, PollTransport};
 pub use http::{configure, engine_route};
 
 /// Engine.IO settings, with the reference server's defaults.
