@@ -2,7 +2,7 @@
 //! the official protocol test suites expect, so that anyone can run
 //! `socketio/engine.io-protocol` and `socketio/socket.io-protocol` against it.
 //!
-//! `cargo run --release -p confab-node --example socketio_conformance -- --port 3000`
+//! `cargo run --release -p confab-socketio --example socketio_conformance -- --port 3000`
 //!
 //! - `/engine.io/`: raw Engine.IO; every message, text or binary, is echoed back.
 //! - `/socket.io/`: namespaces `/` and `/custom`; on connect each emits `auth` with the
@@ -19,13 +19,13 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use clap::Parser;
-use confab_node::engineio::{
+use confab_protocol::engineio::{Frame, Packet};
+use confab_protocol::socketio::{Ack, ConnectError, Event};
+use confab_socketio::engineio::{
     self, ConnectionActor, Engine, EngineConfig, HandlerFactory, Message, Session, SessionHandler,
     Sid,
 };
-use confab_node::socketio::{NamespaceHandler, Socket, SocketIo, SocketIoConfig};
-use confab_protocol::engineio::{Frame, Packet};
-use confab_protocol::socketio::{Ack, ConnectError, Event};
+use confab_socketio::socketio::{NamespaceHandler, Socket, SocketIo, SocketIoConfig};
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Parser)]
