@@ -251,9 +251,14 @@ def hpa_scales_on_cpu_and_connections_and_scales_down_one_pod_at_a_time():
     assert [m["type"] for m in plain.one("HorizontalPodAutoscaler")["spec"]["metrics"]] == ["Resource"]
 
 
+def node_sources() -> str:
+    """The Rust sources of the `confab` binary: the node and its Socket.IO server crate."""
+    return "\n".join(p.read_text() for crate in ("node", "socketio") for p in (REPO / crate / "src").rglob("*.rs"))
+
+
 @test
 def hpa_metric_is_the_gauge_the_node_exports():
-    sources = "\n".join(p.read_text() for p in (REPO / "node" / "src").rglob("*.rs"))
+    sources = node_sources()
     metrics = Rendered(PRODUCTION).one("HorizontalPodAutoscaler")["spec"]["metrics"]
     names = [m["pods"]["metric"]["name"] for m in metrics if m["type"] == "Pods"]
     assert names == ["confab_engineio_sessions"], names
@@ -540,7 +545,7 @@ def dashboard_ships_for_the_grafana_sidecar_with_every_panel():
         used |= {re.sub(r"_(bucket|sum|count)$", "", m) for m in re.findall(r"\bconfab_\w+", expr)}
     assert used == DASHBOARD_METRICS, f"missing {DASHBOARD_METRICS - used}, unexpected {used - DASHBOARD_METRICS}"
     # Every metric the dashboard charts is one the node registers (chart and binary cannot drift).
-    sources = "\n".join(p.read_text() for p in (REPO / "node" / "src").rglob("*.rs"))
+    sources = node_sources()
     registered = set(re.findall(r'(?:counter|gauge|histogram)!\(\s*"(confab_\w+)"', sources))
     assert DASHBOARD_METRICS <= registered, f"the node registers no {DASHBOARD_METRICS - registered}"
     titles = " ".join(p["title"].lower() for p in dashboard["panels"])
