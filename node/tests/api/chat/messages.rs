@@ -155,12 +155,7 @@ async fn an_offline_user_gets_everything_through_sync_in_order(backend: Backend)
         )
         .await
         .unwrap();
-    let seqs: Vec<i64> = older["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
+    let seqs = seqs_of(&older);
     assert_eq!(seqs, [2, 3]);
 }
 
@@ -371,12 +366,7 @@ async fn sync_and_history_replies_are_bounded_in_bytes_and_say_more() {
             )
             .await
             .unwrap();
-        let page: Vec<i64> = reply["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["seq"].as_i64().unwrap())
-            .collect();
+        let page = seqs_of(&reply);
         assert!((1..=2).contains(&page.len()), "{page:?}");
         seqs.extend(&page);
         cursor = *page.last().unwrap();
@@ -394,12 +384,7 @@ async fn sync_and_history_replies_are_bounded_in_bytes_and_say_more() {
         )
         .await
         .unwrap();
-    let seqs: Vec<i64> = older["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
+    let seqs = seqs_of(&older);
     assert_eq!(seqs, [5, 6]);
     assert_eq!(older["more"], true);
     // Over HTTP, forwards from a seq: the first ones after it.
@@ -418,11 +403,16 @@ async fn sync_and_history_replies_are_bounded_in_bytes_and_say_more() {
         .json()
         .await
         .unwrap();
-    let seqs: Vec<i64> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
+    let seqs = seqs_of(&page);
     assert_eq!((seqs, &page["more"]), (vec![2, 3], &json!(true)));
+}
+
+/// The `seq` of each message of a reply (`{messages: [...]}`), in order.
+fn seqs_of(reply: &Value) -> Vec<i64> {
+    reply["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|message| message["seq"].as_i64().expect("seq"))
+        .collect()
 }

@@ -230,11 +230,13 @@ fn start_send(
     }
 }
 
-async fn a_stuck_transaction_fails_with_unavailable_within_the_statement_timeout(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |settings| {
-        settings.database_statement_timeout_ms = 1000;
-    })
-    .await;
+/// A node with `adjust`ed settings, alice's connection once her first message to bob is
+/// stored, bob, and a transaction holding that conversation's row locked.
+async fn a_locked_conversation(
+    backend: Backend,
+    adjust: impl FnOnce(&mut confab_node::config::Settings),
+) -> (TestApp, SioClient, User, DatabaseTransaction) {
+    let app = TestApp::spawn_with(backend, adjust).await;
     let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
     let mut phone = connect(&app.address, &alice).await;
     let first = phone
@@ -242,6 +244,14 @@ async fn a_stuck_transaction_fails_with_unavailable_within_the_statement_timeout
         .await
         .unwrap();
     let lock = lock_conversation(&app, &first).await;
+    (app, phone, bob, lock)
+}
+
+async fn a_stuck_transaction_fails_with_unavailable_within_the_statement_timeout(backend: Backend) {
+    let (_app, mut phone, bob, lock) = a_locked_conversation(backend, |settings| {
+        settings.database_statement_timeout_ms = 1000;
+    })
+    .await;
     // Without a timeout the write would wait for the lock as long as it is held.
     let stuck = start_send(&mut phone, &bob, "m1").await;
     assert_eq!(stuck["error"]["code"], "unavailable", "{stuck}");
@@ -255,18 +265,11 @@ async fn a_stuck_transaction_fails_with_unavailable_within_the_statement_timeout
 
 async fn past_the_queue_bound_a_send_is_refused_at_once_and_nothing_is_lost(backend: Backend) {
     // Room for five small messages; a statement timeout far longer than the test.
-    let app = TestApp::spawn_with(backend, |settings| {
+    let (app, mut phone, bob, lock) = a_locked_conversation(backend, |settings| {
         settings.store_queue_bytes = 5 * 210;
         settings.database_statement_timeout_ms = 120_000;
     })
     .await;
-    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
-    let mut phone = connect(&app.address, &alice).await;
-    let first = phone
-        .request("message:send", send(&bob, "x", "m0"))
-        .await
-        .unwrap();
-    let lock = lock_conversation(&app, &first).await;
     let ids: Vec<String> = (1..=20).map(|n| format!("m{n}")).collect();
     let mut acks: FuturesUnordered<_> = ids
         .iter()
