@@ -9,23 +9,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::chat::{User, connect, user};
+use crate::chat::{User, connect, raw_connect, raw_session, user};
 use crate::helpers::{TestApp, error_code};
-
-/// The next text frame of `ws` that is not an Engine.IO ping.
-async fn next_text(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> String {
-    loop {
-        let frame = ws.next().await.unwrap().unwrap();
-        let text = frame.to_text().unwrap().to_owned();
-        if text != "2" {
-            return text;
-        }
-    }
-}
 
 #[actix_web::test]
 async fn reconnecting_on_one_engine_io_session_does_not_refill_its_bucket() {
@@ -36,23 +21,13 @@ async fn reconnecting_on_one_engine_io_session_does_not_refill_its_bucket() {
     })
     .await;
     let alice = user(&app, "alice").await;
-    let url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        app.address.replacen("http", "ws", 1)
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    assert!(next_text(&mut ws).await.starts_with('0'));
-    let connect = format!("40{}", json!({"token": alice.token}));
+    let mut ws = raw_session(&app.address).await;
     for _ in 0..3 {
-        ws.send(Message::Text(connect.clone().into()))
-            .await
-            .unwrap();
-        let reply = next_text(&mut ws).await;
+        let reply = raw_connect(&mut ws, &alice).await;
         assert!(reply.starts_with("40{\"sid\""), "{reply}");
         ws.send(Message::Text("41".into())).await.unwrap();
     }
-    ws.send(Message::Text(connect.into())).await.unwrap();
-    let refused = next_text(&mut ws).await;
+    let refused = raw_connect(&mut ws, &alice).await;
     let error: Value = serde_json::from_str(refused.strip_prefix("44").expect(&refused)).unwrap();
     assert_eq!(error["data"]["code"], "rate_limited", "{refused}");
 }
@@ -230,15 +205,8 @@ async fn a_session_left_without_a_namespace_is_closed_after_the_connect_timeout(
     let alice = user(&app, "alice").await;
     // A socket that stays connected is not affected.
     let mut connected = connect(&app.address, &alice).await;
-    let url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        app.address.replacen("http", "ws", 1)
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    assert!(next_text(&mut ws).await.starts_with('0'));
-    let connect_packet = format!("40{}", json!({"token": alice.token}));
-    ws.send(Message::Text(connect_packet.into())).await.unwrap();
-    assert!(next_text(&mut ws).await.starts_with("40{"));
+    let mut ws = raw_session(&app.address).await;
+    assert!(raw_connect(&mut ws, &alice).await.starts_with("40{"));
     ws.send(Message::Text("41".into())).await.unwrap();
     // The heartbeat (25 s + 20 s) would close it much later than this deadline.
     let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {

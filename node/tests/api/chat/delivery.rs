@@ -8,29 +8,16 @@ use confab_testkit::Backend;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-use super::{User, connect, send, user};
+use super::{User, WebSocket, connect, raw_connect, raw_session, send, user};
 use crate::helpers::{TestApp, on_every_backend};
 
 on_every_backend!(a_presence_query_answers_every_id_as_the_asker_may_see_it);
 
-type WebSocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Connects like a client, then never reads again.
 async fn stalled_connection(address: &str, user: &User) -> WebSocket {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    let url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        address.replacen("http", "ws", 1)
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let open = ws.next().await.unwrap().unwrap();
-    assert!(open.to_text().unwrap().starts_with('0'));
-    let connect = format!("40{}", json!({"token": user.token}));
-    ws.send(Message::Text(connect.into())).await.unwrap();
-    let reply = ws.next().await.unwrap().unwrap();
-    assert!(reply.to_text().unwrap().starts_with("40{"), "{reply}");
+    let mut ws = raw_session(address).await;
+    let reply = raw_connect(&mut ws, user).await;
+    assert!(reply.starts_with("40{"), "{reply}");
     ws
 }
 

@@ -31,6 +31,45 @@ pub(crate) async fn connect(address: &str, user: &User) -> SioClient {
     SioClient::with_token(address, &user.token).await.unwrap()
 }
 
+/// A raw WebSocket to a node's Socket.IO endpoint.
+pub(crate) type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a raw Engine.IO WebSocket session on the node at `address`, past its open packet.
+pub(crate) async fn raw_session(address: &str) -> WebSocket {
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        address.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert!(next_text(&mut ws).await.starts_with('0'));
+    ws
+}
+
+/// Sends a Socket.IO CONNECT with `user`'s token on `ws` and returns the answer.
+pub(crate) async fn raw_connect(ws: &mut WebSocket, user: &User) -> String {
+    use futures_util::SinkExt;
+    let connect = format!("40{}", json!({"token": user.token}));
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        connect.into(),
+    ))
+    .await
+    .unwrap();
+    next_text(ws).await
+}
+
+/// The next text frame of `ws` that is not an Engine.IO ping.
+pub(crate) async fn next_text(ws: &mut WebSocket) -> String {
+    use futures_util::StreamExt;
+    loop {
+        let frame = ws.next().await.unwrap().unwrap();
+        let text = frame.to_text().unwrap().to_owned();
+        if text != "2" {
+            return text;
+        }
+    }
+}
+
 pub(crate) fn send(to: &User, body: &str, client_msg_id: &str) -> Value {
     json!({"to": {"user": to.id}, "body": body, "client_msg_id": client_msg_id})
 }
