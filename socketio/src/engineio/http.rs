@@ -304,10 +304,7 @@ fn open_websocket<F: HandlerFactory>(
     if let Some(refused) = refuse_admission(req, engine, &sid) {
         return refused;
     }
-    let (mut writer, stream) = WsWriter::new(
-        engine.config.max_buffered_frames,
-        engine.config.max_buffered_bytes,
-    );
+    let (mut writer, stream) = session_writer(engine);
     let control = writer.control();
     if writer
         .send(&handshake(engine, &sid, &[]).to_frame())
@@ -318,6 +315,31 @@ fn open_websocket<F: HandlerFactory>(
     }
     let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
     let session = start_session(engine, sid, Some((writer, id)));
+    spawn_reader(engine, body, session, control, id);
+    response.streaming(stream)
+}
+
+/// A writer for a session's WebSocket, bounded as the settings say, and its body stream.
+fn session_writer<F: HandlerFactory>(
+    engine: &Engine<F>,
+) -> (
+    WsWriter,
+    impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + use<F>,
+) {
+    WsWriter::new(
+        engine.config.max_buffered_frames,
+        engine.config.max_buffered_bytes,
+    )
+}
+
+/// Reads the frames of WebSocket `id` (`body`) into `session` until the socket ends.
+fn spawn_reader<F: HandlerFactory>(
+    engine: &Engine<F>,
+    body: web::Payload,
+    session: actix::Addr<ConnectionActor<F::Handler>>,
+    control: WsWriter,
+    id: u64,
+) {
     actix_web::rt::spawn(read_frames(
         body,
         session,
@@ -325,7 +347,6 @@ fn open_websocket<F: HandlerFactory>(
         id,
         engine.config.max_payload,
     ));
-    response.streaming(stream)
 }
 
 /// Accepts a WebSocket only to close it at once, before any packet, as the reference does
@@ -353,10 +374,7 @@ async fn probe<F: HandlerFactory>(
     let Ok(mut response) = actix_web_actors::ws::handshake(req) else {
         return EngineError::BadRequest.response();
     };
-    let (writer, stream) = WsWriter::new(
-        engine.config.max_buffered_frames,
-        engine.config.max_buffered_bytes,
-    );
+    let (writer, stream) = session_writer(engine);
     let control = writer.control();
     let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
     // A refused writer has been closed by the session; the stream then ends by itself.
@@ -365,13 +383,7 @@ async fn probe<F: HandlerFactory>(
         .await
         .unwrap_or(false)
     {
-        actix_web::rt::spawn(read_frames(
-            body,
-            session,
-            control,
-            id,
-            engine.config.max_payload,
-        ));
+        spawn_reader(engine, body, session, control, id);
     }
     response.streaming(stream)
 }
