@@ -106,6 +106,10 @@ pub struct Settings {
     /// Seconds between two re-reads of the memberships of the users online on this node,
     /// which repair the routes of changes the node missed. Default 30.
     pub membership_reconcile_secs: u64,
+    /// How long a node keeps which nodes a user it sent to is online on, in seconds (the
+    /// route cache; 0 turns it off). Change notifications keep it correct; this bounds
+    /// what a lost notification costs. Default 10.
+    pub route_cache_secs: u64,
     /// Most groups one user may be in (`too_many_groups` above). Default 500.
     pub max_groups_per_user: usize,
     /// Group creations and member additions one user may make per minute (and at once).
@@ -203,6 +207,7 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             max_group_members: 1000,
             membership_reconcile_secs: 30,
+            route_cache_secs: 10,
             max_groups_per_user: 500,
             group_changes_per_minute: 30,
             cors_origins: Vec::new(),
@@ -454,6 +459,7 @@ impl fmt::Debug for Settings {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_group_members", &self.max_group_members)
             .field("membership_reconcile_secs", &self.membership_reconcile_secs)
+            .field("route_cache_secs", &self.route_cache_secs)
             .field("max_groups_per_user", &self.max_groups_per_user)
             .field("group_changes_per_minute", &self.group_changes_per_minute)
             .field("cors_origins", &self.cors_origins)

@@ -21,6 +21,7 @@ use confab_entities::migration::Migrator;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, sqlx};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
 
 use crate::actors::node::{Leave, NodeActor, NodeSettings, Settle};
 use crate::actors::store::StoreActor;
@@ -172,11 +173,15 @@ impl Application {
         let keys = Keys::default();
         let (directory, bus) = infrastructure(settings, &keys).await?;
         let pending = Pending::default();
+        // The one shutdown signal: everything that must stop or change when the node
+        // stops watches it.
+        let shutdown = CancellationToken::new();
         let node = NodeActor::new(
             NodeSettings {
                 node_id: settings.node_id.clone(),
                 lease_ttl: Duration::from_secs(settings.node_lease_ttl_secs),
                 keys: keys.clone(),
+                route_ttl: Duration::from_secs(settings.route_cache_secs),
             },
             directory.clone(),
             bus.clone(),
@@ -197,13 +202,13 @@ impl Application {
                 max_groups_per_user: settings.max_groups_per_user,
                 ..ChatLimits::default()
             }),
-            rate: rate_limits(settings),
+            rate: rate_limits(settings, shutdown.clone()),
             pending: pending.clone(),
         };
-        actix_web::rt::spawn(
-            chat.clone()
-                .reconcile_memberships(Duration::from_secs(settings.membership_reconcile_secs)),
-        );
+        actix_web::rt::spawn(chat.clone().reconcile_memberships(
+            Duration::from_secs(settings.membership_reconcile_secs),
+            shutdown.clone(),
+        ));
         let socket_io = SocketIo::new(SocketIoConfig {
             connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
             close_without_namespace: true,
@@ -219,11 +224,13 @@ impl Application {
             max_sessions: settings.max_sessions,
             max_sessions_per_address: settings.max_sessions_per_address,
             trust_forwarded_for: settings.trust_forwarded_for,
+            shutdown: shutdown.clone(),
             ..EngineConfig::default()
         });
         let polls = crate::polling::BusPolls::new(bus.clone(), keys, &settings.node_id);
         socket_io.forward_polling(&settings.node_id, Arc::new(polls));
         let mut state = AppState::new(db, tokens, directory, bus, chat, metrics::recorder());
+        state.shutdown = shutdown;
         state.trust_forwarded_for = settings.trust_forwarded_for;
 
         let port = listener.local_addr()?.port();
@@ -299,8 +306,7 @@ impl Application {
             tracing::info!(signal, "stopping: draining");
             ::metrics::counter!("confab_drain_events_total").increment(1);
             let started = tokio::time::Instant::now();
-            state.start_draining();
-            socket_io.start_draining();
+            state.shutdown.cancel();
             let deadline = started + plan.deadline;
             let drained = async {
                 drain(&socket_io, plan.window).await;
@@ -381,9 +387,7 @@ async fn settle(
     pending: &Pending,
     state: &AppState,
 ) {
-    while socket_io.session_count() > 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    socket_io.all_closed().await;
     pending.settled().await;
     // The announcements went to the node actor: once it has handled them, the relaying
     // they started is pending work too.
@@ -395,13 +399,12 @@ async fn settle(
 }
 
 /// The rate limiters from the settings, with a task that forgets idle buckets.
-fn rate_limits(settings: &Settings) -> Arc<RateLimits> {
+fn rate_limits(settings: &Settings, shutdown: CancellationToken) -> Arc<RateLimits> {
     let limits = Arc::new(RateLimits::new(settings.limits()));
     let idle = Arc::downgrade(&limits);
     actix_web::rt::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every.tick().await;
+        while shutdown.run_until_cancelled(every.tick()).await.is_some() {
             match idle.upgrade() {
                 Some(limits) => limits.forget_idle(),
                 None => break,

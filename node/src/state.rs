@@ -2,12 +2,13 @@
 //! the bus, the node's readiness and the metrics handle. Built once in `startup` and shared by all workers.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::{Arc, Mutex};
 
 use confab_cluster::{Bus, Directory};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{PasswordHashing, Tokens};
 use crate::chat::Chat;
@@ -33,8 +34,9 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// Logins' and registrations' password hashing, bounded.
     pub hashing: Arc<PasswordHashing>,
-    /// Set once the node has been told to stop; `/readyz` then answers 503.
-    draining: Arc<AtomicBool>,
+    /// The node's shutdown signal: once cancelled, `/readyz` answers 503 (and the
+    /// Engine.IO server, which watches the same token, refuses new sessions).
+    pub shutdown: CancellationToken,
 }
 
 /// The dependencies found down by the last readiness checks, so that a change is logged
@@ -86,7 +88,7 @@ impl AppState {
             dependencies: Dependencies::default(),
             trust_forwarded_for: false,
             hashing: Arc::default(),
-            draining: Arc::new(AtomicBool::new(false)),
+            shutdown: CancellationToken::new(),
         }
     }
 
@@ -95,13 +97,8 @@ impl AppState {
         crate::engineio::client_address(req, self.trust_forwarded_for)
     }
 
-    /// Marks the node as stopping.
-    pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::SeqCst);
-    }
-
     /// Whether the node is stopping.
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
+        self.shutdown.is_cancelled()
     }
 }

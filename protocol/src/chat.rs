@@ -22,6 +22,40 @@ pub mod events {
     pub const TYPING: &str = "typing";
     /// Client → server: presence of some users. Ack: `{ok, presence}`.
     pub const PRESENCE_QUERY: &str = "presence:query";
+    /// Client → server: create a group. Ack: `{ok, group}`.
+    pub const GROUP_CREATE: &str = "group:create";
+    /// Client → server: the caller's groups. Ack: `{ok, groups}`.
+    pub const GROUP_LIST: &str = "group:list";
+    /// Client → server: one group. Ack: `{ok, group}`.
+    pub const GROUP_GET: &str = "group:get";
+    /// Client → server: join a public group. Ack: `{ok, group}`.
+    pub const GROUP_JOIN: &str = "group:join";
+    /// Client → server: leave a group. Ack: `{ok}`.
+    pub const GROUP_LEAVE: &str = "group:leave";
+    /// Client → server: dissolve a group (owner). Ack: `{ok}`.
+    pub const GROUP_DELETE: &str = "group:delete";
+    /// Client → server: add a member. Ack: `{ok, group}`.
+    pub const GROUP_ADD_MEMBER: &str = "group:add_member";
+    /// Client → server: remove a member. Ack: `{ok, group}`.
+    pub const GROUP_REMOVE_MEMBER: &str = "group:remove_member";
+    /// Client → server: rename a group. Ack: `{ok, group}`.
+    pub const GROUP_RENAME: &str = "group:rename";
+    /// Client → server: set a member's role (owner). Ack: `{ok, group}`.
+    pub const GROUP_SET_ROLE: &str = "group:set_role";
+    /// Client → server: contacts, requests and blocks. Ack: `{ok, contacts, incoming, outgoing, blocked}`.
+    pub const CONTACT_LIST: &str = "contact:list";
+    /// Client → server: ask a user to be a contact. Ack: `{ok, request}`.
+    pub const CONTACT_REQUEST: &str = "contact:request";
+    /// Client → server: accept a request. Ack: `{ok, contact}`.
+    pub const CONTACT_ACCEPT: &str = "contact:accept";
+    /// Client → server: decline a request. Ack: `{ok, contact}`.
+    pub const CONTACT_DECLINE: &str = "contact:decline";
+    /// Client → server: remove a contact. Ack: `{ok}`.
+    pub const CONTACT_REMOVE: &str = "contact:remove";
+    /// Client → server: block a user. Ack: `{ok}`.
+    pub const CONTACT_BLOCK: &str = "contact:block";
+    /// Client → server: unblock a user. Ack: `{ok}`.
+    pub const CONTACT_UNBLOCK: &str = "contact:unblock";
     /// Server → client: a new message.
     pub const MESSAGE_NEW: &str = "message:new";
     /// Server → client: someone read a conversation up to a seq.

@@ -11,6 +11,7 @@
 //! users      = flags:u8  count:varint  user:str*  frames  [except:str]     (kind 1)
 //! group      = flags:u8  group:str  frames  [except:str]                   (kind 2)
 //! membership = group:str  user:str  member:u8 (0 or 1)                     (kind 3)
+//! route      = user:str                                                    (kind 6)
 //! poll req.  = sid:str  method:u8 (0 GET, 1 POST, 2 POST binary)  body:bytes   (kind 4)
 //! poll reply = status:varint  content_type:str (empty: none)  body:bytes       (kind 5)
 //! frames     = count:varint  (frame_kind:u8 (0 text, 1 binary)  bytes)*
@@ -41,6 +42,7 @@ const KIND_GROUP: u8 = 2;
 const KIND_MEMBERSHIP: u8 = 3;
 const KIND_POLL_REQUEST: u8 = 4;
 const KIND_POLL_REPLY: u8 = 5;
+const KIND_ROUTE: u8 = 6;
 
 const METHOD_GET: u8 = 0;
 const METHOD_POST: u8 = 1;
@@ -97,6 +99,14 @@ pub enum Delivery {
         user: String,
         /// Whether the user is now a member.
         member: bool,
+    },
+    /// The nodes a user is online on changed (the sender registered or unregistered them
+    /// in the directory): forget what the route cache knows of them. Published on the
+    /// routes subject, which every node listens on. A node of an older release counts it
+    /// as an unknown kind and drops it; its cache entries then live out their TTL.
+    RouteChanged {
+        /// The user.
+        user: String,
     },
 }
 
@@ -267,6 +277,11 @@ impl Envelope {
                 put_str(&mut out, user);
                 out.put_u8(u8::from(*member));
             }
+            Delivery::RouteChanged { user } => {
+                out.put_u8(KIND_ROUTE);
+                put_str(&mut out, &self.origin);
+                put_str(&mut out, user);
+            }
         }
         out.freeze()
     }
@@ -276,7 +291,7 @@ impl Envelope {
         let mut reader = Reader { input, position: 0 };
         reader.version()?;
         let kind = reader.u8()?;
-        if !matches!(kind, KIND_USERS | KIND_GROUP | KIND_MEMBERSHIP) {
+        if !matches!(kind, KIND_USERS | KIND_GROUP | KIND_MEMBERSHIP | KIND_ROUTE) {
             return Err(EnvelopeError::UnknownKind(kind));
         }
         let origin = reader.string()?;
@@ -297,6 +312,9 @@ impl Envelope {
                 let frames = reader.frames(flags)?;
                 Delivery::Group { group, frames }
             }
+            KIND_ROUTE => Delivery::RouteChanged {
+                user: reader.string()?,
+            },
             _ => Delivery::Membership {
                 group: reader.string()?,
                 user: reader.string()?,
@@ -321,6 +339,7 @@ impl Envelope {
             }
             Delivery::Group { group, frames } => group.len() + frames_len(frames),
             Delivery::Membership { group, user, .. } => group.len() + user.len() + 3,
+            Delivery::RouteChanged { user } => user.len() + 1,
         };
         self.origin.len() + body + 16
     }

@@ -3,14 +3,16 @@
 //! holds the node's lease in the directory, registers the users online here, and relays
 //! deliveries to and from the other nodes over the bus (see [`bridge`]).
 //!
-//! A delivery to users goes to the local ones at once, then through one directory lookup
-//! to one envelope per other node that has any of them. A delivery to a group goes to the
+//! A delivery to users goes to the local ones at once, then to one envelope per other
+//! node that has any of them; which nodes those are, the route cache says ([`routes`]),
+//! and one directory lookup for the users it does not know. A delivery to a group goes to the
 //! local members at once and is published once on the group's subject, which only nodes
 //! with online members of the group subscribe to. The bus is at most once: what it loses,
 //! clients repair with `sync`. Standalone mode runs the same code on the in-process
 //! directory and bus.
 
 mod bridge;
+mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use actix::prelude::*;
 use confab_cluster::{Bus, Directory, DirectoryError, Keys};
 
 use self::bridge::Subscriptions;
+use self::routes::Routes;
 use super::registry::Registry;
 use super::user::Deliver;
 use crate::engineio::Sid;
@@ -39,6 +42,8 @@ pub struct NodeSettings {
     pub lease_ttl: Duration,
     /// The names of keys and subjects.
     pub keys: Keys,
+    /// How long the route cache keeps a user's nodes (zero: it keeps nothing).
+    pub route_ttl: Duration,
 }
 
 /// The process-wide actor of a node.
@@ -52,8 +57,11 @@ pub struct NodeActor {
     /// Set by [`Leave`]: no lease refresh may follow the release.
     leaving: bool,
     registry: Registry,
-    /// The bus subjects this node listens on: its own, and its local groups'.
+    /// The bus subjects this node listens on: its own, the routes subject, and its local
+    /// groups'.
     subscriptions: Subscriptions,
+    /// Which nodes recently addressed users are online on.
+    routes: Routes,
     /// The relaying tasks still running (a stopping node waits for them).
     pending: Pending,
 }
@@ -76,6 +84,7 @@ impl NodeActor {
             leaving: false,
             registry: Registry::default(),
             subscriptions: Subscriptions::default(),
+            routes: Routes::new(settings.route_ttl),
             pending,
         }
     }
@@ -122,11 +131,13 @@ impl NodeActor {
             return;
         }
         let (directory, node_id) = (self.directory.clone(), self.node_id.clone());
+        let notice = self.route_notice();
         self.pending.spawn(async move {
             for user in departed {
                 if let Err(error) = directory.unregister_user(&user, &node_id).await {
                     directory_failed("unregister_user", &error);
                 }
+                notice.send(&user).await;
             }
         });
     }
@@ -224,14 +235,18 @@ impl Handler<UserConnected> for NodeActor {
             .add_socket(&connected.user_id, connected.socket);
         self.follow_group_changes(ctx);
         let directory = self.directory.clone();
-        let (node_id, ttl) = (self.node_id.clone(), self.lease_ttl);
+        let (node_id, ttl, notice) = (self.node_id.clone(), self.lease_ttl, self.route_notice());
         Box::pin(async move {
-            if first
-                && let Err(error) = directory
+            if first {
+                if let Err(error) = directory
                     .register_user(&connected.user_id, &node_id, ttl)
                     .await
-            {
-                directory_failed("register_user", &error);
+                {
+                    directory_failed("register_user", &error);
+                }
+                // Also when the directory failed: the heartbeat registers them later, and
+                // the caches must not keep what they knew before.
+                notice.send(&connected.user_id).await;
             }
             first
         })
@@ -256,10 +271,13 @@ impl Handler<SocketGone> for NodeActor {
         let last = self.registry.remove_socket(&gone.user_id, &gone.socket_id);
         self.follow_group_changes(ctx);
         let directory = self.directory.clone();
-        let node_id = self.node_id.clone();
+        let (node_id, notice) = (self.node_id.clone(), self.route_notice());
         Box::pin(async move {
-            if last && let Err(error) = directory.unregister_user(&gone.user_id, &node_id).await {
-                directory_failed("unregister_user", &error);
+            if last {
+                if let Err(error) = directory.unregister_user(&gone.user_id, &node_id).await {
+                    directory_failed("unregister_user", &error);
+                }
+                notice.send(&gone.user_id).await;
             }
             last
         })
@@ -281,10 +299,10 @@ pub struct DeliverToUsers {
 impl Handler<DeliverToUsers> for NodeActor {
     type Result = ();
 
-    fn handle(&mut self, message: DeliverToUsers, _: &mut Self::Context) {
+    fn handle(&mut self, message: DeliverToUsers, ctx: &mut Self::Context) {
         self.deliver_here_to_users(&message.users, &message.deliver);
         let trace = telemetry::trace_headers(&message.span);
-        self.forward_to_users(message.users, &message.deliver, trace);
+        self.forward_to_users(message.users, &message.deliver, trace, ctx);
     }
 }
 

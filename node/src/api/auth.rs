@@ -20,8 +20,8 @@ use std::sync::LazyLock;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::UserView;
 use crate::auth::{hash_password, verify_password};
+use crate::chat::users::UserView;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{self, users};

@@ -12,9 +12,10 @@ use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::web;
 
-use crate::error::ApiError;
+use confab_protocol::chat::ErrorCode;
 
-pub use users::UserView;
+use crate::chat::ChatError;
+use crate::error::ApiError;
 
 /// Registers every route. `json_limit` is the largest JSON body accepted, in bytes;
 /// `/metrics` is among them only when `with_metrics` (else it has a listener of its own).
@@ -79,4 +80,25 @@ fn json_config(limit: usize) -> web::JsonConfig {
             };
             reply.into()
         })
+}
+
+/// A chat operation's refusal as an HTTP answer: its code, with the status that fits it.
+impl From<ChatError> for ApiError {
+    fn from(error: ChatError) -> Self {
+        let status = match error.code {
+            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Forbidden | ErrorCode::Blocked => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Conflict | ErrorCode::GroupFull | ErrorCode::TooManyGroups => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut reply = ApiError::new(status, error.code.as_str(), error.message);
+        reply.retry_after = error.retry_after;
+        reply
+    }
 }

@@ -9,11 +9,9 @@ use chrono::SecondsFormat;
 use confab_entities::{ContactRequestStatus, contact_request, user};
 use confab_protocol::chat::{ErrorCode, events};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
-use super::socket::parse;
+use super::users::UserView;
 use super::{Chat, ChatError, encode_event};
-use crate::api::UserView;
 use crate::store::contacts as store;
 use crate::store::{membership, users};
 
@@ -82,9 +80,10 @@ pub struct UserRef {
     pub user_id: String,
 }
 
+/// A payload naming a contact request: `{id}`.
 #[derive(Deserialize)]
-struct RequestRef {
-    id: String,
+pub(crate) struct RequestRef {
+    pub(crate) id: String,
 }
 
 fn request_view(request: contact_request::Model, other: user::Model) -> RequestView {
@@ -307,36 +306,4 @@ pub async fn unblock(chat: &Chat, caller: &str, user_id: &str) -> Result<(), Cha
     }
     publish(chat, &me, &other, before).await?;
     Ok(())
-}
-
-/// Handles a `contact:*` Socket.IO event; returns the ack's fields.
-pub async fn handle_event(
-    chat: &Chat,
-    caller: &str,
-    name: &str,
-    payload: Value,
-) -> Result<Value, ChatError> {
-    match name {
-        "contact:list" => Ok(json!(list(chat, caller).await?)),
-        "contact:request" => {
-            let (request, _) = request(chat, caller, &parse::<UserRef>(payload)?.user_id).await?;
-            Ok(json!({"request": request}))
-        }
-        "contact:accept" => {
-            Ok(json!({"contact": accept(chat, caller, &parse::<RequestRef>(payload)?.id).await?}))
-        }
-        "contact:decline" => {
-            Ok(json!({"contact": decline(chat, caller, &parse::<RequestRef>(payload)?.id).await?}))
-        }
-        "contact:remove" | "contact:block" | "contact:unblock" => {
-            let user_id = parse::<UserRef>(payload)?.user_id;
-            match name {
-                "contact:remove" => remove(chat, caller, &user_id).await?,
-                "contact:block" => block(chat, caller, &user_id).await?,
-                _ => unblock(chat, caller, &user_id).await?,
-            }
-            Ok(json!({}))
-        }
-        _ => Err(ChatError::invalid(format!("unknown event {name}"))),
-    }
 }

@@ -21,10 +21,9 @@ use confab_entities::{GroupRole, group, group_member};
 use confab_protocol::chat::{ErrorCode, events};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::conversations::Conversation;
-use super::socket::parse;
 use super::{Chat, ChatError, encode_event};
 use crate::store::groups::{self as store, NewGroup};
 use crate::store::membership::{self, NoConsent};
@@ -474,68 +473,30 @@ pub async fn delete(chat: &Chat, caller: &str, group_id: &str) -> Result<(), Cha
     Ok(())
 }
 
+/// A payload naming a group: `{group}`.
 #[derive(Deserialize)]
-struct GroupRef {
-    group: String,
+pub(crate) struct GroupRef {
+    pub(crate) group: String,
 }
 
+/// A payload naming a member of a group: `{group, user_id}`.
 #[derive(Deserialize)]
-struct MemberRef {
-    group: String,
-    user_id: String,
+pub(crate) struct MemberRef {
+    pub(crate) group: String,
+    pub(crate) user_id: String,
 }
 
+/// `group:rename`: `{group, name}`.
 #[derive(Deserialize)]
-struct RenameRequest {
-    group: String,
-    name: String,
+pub(crate) struct RenameRequest {
+    pub(crate) group: String,
+    pub(crate) name: String,
 }
 
+/// `group:set_role`: `{group, user_id, role}`.
 #[derive(Deserialize)]
-struct RoleRequest {
-    group: String,
-    user_id: String,
-    role: GroupRole,
-}
-
-/// Handles a `group:*` Socket.IO event; returns the ack's fields.
-pub async fn handle_event(
-    chat: &Chat,
-    caller: &str,
-    name: &str,
-    payload: Value,
-) -> Result<Value, ChatError> {
-    let group = |view: GroupView| json!({"group": view});
-    let id = |payload| parse::<GroupRef>(payload).map(|request| request.group);
-    match name {
-        "group:create" => Ok(group(create(chat, caller, parse(payload)?).await?)),
-        "group:list" => Ok(json!({"groups": list(chat, caller).await?})),
-        "group:get" => Ok(group(get(chat, caller, &id(payload)?).await?)),
-        "group:join" => Ok(group(join(chat, caller, &id(payload)?).await?)),
-        "group:leave" => leave(chat, caller, &id(payload)?).await.map(|()| json!({})),
-        "group:delete" => delete(chat, caller, &id(payload)?)
-            .await
-            .map(|()| json!({})),
-        "group:add_member" => {
-            let r: MemberRef = parse(payload)?;
-            Ok(group(add_member(chat, caller, &r.group, &r.user_id).await?))
-        }
-        "group:remove_member" => {
-            let r: MemberRef = parse(payload)?;
-            Ok(group(
-                remove_member(chat, caller, &r.group, &r.user_id).await?,
-            ))
-        }
-        "group:rename" => {
-            let r: RenameRequest = parse(payload)?;
-            Ok(group(rename(chat, caller, &r.group, &r.name).await?))
-        }
-        "group:set_role" => {
-            let r: RoleRequest = parse(payload)?;
-            Ok(group(
-                set_role(chat, caller, &r.group, &r.user_id, r.role).await?,
-            ))
-        }
-        _ => Err(ChatError::invalid(format!("unknown event {name}"))),
-    }
+pub(crate) struct RoleRequest {
+    pub(crate) group: String,
+    pub(crate) user_id: String,
+    pub(crate) role: GroupRole,
 }

@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use confab_entities::{conversation, message, read_cursor};
+use confab_entities::{message, read_cursor};
 use confab_protocol::chat::{
     ErrorCode, HistoryRequest, Message, ReadRequest, Receipt, SendMessage, SyncReply, SyncRequest,
     Target, Typing, TypingRequest, events,
 };
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -285,34 +286,39 @@ pub async fn sync(chat: &Chat, caller: &str, request: SyncRequest) -> Result<Syn
 }
 
 /// Records that `caller` read a conversation up to `seq` and tells the other members and
-/// the reader's other connections.
+/// the reader's other connections. Three queries: who to tell (which also checks that
+/// the caller may), where the reader stands, and the cursor's move.
 pub async fn read(
     chat: &Chat,
     caller: &str,
     request: ReadRequest,
     except: Option<Sid>,
 ) -> Result<(), ChatError> {
-    let conversation = accessible(chat, caller, &request.conversation).await?;
-    let id = conversation.id();
-    let last_seq = conversation::Entity::find_by_id(id.clone())
-        .one(&chat.db)
+    let (id, others) = audience(chat, caller, &request.conversation).await?;
+    let (last_seq, read) = membership::read_position(&chat.db, &id, caller)
         .await?
-        .map_or(0, |row| row.last_seq);
+        .unwrap_or((0, None));
     if request.seq < 1 || request.seq > last_seq {
         return Err(ChatError::invalid(
             "seq is not a message of this conversation",
         ));
     }
-    let key = (id.clone(), caller.to_owned());
-    let current = read_cursor::Entity::find_by_id(key).one(&chat.db).await?;
     let now = Utc::now();
-    match current {
-        Some(cursor) if cursor.seq >= request.seq => return Ok(()),
-        Some(cursor) => {
-            let mut cursor: read_cursor::ActiveModel = cursor.into();
-            cursor.seq = Set(request.seq);
-            cursor.updated_at = Set(now);
-            cursor.update(&chat.db).await?;
+    match read {
+        Some(seq) if seq >= request.seq => return Ok(()),
+        Some(_) => {
+            let moved = read_cursor::Entity::update_many()
+                .col_expr(read_cursor::Column::Seq, Expr::value(request.seq))
+                .col_expr(read_cursor::Column::UpdatedAt, Expr::value(now))
+                .filter(read_cursor::Column::ConversationId.eq(id.as_str()))
+                .filter(read_cursor::Column::UserId.eq(caller))
+                .filter(read_cursor::Column::Seq.lt(request.seq))
+                .exec(&chat.db)
+                .await?;
+            // Another connection of the reader's moved it as far meanwhile.
+            if moved.rows_affected == 0 {
+                return Ok(());
+            }
         }
         None => {
             read_cursor::ActiveModel {
@@ -330,63 +336,47 @@ pub async fn read(
         user: caller.to_owned(),
         seq: request.seq,
     };
-    tell_conversation(
-        chat,
-        &conversation,
-        events::RECEIPT,
-        &receipt,
-        caller,
-        true,
-        except,
-    )
-    .await
+    let frames = encode_event(events::RECEIPT, &receipt);
+    chat.push_to_users(others, frames.clone(), None);
+    chat.push_to_users(vec![caller.to_owned()], frames, except);
+    Ok(())
 }
 
 /// Tells the other members that `caller` started or stopped typing. Never stored.
 pub async fn typing(chat: &Chat, caller: &str, request: TypingRequest) -> Result<(), ChatError> {
-    let conversation = accessible(chat, caller, &request.conversation).await?;
+    let (conversation, others) = audience(chat, caller, &request.conversation).await?;
     let typing = Typing {
-        conversation: conversation.id(),
+        conversation,
         user: caller.to_owned(),
         typing: request.typing,
     };
-    tell_conversation(
-        chat,
-        &conversation,
-        events::TYPING,
-        &typing,
-        caller,
-        false,
-        None,
-    )
-    .await
+    chat.push_to_users(others, encode_event(events::TYPING, &typing), None);
+    Ok(())
 }
 
-/// Sends an event to the members of a conversation; to `caller`'s own connections (but
-/// `except`) only when `include_caller`.
-async fn tell_conversation(
-    chat: &Chat,
-    conversation: &Conversation,
-    event: &str,
-    payload: &impl Serialize,
-    caller: &str,
-    include_caller: bool,
-    except: Option<Sid>,
-) -> Result<(), ChatError> {
-    let frames = encode_event(event, payload);
-    let members = match conversation {
+/// The conversation `id` if `caller` may see it, and who hears of what they do there (the
+/// other members; nobody in a direct conversation with a block either way), in one query:
+/// a group's members (the caller among them, or it is `not_found`), or whether the two
+/// users of a direct conversation blocked each other.
+async fn audience(chat: &Chat, caller: &str, id: &str) -> Result<(String, Vec<String>), ChatError> {
+    let not_found = || ChatError::not_found("no such conversation");
+    let conversation = Conversation::parse(id).ok_or_else(not_found)?;
+    let members = match &conversation {
+        Conversation::Direct { a, b } if a != caller && b != caller => return Err(not_found()),
         Conversation::Direct { a, b } if membership::blocked_between(&chat.db, a, b).await? => {
             Vec::new()
         }
         Conversation::Direct { a, b } => vec![a.clone(), b.clone()],
-        Conversation::Group { group_id } => membership::member_ids(&chat.db, group_id).await?,
+        Conversation::Group { group_id } => {
+            let members = membership::member_ids(&chat.db, group_id).await?;
+            if !members.iter().any(|member| member == caller) {
+                return Err(not_found());
+            }
+            members
+        }
     };
-    let others: Vec<String> = members.into_iter().filter(|user| user != caller).collect();
-    chat.push_to_users(others, frames.clone(), None);
-    if include_caller {
-        chat.push_to_users(vec![caller.to_owned()], frames, except);
-    }
-    Ok(())
+    let others = members.into_iter().filter(|user| user != caller).collect();
+    Ok((conversation.id(), others))
 }
 
 /// A conversation as listed to its member.

@@ -13,16 +13,16 @@ pub mod messages;
 pub mod presence;
 pub mod rate;
 pub mod socket;
+pub mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use actix::Addr;
-use confab_protocol::chat::{ErrorBody, ErrorCode};
+use confab_protocol::chat::ErrorCode;
 use confab_protocol::engineio::Frame;
-use confab_protocol::socketio::{Event, Namespace, Packet, PacketData};
+use confab_protocol::socketio::{Namespace, event_frame};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::actors::node::{
     DeliverToGroup, DeliverToUsers, MembershipChanged, MembershipsRead, NodeActor, StartReconcile,
@@ -30,7 +30,6 @@ use crate::actors::node::{
 use crate::actors::store::StoreActor;
 use crate::actors::user::Deliver;
 use crate::engineio::Sid;
-use crate::error::ApiError;
 use crate::pending::Pending;
 
 /// The chat's limits.
@@ -109,37 +108,11 @@ impl ChatError {
             "something went wrong on the server",
         )
     }
-
-    /// The ack a Socket.IO client receives: `{ok: false, error: {code, message}}`.
-    pub fn to_ack(&self) -> Value {
-        json!({"ok": false, "error": ErrorBody { code: self.code, message: self.message.clone() }})
-    }
 }
 
 impl From<sea_orm::DbErr> for ChatError {
     fn from(error: sea_orm::DbErr) -> Self {
         Self::internal(error)
-    }
-}
-
-impl From<ChatError> for ApiError {
-    fn from(error: ChatError) -> Self {
-        use actix_web::http::StatusCode;
-        let status = match error.code {
-            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Forbidden | ErrorCode::Blocked => StatusCode::FORBIDDEN,
-            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Conflict | ErrorCode::GroupFull | ErrorCode::TooManyGroups => {
-                StatusCode::CONFLICT
-            }
-            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        let mut reply = ApiError::new(status, error.code.as_str(), error.message);
-        reply.retry_after = error.retry_after;
-        reply
     }
 }
 
@@ -161,15 +134,12 @@ pub struct Chat {
     pub pending: Pending,
 }
 
-/// Encodes a server event for the chat namespace (`/`), once for all its recipients.
+/// The chat's namespace, `/`.
+static ROOT: LazyLock<Namespace> = LazyLock::new(Namespace::root);
+
+/// Encodes a server event for the chat namespace, once for all its recipients.
 pub fn encode_event(name: &str, payload: impl Serialize) -> Arc<[Frame]> {
-    let payload = serde_json::to_value(payload).unwrap_or(Value::Null);
-    Packet::new(
-        Namespace::root(),
-        PacketData::Event(Event::new(name, vec![payload])),
-    )
-    .to_frames()
-    .into()
+    Arc::from([event_frame(&ROOT, name, &payload)])
 }
 
 impl Chat {
@@ -228,13 +198,16 @@ impl Chat {
     /// Every `every`, re-reads the memberships of the users online here and routes their
     /// groups as the database says (see `actors::registry`): a change this node missed
     /// (its forward failed while Redis or NATS was down) or a group load that failed at
-    /// connect is repaired within one round. Runs until the node stops.
-    pub async fn reconcile_memberships(self, every: std::time::Duration) {
+    /// connect is repaired within one round. Runs until `shutdown`.
+    pub async fn reconcile_memberships(
+        self,
+        every: std::time::Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
         let mut rounds = tokio::time::interval(every);
         rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         rounds.tick().await;
-        loop {
-            rounds.tick().await;
+        while shutdown.run_until_cancelled(rounds.tick()).await.is_some() {
             let Ok(users) = self.node.send(StartReconcile).await else {
                 return;
             };

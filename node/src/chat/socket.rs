@@ -11,14 +11,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use confab_protocol::chat::{
-    HistoryRequest, PresenceQuery, ReadRequest, SendMessage, SyncRequest, TypingRequest, events,
-};
+use confab_protocol::chat::{ErrorBody, Message, events};
 use confab_protocol::socketio::{ConnectError, Event};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
+use super::contacts::{RequestRef, UserRef};
+use super::groups::{GroupRef, GroupView, MemberRef, RenameRequest, RoleRequest};
 use super::{Chat, ChatError, contacts, groups, messages, presence};
 use crate::actors::node::{GroupsLoaded, SocketGone, UserConnected};
 use crate::auth::{TokenError, Tokens};
@@ -167,17 +168,16 @@ impl NamespaceHandler for ChatNamespace {
             if let Some(routed) = routed {
                 routed.await;
             }
-            let ack = event.ack;
-            let name = event.name.clone();
-            let payload = event.args.into_iter().next().unwrap_or(Value::Null);
-            let result = dispatch(&chat, &socket, &name, payload).await;
-            if let Err(error) = &result {
-                metrics::counter!("confab_event_errors_total", "event" => known(&name), "code" => error.code.as_str())
-                    .increment(1);
-            }
-            if let Some(id) = ack {
-                socket.ack(id, vec![ack_body(result)]);
-            }
+            let Event {
+                name, args, ack, ..
+            } = event;
+            let payload = args.into_iter().next().unwrap_or(Value::Null);
+            let reply = Reply {
+                socket: &socket,
+                ack,
+                event: &name,
+            };
+            dispatch(&chat, reply, payload).await;
         });
     }
 
@@ -239,6 +239,59 @@ fn refusal(error: TokenError) -> ConnectError {
     }
 }
 
+/// Where the answer to one event goes: the ack the client asked for, if it did.
+struct Reply<'a> {
+    socket: &'a Socket,
+    ack: Option<u64>,
+    event: &'a str,
+}
+
+/// `{ok: true, ...fields}`.
+#[derive(Serialize)]
+struct Done<T> {
+    ok: bool,
+    #[serde(flatten)]
+    fields: T,
+}
+
+/// `{ok: false, error: {code, message}}`.
+#[derive(Serialize)]
+struct Failed {
+    ok: bool,
+    error: ErrorBody,
+}
+
+/// An answer without fields: `{ok: true}`.
+#[derive(Serialize)]
+struct Nothing {}
+
+impl Reply<'_> {
+    /// Acks the event with what its operation gave (serialised straight into the frame),
+    /// and counts a failure.
+    fn send<T: Serialize>(self, result: Result<T, ChatError>) {
+        if let Err(error) = &result {
+            metrics::counter!("confab_event_errors_total", "event" => known(self.event), "code" => error.code.as_str())
+                .increment(1);
+        }
+        let Some(id) = self.ack else {
+            return;
+        };
+        match result {
+            Ok(fields) => self.socket.ack_one(id, &Done { ok: true, fields }),
+            Err(error) => self.socket.ack_one(
+                id,
+                &Failed {
+                    ok: false,
+                    error: ErrorBody {
+                        code: error.code,
+                        message: error.message,
+                    },
+                },
+            ),
+        };
+    }
+}
+
 /// The event name as a metric label: known names only, so clients cannot add series.
 fn known(name: &str) -> &'static str {
     const NAMES: [&str; 6] = [
@@ -261,64 +314,220 @@ fn known(name: &str) -> &'static str {
         })
 }
 
-/// `{ok: true, ...}` or `{ok: false, error}`.
-fn ack_body(result: Result<Value, ChatError>) -> Value {
-    match result {
-        Ok(Value::Object(mut fields)) => {
-            fields.insert("ok".to_owned(), Value::Bool(true));
-            Value::Object(fields)
-        }
-        Ok(_) => json!({"ok": true}),
-        Err(error) => error.to_ack(),
-    }
-}
-
 /// Decodes an event's payload.
 pub fn parse<T: DeserializeOwned>(payload: Value) -> Result<T, ChatError> {
     serde_json::from_value(payload).map_err(|error| ChatError::invalid(error.to_string()))
 }
 
-async fn dispatch(
-    chat: &Chat,
-    socket: &Socket,
-    name: &str,
-    payload: Value,
-) -> Result<Value, ChatError> {
-    let caller = user_of(socket);
-    chat.rate
-        .check_event(socket.session_id().as_str(), &caller)?;
-    let except = Some(socket.id().clone());
-    match name {
-        events::MESSAGE_SEND => {
-            let message =
-                messages::send(chat, &caller, parse::<SendMessage>(payload)?, except).await?;
-            Ok(json!({"message": message}))
-        }
-        events::SYNC => Ok(json!(
-            messages::sync(chat, &caller, parse::<SyncRequest>(payload)?).await?
-        )),
-        events::HISTORY => {
-            let page = messages::history(chat, &caller, parse::<HistoryRequest>(payload)?).await?;
-            Ok(json!(page))
-        }
-        events::READ => {
-            messages::read(chat, &caller, parse::<ReadRequest>(payload)?, except).await?;
-            Ok(json!({}))
-        }
-        events::TYPING => {
-            messages::typing(chat, &caller, parse::<TypingRequest>(payload)?).await?;
-            Ok(json!({}))
-        }
-        events::PRESENCE_QUERY => {
-            let answer = presence::query(chat, &caller, parse::<PresenceQuery>(payload)?).await?;
-            Ok(json!({"presence": answer}))
-        }
-        name if name.starts_with("group:") => {
-            groups::handle_event(chat, &caller, name, payload).await
-        }
-        name if name.starts_with("contact:") => {
-            contacts::handle_event(chat, &caller, name, payload).await
-        }
-        _ => Err(ChatError::invalid(format!("unknown event {name}"))),
+/// Every event of the chat namespace and its operation: decodes the payload, calls the
+/// operation, acks what it gave. The one table of the Socket.IO adapter.
+async fn dispatch(chat: &Chat, reply: Reply<'_>, payload: Value) {
+    let caller = user_of(reply.socket);
+    let caller = caller.as_str();
+    if let Err(error) = chat
+        .rate
+        .check_event(reply.socket.session_id().as_str(), caller)
+    {
+        return reply.send(Err::<Nothing, _>(error));
     }
+    let except = Some(reply.socket.id().clone());
+    let group = |view: GroupView| GroupReply { group: view };
+    let group_id = |payload| parse::<GroupRef>(payload).map(|request| request.group);
+    let user_id = |payload| parse::<UserRef>(payload).map(|request| request.user_id);
+    let request_id = |payload| parse::<RequestRef>(payload).map(|request| request.id);
+    match reply.event {
+        events::MESSAGE_SEND => reply.send(
+            async {
+                let message = messages::send(chat, caller, parse(payload)?, except).await?;
+                Ok(Sent { message })
+            }
+            .await,
+        ),
+        events::SYNC => {
+            reply.send(async { messages::sync(chat, caller, parse(payload)?).await }.await)
+        }
+        events::HISTORY => {
+            reply.send(async { messages::history(chat, caller, parse(payload)?).await }.await);
+        }
+        events::READ => reply.send(
+            async {
+                messages::read(chat, caller, parse(payload)?, except).await?;
+                Ok(Nothing {})
+            }
+            .await,
+        ),
+        events::TYPING => reply.send(
+            async {
+                messages::typing(chat, caller, parse(payload)?).await?;
+                Ok(Nothing {})
+            }
+            .await,
+        ),
+        events::PRESENCE_QUERY => reply.send(
+            async {
+                let presence = presence::query(chat, caller, parse(payload)?).await?;
+                Ok(PresenceReply { presence })
+            }
+            .await,
+        ),
+        events::GROUP_CREATE => {
+            reply.send(
+                async { Ok(group(groups::create(chat, caller, parse(payload)?).await?)) }.await,
+            );
+        }
+        events::GROUP_LIST => reply.send(
+            async {
+                let groups = groups::list(chat, caller).await?;
+                Ok(GroupList { groups })
+            }
+            .await,
+        ),
+        events::GROUP_GET => {
+            reply.send(
+                async { Ok(group(groups::get(chat, caller, &group_id(payload)?).await?)) }.await,
+            );
+        }
+        events::GROUP_JOIN => {
+            reply.send(
+                async {
+                    Ok(group(
+                        groups::join(chat, caller, &group_id(payload)?).await?,
+                    ))
+                }
+                .await,
+            );
+        }
+        events::GROUP_LEAVE => reply.send(
+            async {
+                groups::leave(chat, caller, &group_id(payload)?).await?;
+                Ok(Nothing {})
+            }
+            .await,
+        ),
+        events::GROUP_DELETE => reply.send(
+            async {
+                groups::delete(chat, caller, &group_id(payload)?).await?;
+                Ok(Nothing {})
+            }
+            .await,
+        ),
+        events::GROUP_ADD_MEMBER => reply.send(
+            async {
+                let r: MemberRef = parse(payload)?;
+                Ok(group(
+                    groups::add_member(chat, caller, &r.group, &r.user_id).await?,
+                ))
+            }
+            .await,
+        ),
+        events::GROUP_REMOVE_MEMBER => reply.send(
+            async {
+                let r: MemberRef = parse(payload)?;
+                Ok(group(
+                    groups::remove_member(chat, caller, &r.group, &r.user_id).await?,
+                ))
+            }
+            .await,
+        ),
+        events::GROUP_RENAME => reply.send(
+            async {
+                let r: RenameRequest = parse(payload)?;
+                Ok(group(
+                    groups::rename(chat, caller, &r.group, &r.name).await?,
+                ))
+            }
+            .await,
+        ),
+        events::GROUP_SET_ROLE => reply.send(
+            async {
+                let r: RoleRequest = parse(payload)?;
+                Ok(group(
+                    groups::set_role(chat, caller, &r.group, &r.user_id, r.role).await?,
+                ))
+            }
+            .await,
+        ),
+        events::CONTACT_LIST => reply.send(contacts::list(chat, caller).await),
+        events::CONTACT_REQUEST => reply.send(
+            async {
+                let (request, _) = contacts::request(chat, caller, &user_id(payload)?).await?;
+                Ok(RequestReply { request })
+            }
+            .await,
+        ),
+        events::CONTACT_ACCEPT => reply.send(
+            async {
+                let contact = contacts::accept(chat, caller, &request_id(payload)?).await?;
+                Ok(ContactReply { contact })
+            }
+            .await,
+        ),
+        events::CONTACT_DECLINE => reply.send(
+            async {
+                let contact = contacts::decline(chat, caller, &request_id(payload)?).await?;
+                Ok(ContactReply { contact })
+            }
+            .await,
+        ),
+        events::CONTACT_REMOVE => reply.send(
+            async {
+                contacts::remove(chat, caller, &user_id(payload)?).await?;
+                Ok(Nothing {})
+            }
+            .await,
+        ),
+        events::CONTACT_BLOCK => reply.send(
+            async {
+                contacts::block(chat, caller, &user_id(payload)?).await?;
+                Ok(Nothing {})
+            }
+            .await,
+        ),
+        events::CONTACT_UNBLOCK => reply.send(
+            async {
+                contacts::unblock(chat, caller, &user_id(payload)?).await?;
+                Ok(Nothing {})
+            }
+            .await,
+        ),
+        unknown => reply.send(Err::<Nothing, _>(ChatError::invalid(format!(
+            "unknown event {unknown}"
+        )))),
+    }
+}
+
+/// The ack of `message:send`.
+#[derive(Serialize)]
+struct Sent {
+    message: Message,
+}
+
+/// The ack of `presence:query`.
+#[derive(Serialize)]
+struct PresenceReply {
+    presence: Vec<confab_protocol::chat::Presence>,
+}
+
+/// The ack of the `group:*` events that answer with the group.
+#[derive(Serialize)]
+struct GroupReply {
+    group: GroupView,
+}
+
+/// The ack of `group:list`.
+#[derive(Serialize)]
+struct GroupList {
+    groups: Vec<GroupView>,
+}
+
+/// The ack of `contact:request`.
+#[derive(Serialize)]
+struct RequestReply {
+    request: contacts::RequestView,
+}
+
+/// The ack of `contact:accept` and `contact:decline`.
+#[derive(Serialize)]
+struct ContactReply {
+    contact: contacts::ContactUpdate,
 }

@@ -36,6 +36,35 @@ pub async fn member_ids(db: &DatabaseConnection, group_id: &str) -> Result<Vec<S
         .await
 }
 
+/// Where `user_id` stands in a conversation: its newest seq, and the seq they have read
+/// up to if they have a cursor (one query; `None` if the conversation has no message).
+pub async fn read_position(
+    db: &DatabaseConnection,
+    conversation_id: &str,
+    user_id: &str,
+) -> Result<Option<(i64, Option<i64>)>, DbErr> {
+    let cursor_of_user = Expr::col((read_cursor::Entity, read_cursor::Column::ConversationId))
+        .equals((conversation::Entity, conversation::Column::Id))
+        .and(Expr::col((read_cursor::Entity, read_cursor::Column::UserId)).eq(user_id));
+    let query = Query::select()
+        .column((conversation::Entity, conversation::Column::LastSeq))
+        .expr_as(
+            Expr::col((read_cursor::Entity, read_cursor::Column::Seq)),
+            Alias::new("read_seq"),
+        )
+        .from(conversation::Entity)
+        .join(JoinType::LeftJoin, read_cursor::Entity, cursor_of_user)
+        .and_where(Expr::col((conversation::Entity, conversation::Column::Id)).eq(conversation_id))
+        .to_owned();
+    let Some(row) = db.query_one(&query).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        row.try_get("", "last_seq")?,
+        row.try_get("", "read_seq")?,
+    )))
+}
+
 /// Every group the user is a member of.
 pub async fn group_ids_of(db: &DatabaseConnection, user_id: &str) -> Result<Vec<String>, DbErr> {
     group_member::Entity::find()

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::cluster_fixture::{Cluster, User, WITHIN, connect, direct, register, wait_presence};
 use crate::helpers::client;
-use confab_testkit::NodeProcess;
+use confab_testkit::{NodeProcess, SioClient};
 
 fn to_group(group: &str, body: &str, client_msg_id: &str) -> Value {
     json!({"to": {"group": group}, "body": body, "client_msg_id": client_msg_id})
@@ -311,4 +311,79 @@ async fn a_removal_missed_while_redis_was_paused_is_repaired_from_the_database()
         bobs.next("message:new").await.unwrap(),
         direct_message["message"]
     );
+}
+
+/// The route cache kept so long that only its change notifications can make these tests
+/// pass: a cached route that was not forgotten would send the message to the wrong node.
+const LONG_ROUTE_CACHE: (&str, &str) = ("CONFAB_ROUTE_CACHE_SECS", "600");
+
+/// Alice's node learns bob's node when she first sends to him; `move_bob` then moves him
+/// from node 1 to node 2 (answering his new connection), and the next message must reach
+/// him there. His new node tells the others once the directory has him (or failed to),
+/// before his `sync` answers; the message takes a database commit before it is routed, far
+/// longer than that notification's hop over NATS.
+async fn reaches_bob_after_he_moved(
+    move_bob: impl AsyncFnOnce(&mut Cluster, &User, SioClient) -> SioClient,
+) {
+    let mut cluster = Cluster::start_with(3, &[LONG_ROUTE_CACHE]).await;
+    let (alice, bob) = (
+        register(&cluster.nodes[0], "alice").await,
+        register(&cluster.nodes[0], "bob").await,
+    );
+    let mut alices = connect(&cluster.nodes[0], &alice).await;
+    let mut bobs = connect(&cluster.nodes[1], &bob).await;
+    wait_presence(&cluster.nodes[0], &alice, &[(&bob, true)], WITHIN).await;
+    let first = alices
+        .request("message:send", direct(&bob, "on node 1", "r-1"))
+        .await
+        .unwrap();
+    assert_eq!(bobs.next("message:new").await.unwrap(), first["message"]);
+
+    let mut moved = move_bob(&mut cluster, &bob, bobs).await;
+    let synced = moved.request("sync", json!({"cursors": {}})).await.unwrap();
+    assert_eq!(synced["ok"], true, "{synced}");
+    wait_presence(&cluster.nodes[0], &alice, &[(&bob, true)], WITHIN).await;
+    let second = alices
+        .request("message:send", direct(&bob, "on node 2", "r-2"))
+        .await
+        .unwrap();
+    assert_eq!(second["ok"], true, "{second}");
+    assert_eq!(
+        moved.next("message:new").await.unwrap(),
+        second["message"],
+        "{}",
+        cluster.logs()
+    );
+}
+
+#[tokio::test]
+async fn a_user_who_moves_to_another_node_gets_the_next_message_there() {
+    reaches_bob_after_he_moved(async |cluster, bob, old| {
+        old.close();
+        connect(&cluster.nodes[2], bob).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_whose_node_died_is_reached_on_the_node_they_reconnect_to() {
+    reaches_bob_after_he_moved(async |cluster, bob, _| {
+        cluster.nodes[1].kill();
+        connect(&cluster.nodes[2], bob).await
+    })
+    .await;
+}
+
+/// Bob moves while Redis is down (neither node can change his entry), then Redis comes
+/// back empty and the heartbeats fill it again: alice's node still finds him.
+#[tokio::test]
+async fn a_user_who_moved_while_redis_was_down_is_reached_after_it_restarts_empty() {
+    reaches_bob_after_he_moved(async |cluster, bob, old| {
+        cluster.redis.kill();
+        old.close();
+        let moved = connect(&cluster.nodes[2], bob).await;
+        cluster.redis.restart().unwrap();
+        moved
+    })
+    .await;
 }

@@ -47,7 +47,11 @@ fn every_kind_round_trips() {
             member: true,
         },
     };
-    for envelope in [users_envelope(), group, membership] {
+    let route = Envelope {
+        origin: "node-d".into(),
+        delivery: Delivery::RouteChanged { user: "u".into() },
+    };
+    for envelope in [users_envelope(), group, membership, route] {
         assert_eq!(Envelope::decode(&envelope.encode()), Ok(envelope));
     }
 }
@@ -160,6 +164,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
                 member,
             }
         }),
+        ".{0,20}".prop_map(|user| Delivery::RouteChanged { user }),
     ];
     (".{0,20}", delivery).prop_map(|(origin, delivery)| Envelope { origin, delivery })
 }

@@ -7,8 +7,9 @@
 use std::io::Write as _;
 
 use bytes::Bytes;
+use serde::Serialize;
 
-use super::{Packet, PacketData};
+use super::{Namespace, Packet, PacketData, PacketType};
 use crate::engineio::{self, Frame};
 use crate::json::write_json;
 
@@ -24,10 +25,7 @@ impl Packet {
             // Writing to a `Vec` cannot fail.
             let _ = write!(out, "{attachments}-");
         }
-        if !self.namespace.is_root() {
-            out.extend_from_slice(self.namespace.as_str().as_bytes());
-            out.push(b',');
-        }
+        write_namespace(out, &self.namespace);
         match &self.data {
             PacketData::Connect(None) | PacketData::Disconnect => {}
             PacketData::Connect(Some(auth)) => write_json(out, auth),
@@ -77,4 +75,41 @@ impl Packet {
         frames.extend(self.attachments().iter().cloned().map(Frame::Binary));
         frames
     }
+}
+
+/// `<namespace>,` unless the namespace is the root.
+fn write_namespace(out: &mut Vec<u8>, namespace: &Namespace) {
+    if !namespace.is_root() {
+        out.extend_from_slice(namespace.as_str().as_bytes());
+        out.push(b',');
+    }
+}
+
+/// The Engine.IO frame of an event `name` with one argument, serialised straight from
+/// `payload`: the same text as a [`Packet`] holding an [`Event`](super::Event) of it,
+/// without building a JSON tree first. What a server sends to many recipients.
+pub fn event_frame<T: Serialize + ?Sized>(namespace: &Namespace, name: &str, payload: &T) -> Frame {
+    let mut out = Vec::with_capacity(128);
+    out.push(engineio::PacketType::Message.as_ascii());
+    out.push(PacketType::Event.as_ascii());
+    write_namespace(&mut out, namespace);
+    out.push(b'[');
+    write_json(&mut out, name);
+    out.push(b',');
+    write_json(&mut out, payload);
+    out.push(b']');
+    Frame::Text(Bytes::from(out))
+}
+
+/// The Engine.IO frame of the ack `id` with one argument, serialised straight from
+/// `payload` (as [`event_frame`] does for events).
+pub fn ack_frame<T: Serialize + ?Sized>(namespace: &Namespace, id: u64, payload: &T) -> Frame {
+    let mut out = Vec::with_capacity(128);
+    out.push(engineio::PacketType::Message.as_ascii());
+    out.push(PacketType::Ack.as_ascii());
+    write_namespace(&mut out, namespace);
+    let _ = write!(out, "{id}[");
+    write_json(&mut out, payload);
+    out.push(b']');
+    Frame::Text(Bytes::from(out))
 }

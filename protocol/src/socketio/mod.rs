@@ -35,6 +35,7 @@ use serde_json::{Map, Value};
 
 pub use binary::{Arg, deconstruct, placeholder, reconstruct};
 pub use decode::{Decoded, Decoder, PartialPacket, decode, decode_with_attachments};
+pub use encode::{ack_frame, event_frame};
 
 /// The protocol revision this codec speaks.
 pub const PROTOCOL_VERSION: u8 = 5;

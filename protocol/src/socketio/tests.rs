@@ -451,3 +451,32 @@ fn events_with_nested_binary_deconstruct_like_the_reference() {
     );
     assert_eq!(packet.attachments(), [Bytes::from_static(b"\x89PNG")]);
 }
+
+#[test]
+fn event_and_ack_frames_serialised_straight_match_the_packets() {
+    #[derive(serde::Serialize)]
+    struct Payload<'a> {
+        body: &'a str,
+        seq: f64,
+    }
+    let payload = Payload {
+        body: "héllo \"\u{2028}",
+        seq: 2.0,
+    };
+    let value = serde_json::to_value(&payload).unwrap();
+    for namespace in [Namespace::root(), Namespace::new("/chat").unwrap()] {
+        let event = Packet::new(
+            namespace.clone(),
+            PacketData::Event(Event::new("message:new", vec![value.clone()])),
+        );
+        assert_eq!(
+            vec![event_frame(&namespace, "message:new", &payload)],
+            event.to_frames()
+        );
+        let ack = Packet::new(
+            namespace.clone(),
+            PacketData::Ack(Ack::new(12, vec![value.clone()])),
+        );
+        assert_eq!(vec![ack_frame(&namespace, 12, &payload)], ack.to_frames());
+    }
+}

@@ -15,13 +15,14 @@ mod websocket;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use actix::{Addr, Context};
 use base64::Engine as _;
 use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 pub use admission::client_address;
 pub use connection::{CloseReason, CloseSession, Command, ConnectionActor, Session};
@@ -59,6 +60,10 @@ pub struct EngineConfig {
     /// Name of the cookie holding the session id, for load balancers that use cookie
     /// affinity. Default unset: no cookie.
     pub cookie: Option<String>,
+    /// The server's shutdown signal: once it is cancelled, new sessions are refused (the
+    /// open ones stay until closed). Give the engine the token the rest of the process
+    /// watches, so that one signal stops everything. Default: a token of its own.
+    pub shutdown: CancellationToken,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +81,7 @@ impl Default for EngineConfig {
             cors_origins: Vec::new(),
             cors_credentials: false,
             cookie: None,
+            shutdown: CancellationToken::new(),
         }
     }
 }
@@ -180,8 +186,8 @@ pub struct Engine<F: HandlerFactory> {
     farewells: Mutex<HashMap<Sid, (Instant, Bytes)>>,
     /// The open sessions per client address, for the caps.
     admission: admission::Admission,
-    /// Set when the node stops: new handshakes are refused.
-    draining: AtomicBool,
+    /// Told each time a session closes (see [`Engine::all_closed`]).
+    closed: Notify,
     /// In a cluster: this node's id and the bus polling requests are forwarded over.
     forwarding: OnceLock<forward::Forwarding>,
 }
@@ -204,7 +210,7 @@ impl<F: HandlerFactory> Engine<F> {
             sessions: RwLock::new(HashMap::new()),
             farewells: Mutex::new(HashMap::new()),
             admission: admission::Admission::default(),
-            draining: AtomicBool::new(false),
+            closed: Notify::new(),
             forwarding: OnceLock::new(),
         })
     }
@@ -217,14 +223,22 @@ impl<F: HandlerFactory> Engine<F> {
         }
     }
 
-    /// Refuses new sessions from now on (the open ones stay until closed).
-    pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::SeqCst);
+    /// Whether new sessions are refused: the shutdown signal was given.
+    pub fn is_draining(&self) -> bool {
+        self.config.shutdown.is_cancelled()
     }
 
-    /// Whether new sessions are refused.
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
+    /// Resolves once no session is open (at once if none is).
+    pub async fn all_closed(&self) {
+        loop {
+            let closed = self.closed.notified();
+            let mut closed = std::pin::pin!(closed);
+            closed.as_mut().enable();
+            if self.session_count() == 0 {
+                return;
+            }
+            closed.await;
+        }
     }
 
     /// The settings.
@@ -271,6 +285,7 @@ impl<F: HandlerFactory> Engine<F> {
             .unwrap_or(false);
         if removed {
             metrics::gauge!("confab_engineio_sessions").decrement(1.0);
+            self.closed.notify_waiters();
         }
         self.admission.release(sid);
         if let (Some(body), Ok(mut farewells)) = (farewell, self.farewells.lock()) {

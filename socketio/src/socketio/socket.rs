@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use actix::Addr;
 use confab_protocol::engineio::Frame;
-use confab_protocol::socketio::{Ack, Event, Packet, PacketData};
+use confab_protocol::socketio::{Ack, Event, Packet, PacketData, ack_frame};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -127,6 +128,13 @@ impl Socket {
     /// Answers the client's event `id`.
     pub fn ack(&self, id: u64, args: Vec<Value>) -> bool {
         self.ack_with(Ack::new(id, args))
+    }
+
+    /// Answers the client's event `id` with one argument, serialised straight from
+    /// `payload` (no JSON tree built first).
+    pub fn ack_one<T: Serialize + ?Sized>(&self, id: u64, payload: &T) -> bool {
+        let frame = ack_frame(self.namespace().name(), id, payload);
+        self.send_frames(Arc::from([frame]))
     }
 
     /// Answers with a prepared ack (possibly carrying binary attachments).

@@ -1,7 +1,7 @@
 //! The `NodeActor`'s side of the bus: which subjects it listens on, the envelopes it sends
 //! to other nodes, and what it does with the envelopes it receives.
 //!
-//! Subjects: the node's own (from start to stop) and one per group with local members
+//! Subjects: the node's own and the routes subject (from start to stop) and one per group with local members
 //! (from its first local member until its last one leaves). A subscription that failed or
 //! ended is retried on the next heartbeat. The `NodeActor` holds the group subscriptions
 //! rather than each `GroupActor`, so that one place follows membership and retries; the
@@ -49,6 +49,66 @@ pub(super) enum BusEvent {
     Ended(String),
 }
 
+/// The recipients of each node but `origin`, from each user's nodes.
+fn by_node(
+    origin: &str,
+    routes: impl IntoIterator<Item = (String, Arc<[String]>)>,
+) -> HashMap<String, Vec<String>> {
+    let mut by_node: HashMap<String, Vec<String>> = HashMap::new();
+    for (user, nodes) in routes {
+        for node in nodes.iter().filter(|node| node.as_str() != origin) {
+            by_node.entry(node.clone()).or_default().push(user.clone());
+        }
+    }
+    by_node
+}
+
+/// What a directory lookup started at `epoch` found for `asked` (see `routes`).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(super) struct RoutesFound {
+    epoch: u64,
+    asked: Vec<String>,
+    found: HashMap<String, Vec<String>>,
+}
+
+impl Handler<RoutesFound> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, found: RoutesFound, _: &mut Self::Context) {
+        self.routes.fill(found.epoch, found.asked, &found.found);
+        metrics::gauge!("confab_route_cache_users").set(self.routes.len() as f64);
+    }
+}
+
+/// Says on the routes subject that a user's nodes changed, so that every node's route
+/// cache forgets them (see `routes`).
+#[derive(Debug, Clone)]
+pub(super) struct RouteNotice {
+    bus: Arc<dyn Bus>,
+    subject: String,
+    origin: Arc<str>,
+}
+
+impl RouteNotice {
+    /// Tells every node that `user` was registered here or unregistered.
+    pub(super) async fn send(&self, user: &str) {
+        let envelope = Envelope {
+            origin: self.origin.to_string(),
+            delivery: Delivery::RouteChanged {
+                user: user.to_owned(),
+            },
+        };
+        publish(
+            self.bus.clone(),
+            self.subject.clone(),
+            envelope.encode(),
+            Headers::new(),
+        )
+        .await;
+    }
+}
+
 /// Counts and logs a failed bus operation; the caller carries on (at most once).
 fn bus_failed(op: &'static str, error: &BusError) {
     metrics::counter!("confab_bus_errors_total", "op" => op).increment(1);
@@ -82,6 +142,15 @@ fn deliver_of(frames: Frames) -> Deliver {
 }
 
 impl NodeActor {
+    /// What tells the other nodes that a user's route changed.
+    pub(super) fn route_notice(&self) -> RouteNotice {
+        RouteNotice {
+            bus: self.bus.clone(),
+            subject: self.keys.routes_subject(),
+            origin: self.node_id.clone(),
+        }
+    }
+
     fn envelope(&self, delivery: Delivery) -> Envelope {
         Envelope {
             origin: self.node_id.to_string(),
@@ -89,41 +158,63 @@ impl NodeActor {
         }
     }
 
-    /// Sends `deliver` to the other nodes `users` are online on: one directory lookup, then
-    /// one envelope per node, naming only that node's recipients. `trace` is the sender's
-    /// trace context.
-    pub(super) fn forward_to_users(&self, users: Vec<String>, deliver: &Deliver, trace: Headers) {
+    /// Sends `deliver` to the other nodes `users` are online on: one envelope per node,
+    /// naming only that node's recipients. The route cache names the nodes; the users it
+    /// does not know are looked up in the directory (one call), and what it says is kept.
+    /// `trace` is the sender's trace context.
+    pub(super) fn forward_to_users(
+        &mut self,
+        users: Vec<String>,
+        deliver: &Deliver,
+        trace: Headers,
+        ctx: &mut Context<Self>,
+    ) {
+        let known = self.routes.known(users);
+        let cached = by_node(&self.node_id, known.found);
+        if cached.is_empty() && known.missing.is_empty() {
+            return;
+        }
         let frames = frames_of(deliver);
         let (directory, bus, keys) = (self.directory.clone(), self.bus.clone(), self.keys.clone());
-        let origin = self.node_id.clone();
+        let (origin, epoch, node) = (self.node_id.clone(), self.routes.epoch(), ctx.address());
+        let missing = known.missing;
         self.pending.spawn(async move {
-            let names: Vec<&str> = users.iter().map(String::as_str).collect();
+            let send = |by_node: HashMap<String, Vec<String>>| {
+                let (bus, keys, origin, frames, trace) = (&bus, &keys, &origin, &frames, &trace);
+                async move {
+                    for (node, users) in by_node {
+                        let envelope = Envelope {
+                            origin: origin.to_string(),
+                            delivery: Delivery::Users {
+                                users,
+                                frames: frames.clone(),
+                            },
+                        };
+                        let subject = keys.node_subject(&node);
+                        publish(bus.clone(), subject, envelope.encode(), trace.clone()).await;
+                    }
+                }
+            };
+            send(cached).await;
+            if missing.is_empty() {
+                return;
+            }
+            let names: Vec<&str> = missing.iter().map(String::as_str).collect();
             let found = match directory.lookup_users(&names).await {
                 Ok(found) => found,
                 Err(error) => return directory_failed("lookup_users", &error),
             };
-            let mut by_node: HashMap<String, Vec<String>> = HashMap::new();
-            for (user, nodes) in found {
-                for node in nodes.into_iter().filter(|node| **node != *origin) {
-                    by_node.entry(node).or_default().push(user.clone());
-                }
-            }
-            for (node, users) in by_node {
-                let envelope = Envelope {
-                    origin: origin.to_string(),
-                    delivery: Delivery::Users {
-                        users,
-                        frames: frames.clone(),
-                    },
-                };
-                publish(
-                    bus.clone(),
-                    keys.node_subject(&node),
-                    envelope.encode(),
-                    trace.clone(),
-                )
-                .await;
-            }
+            let looked_up = found
+                .iter()
+                .map(|(user, nodes)| (user.clone(), nodes.as_slice().into()));
+            // Published before the cache learns the routes: a later message that finds
+            // them there cannot overtake this one.
+            send(by_node(&origin, looked_up)).await;
+            node.do_send(RoutesFound {
+                epoch,
+                asked: missing,
+                found,
+            });
         });
     }
 
@@ -201,7 +292,10 @@ impl NodeActor {
 
     /// Subscribes to every subject the node should listen on and does not (yet).
     pub(super) fn resubscribe(&mut self, ctx: &mut Context<Self>) {
-        let mut wanted = vec![self.keys.node_subject(&self.node_id)];
+        let mut wanted = vec![
+            self.keys.node_subject(&self.node_id),
+            self.keys.routes_subject(),
+        ];
         wanted.extend(
             self.registry
                 .group_ids()
@@ -307,6 +401,10 @@ impl NodeActor {
         if *envelope.origin == *self.node_id {
             return;
         }
+        // Bookkeeping of the routes, not part of any message's trace.
+        if let Delivery::RouteChanged { user } = &envelope.delivery {
+            return self.routes.forget(user);
+        }
         let span = telemetry::bus_receive_span(&message.headers, &message.subject, &self.node_id);
         let _entered = span.enter();
         match envelope.delivery {
@@ -324,6 +422,7 @@ impl NodeActor {
                 self.registry.set_membership(&group, &user, member);
                 self.follow_group_changes(ctx);
             }
+            Delivery::RouteChanged { .. } => {}
         }
     }
 }
