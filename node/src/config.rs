@@ -354,7 +354,8 @@ impl Settings {
         }
     }
 
-    /// The message writer's own pool: it writes one transaction at a time.
+    /// The writers' own pool: the message writer and the read cursors' writer, each
+    /// writing one transaction at a time.
     pub fn store_pool(&self) -> DatabasePool {
         DatabasePool {
             max_connections: 2,

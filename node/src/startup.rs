@@ -23,6 +23,7 @@ use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
+use crate::actors::cursors::CursorWriter;
 use crate::actors::node::{Leave, NodeActor, NodeSettings, Settle};
 use crate::actors::store::StoreActor;
 use crate::auth::Tokens;
@@ -188,13 +189,13 @@ impl Application {
             pending.clone(),
         )
         .start();
+        // The writers' own pool: one connection for messages, one for read cursors, so
+        // that reads never starve them.
+        let writer = connect(&settings.database_url, &settings.store_pool()).await?;
         let chat = Chat {
             db: db.clone(),
-            store: StoreActor::new(
-                connect(&settings.database_url, &settings.store_pool()).await?,
-                settings.store_queue_bytes,
-            )
-            .start(),
+            store: StoreActor::new(writer.clone(), settings.store_queue_bytes).start(),
+            cursors: CursorWriter::new(writer).start(),
             node: node.clone(),
             limits: Arc::new(ChatLimits {
                 max_body_bytes: settings.max_body_bytes,

@@ -3,23 +3,22 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
-use confab_entities::{message, read_cursor};
+use confab_entities::message;
 use confab_protocol::chat::{
     ErrorCode, HistoryRequest, Message, ReadRequest, Receipt, SendMessage, SyncReply, SyncRequest,
     Target, Typing, TypingRequest, events,
 };
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::conversations::{Conversation, accessible, view};
 use super::{Chat, ChatError, encode_event};
+use crate::actors::cursors::MoveCursor;
 use crate::actors::store::{Append, StoreError};
 use crate::actors::user::Deliver;
 use crate::engineio::Sid;
 use crate::store::append::Refusal;
+use crate::store::cursors::CursorMove;
 use crate::store::membership;
 use crate::store::messages::{self as stored, NewMessage};
 
@@ -286,8 +285,10 @@ pub async fn sync(chat: &Chat, caller: &str, request: SyncRequest) -> Result<Syn
 }
 
 /// Records that `caller` read a conversation up to `seq` and tells the other members and
-/// the reader's other connections. Three queries: who to tell (which also checks that
-/// the caller may), where the reader stands, and the cursor's move.
+/// the reader's other connections: who to tell (which also checks that the caller may)
+/// and where the reader stands take one query each; the cursor moves with other readers'
+/// in one statement (`actors/cursors.rs`). Two readers moving one cursor at once may both
+/// be told: receipts only ever move forward, so a repeat changes nothing.
 pub async fn read(
     chat: &Chat,
     caller: &str,
@@ -303,34 +304,27 @@ pub async fn read(
             "seq is not a message of this conversation",
         ));
     }
-    let now = Utc::now();
-    match read {
-        Some(seq) if seq >= request.seq => return Ok(()),
-        Some(_) => {
-            let moved = read_cursor::Entity::update_many()
-                .col_expr(read_cursor::Column::Seq, Expr::value(request.seq))
-                .col_expr(read_cursor::Column::UpdatedAt, Expr::value(now))
-                .filter(read_cursor::Column::ConversationId.eq(id.as_str()))
-                .filter(read_cursor::Column::UserId.eq(caller))
-                .filter(read_cursor::Column::Seq.lt(request.seq))
-                .exec(&chat.db)
-                .await?;
-            // Another connection of the reader's moved it as far meanwhile.
-            if moved.rows_affected == 0 {
-                return Ok(());
-            }
-        }
-        None => {
-            read_cursor::ActiveModel {
-                conversation_id: Set(id.clone()),
-                user_id: Set(caller.to_owned()),
-                seq: Set(request.seq),
-                updated_at: Set(now),
-            }
-            .insert(&chat.db)
-            .await?;
-        }
+    if read.is_some_and(|read| read >= request.seq) {
+        return Ok(());
     }
+    let cursor = CursorMove {
+        conversation_id: id.clone(),
+        user_id: caller.to_owned(),
+        seq: request.seq,
+    };
+    chat.cursors
+        .send(MoveCursor(cursor))
+        .await
+        .map_err(ChatError::internal)?
+        .map_err(|error| {
+            if error != StoreError::Busy {
+                tracing::warn!(%error, "moving a read cursor failed");
+            }
+            ChatError::new(
+                ErrorCode::Unavailable,
+                "the receipt could not be stored now; retry",
+            )
+        })?;
     let receipt = Receipt {
         conversation: id,
         user: caller.to_owned(),

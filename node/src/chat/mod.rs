@@ -24,6 +24,7 @@ use confab_protocol::socketio::{Namespace, event_frame};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
+use crate::actors::cursors::CursorWriter;
 use crate::actors::node::{
     DeliverToGroup, DeliverToUsers, MembershipChanged, MembershipsRead, NodeActor, StartReconcile,
 };
@@ -123,6 +124,8 @@ pub struct Chat {
     pub db: DatabaseConnection,
     /// The message writer.
     pub store: Addr<StoreActor>,
+    /// The read cursors' writer.
+    pub cursors: Addr<CursorWriter>,
     /// The node's registry and router.
     pub node: Addr<NodeActor>,
     /// The limits.

@@ -3,6 +3,7 @@
 
 pub mod append;
 pub mod contacts;
+pub mod cursors;
 pub mod groups;
 pub mod membership;
 pub mod messages;

@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 use super::{User, WebSocket, connect, raw_connect, raw_session, send, user};
 use crate::helpers::{TestApp, on_every_backend};
 
-on_every_backend!(a_presence_query_answers_every_id_as_the_asker_may_see_it);
+on_every_backend!(
+    a_presence_query_answers_every_id_as_the_asker_may_see_it,
+    receipts_reach_the_others_and_the_readers_devices_typing_only_the_others,
+    cursors_moved_in_bulk_never_move_back,
+);
 
 /// Connects like a client, then never reads again.
 async fn stalled_connection(address: &str, user: &User) -> WebSocket {
@@ -200,9 +204,27 @@ async fn contacts_see_each_other_come_and_go_and_strangers_are_not_told() {
     assert_eq!(asked["presence"][0]["last_seen"], offline["last_seen"]);
 }
 
-#[actix_web::test]
-async fn receipts_reach_the_others_and_the_readers_devices_typing_only_the_others() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+/// What `GET /api/v1/conversations` says `reader` has read of `conversation`.
+async fn read_seq(app: &TestApp, reader: &User, conversation: &str) -> Value {
+    let listed: Value = app
+        .client
+        .get(format!("{}/api/v1/conversations", app.address))
+        .bearer_auth(&reader.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = listed["conversations"].as_array().unwrap();
+    let found = listed.iter().find(|row| row["id"] == conversation);
+    found.map_or(Value::Null, |row| row["read_seq"].clone())
+}
+
+async fn receipts_reach_the_others_and_the_readers_devices_typing_only_the_others(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
     let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
     let mut alices = connect(&app.address, &alice).await;
     let mut bob_phone = connect(&app.address, &bob).await;
@@ -226,6 +248,32 @@ async fn receipts_reach_the_others_and_the_readers_devices_typing_only_the_other
         .await
         .unwrap();
     assert_eq!(beyond["error"]["code"], "invalid_request");
+    assert_eq!(read_seq(&app, &bob, &conversation).await, 1);
+
+    // Cursors only move forward: bob's devices read up to 3 and 2 at once (the two may
+    // go in one statement), the cursor ends at 3; reading 2 again changes nothing.
+    for (n, id) in [(2, "r2"), (3, "r3")] {
+        let sent = alices
+            .request("message:send", send(&bob, "more", id))
+            .await
+            .unwrap();
+        assert_eq!(sent["message"]["seq"], n, "{sent}");
+    }
+    let (phone, laptop) = futures_util::join!(
+        bob_phone.request("read", json!({"conversation": conversation, "seq": 3})),
+        bob_laptop.request("read", json!({"conversation": conversation, "seq": 2})),
+    );
+    assert_eq!(
+        (phone.unwrap()["ok"].clone(), laptop.unwrap()["ok"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(read_seq(&app, &bob, &conversation).await, 3);
+    let again = bob_phone
+        .request("read", json!({"conversation": conversation, "seq": 2}))
+        .await
+        .unwrap();
+    assert_eq!(again["ok"], true, "{again}");
+    assert_eq!(read_seq(&app, &bob, &conversation).await, 3);
 
     bob_phone
         .emit(
@@ -293,4 +341,54 @@ async fn a_presence_query_answers_every_id_as_the_asker_may_see_it(backend: Back
     assert_eq!(row(1), (json!(carol.id), json!(false), json!(carol_left)));
     assert_eq!(row(2), (json!("no-such-user"), json!(false), Value::Null));
     assert_eq!(row(3), (json!(alice.id), json!(true), Value::Null));
+}
+
+/// The statement that moves read cursors in bulk, on each database: a cursor takes the
+/// furthest of its moves in one call, and a later move back leaves it (and its time) be.
+async fn cursors_moved_in_bulk_never_move_back(backend: Backend) {
+    use confab_node::store::cursors::{CursorMove, advance};
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut alices = connect(&app.address, &alice).await;
+    for id in ["c1", "c2", "c3"] {
+        alices
+            .request("message:send", send(&bob, "x", id))
+            .await
+            .unwrap();
+    }
+    let conversation = format!("d:{}", {
+        let mut ids = [alice.id.clone(), bob.id.clone()];
+        ids.sort();
+        ids.join(":")
+    });
+    let moved = |user: &User, seq| CursorMove {
+        conversation_id: conversation.clone(),
+        user_id: user.id.clone(),
+        seq,
+    };
+    let early = chrono::DateTime::from_timestamp(1_000_000_000, 0).unwrap();
+    let late = chrono::DateTime::from_timestamp(2_000_000_000, 0).unwrap();
+    // Created; two moves of one cursor in one call count as the furthest.
+    advance(
+        &app.db,
+        vec![moved(&bob, 2), moved(&bob, 1), moved(&alice, 3)],
+        early,
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_seq(&app, &bob, &conversation).await, 2);
+    assert_eq!(read_seq(&app, &alice, &conversation).await, 3);
+    // A move back is ignored, a move forward taken, in the same statement.
+    advance(&app.db, vec![moved(&bob, 3), moved(&alice, 1)], late)
+        .await
+        .unwrap();
+    assert_eq!(read_seq(&app, &bob, &conversation).await, 3);
+    assert_eq!(read_seq(&app, &alice, &conversation).await, 3);
+    let stored =
+        confab_entities::read_cursor::Entity::find_by_id((conversation.clone(), alice.id.clone()))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(stored.updated_at, early, "a move back leaves the time be");
 }
