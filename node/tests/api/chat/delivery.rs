@@ -206,16 +206,8 @@ async fn contacts_see_each_other_come_and_go_and_strangers_are_not_told() {
 
 /// What `GET /api/v1/conversations` says `reader` has read of `conversation`.
 async fn read_seq(app: &TestApp, reader: &User, conversation: &str) -> Value {
-    let listed: Value = app
-        .client
-        .get(format!("{}/api/v1/conversations", app.address))
-        .bearer_auth(&reader.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = app.get("/api/v1/conversations", Some(&reader.token)).await;
+    let listed: Value = reply.json().await.unwrap();
     let listed = listed["conversations"].as_array().unwrap();
     let found = listed.iter().find(|row| row["id"] == conversation);
     found.map_or(Value::Null, |row| row["read_seq"].clone())
