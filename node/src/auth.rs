@@ -1,18 +1,15 @@
-//! Identity: password hashing (argon2), tokens (HS256 JWTs with an expiry) and the
-//! `Authenticated` extractor that turns `Authorization: Bearer <token>` into a user id.
+//! Identity: password hashing (argon2) and tokens (HS256 JWTs with an expiry). The HTTP
+//! edge turns `Authorization: Bearer <token>` into a caller with them (`api/caller.rs`).
 //!
 //! The same `Tokens` checks the HTTP header and, later, the Socket.IO CONNECT `auth.token`,
 //! so both paths give the same error codes (`missing_token`, `invalid_token`,
 //! `token_expired`).
 
-use std::future::{Ready, ready};
 use std::num::NonZero;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix_web::dev::Payload;
-use actix_web::http::{Method, StatusCode};
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::http::StatusCode;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::errors::ErrorKind;
@@ -21,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Who issues and accepts Confab tokens.
 const ISSUER: &str = "confab";
@@ -202,7 +198,7 @@ impl PasswordHashing {
                 self.permits.acquire().await.map_err(ApiError::internal)?
             }
         };
-        Ok(web::block(work).await?)
+        Ok(actix_web::web::block(work).await?)
     }
 }
 
@@ -213,42 +209,6 @@ impl Drop for Decrement<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// The authenticated caller of an HTTP endpoint. A request that changes something (any
-/// method but GET and HEAD) also takes one from the caller's bucket of HTTP writes.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    /// The caller's user id, taken from the token only.
-    pub user_id: String,
-}
-
-impl FromRequest for Authenticated {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
-    }
-}
-
-fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("AppState missing from app data"))?;
-    let token = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
-        .ok_or(TokenError::Missing)?;
-    let user_id = state.tokens.verify(token)?;
-    if !matches!(*req.method(), Method::GET | Method::HEAD) {
-        state.chat.rate.check_http_write(&user_id)?;
-    }
-    Ok(Authenticated { user_id })
 }
 
 #[cfg(test)]

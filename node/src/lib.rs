@@ -10,6 +10,7 @@ pub mod error;
 pub mod metrics;
 pub mod pending;
 pub mod polling;
+pub mod socket;
 pub mod startup;
 pub mod state;
 pub mod store;

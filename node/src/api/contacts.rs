@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::auth::Authenticated;
+use super::caller::Authenticated;
 use crate::chat::contacts::{self, UserRef};
 use crate::error::ApiError;
 use crate::state::AppState;

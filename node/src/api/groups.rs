@@ -6,7 +6,7 @@ use confab_entities::GroupRole;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::Authenticated;
+use super::caller::Authenticated;
 use crate::chat::groups::{self, CreateGroup, GroupView};
 use crate::error::ApiError;
 use crate::state::AppState;

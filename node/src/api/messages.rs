@@ -6,7 +6,7 @@ use confab_protocol::chat::SendMessage;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::Authenticated;
+use super::caller::Authenticated;
 use crate::chat::messages;
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -2,6 +2,7 @@
 //! the request, call the store, and shape the reply; errors go through [`ApiError`].
 
 mod auth;
+mod caller;
 mod contacts;
 mod groups;
 mod health;

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::auth::Authenticated;
+use super::caller::Authenticated;
 use crate::chat::users::UserView;
 use crate::error::ApiError;
 use crate::state::AppState;

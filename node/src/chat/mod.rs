@@ -1,6 +1,8 @@
-//! The chat: every operation of `API.md`, written once and called both by the HTTP API
-//! (`api/`) and by the Socket.IO handler (`socket.rs`), so both give the same answers and
-//! the same error codes.
+//! The chat, the domain: every operation of `API.md`, written once, taking typed input
+//! and giving typed output or a [`ChatError`]. It knows neither HTTP nor Socket.IO: two
+//! thin adapters call it, the HTTP API (`api/`, which maps a `ChatError` to a status) and
+//! the Socket.IO namespace (`socket.rs`, one table from event to operation), so both give
+//! the same answers and the same error codes.
 //!
 //! A message's path: `socket.rs` (decode, authorise) → `messages.rs` (rules) →
 //! `actors/store.rs` (sequence number, durable write) → the ack → `actors/node.rs` →
@@ -12,7 +14,6 @@ pub mod groups;
 pub mod messages;
 pub mod presence;
 pub mod rate;
-pub mod socket;
 pub mod users;
 
 use std::sync::{Arc, LazyLock};

@@ -1,4 +1,4 @@
-//! The chat over Socket.IO: the `/` namespace. CONNECT is authorised by the JWT in
+//! The Socket.IO adapter of the chat: the `/` namespace. CONNECT is authorised by the JWT in
 //! `auth.token`; each event is decoded, handed to the same operation the HTTP API calls,
 //! and answered with `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
 //!
@@ -18,11 +18,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
-use super::contacts::{RequestRef, UserRef};
-use super::groups::{GroupRef, GroupView, MemberRef, RenameRequest, RoleRequest};
-use super::{Chat, ChatError, contacts, groups, messages, presence};
 use crate::actors::node::{GroupsLoaded, SocketGone, UserConnected};
 use crate::auth::{TokenError, Tokens};
+use crate::chat::contacts::{RequestRef, UserRef};
+use crate::chat::groups::{GroupRef, GroupView, MemberRef, RenameRequest, RoleRequest};
+use crate::chat::{Chat, ChatError, contacts, groups, messages, presence};
 use crate::engineio::Sid;
 use crate::socketio::{DisconnectReason, NamespaceHandler, Socket};
 use crate::store::membership;
