@@ -210,9 +210,11 @@ impl Application {
             Duration::from_secs(settings.membership_reconcile_secs),
             shutdown.clone(),
         ));
+        let socketio_metrics = metrics::socketio();
         let socket_io = SocketIo::new(SocketIoConfig {
             connect_timeout: Duration::from_millis(settings.connect_timeout_ms),
             close_without_namespace: true,
+            metrics: socketio_metrics.clone(),
             ..SocketIoConfig::default()
         })
         .namespace("/", ChatNamespace::new(chat.clone(), tokens.clone()))?
@@ -226,6 +228,7 @@ impl Application {
             max_sessions_per_address: settings.max_sessions_per_address,
             trust_forwarded_for: settings.trust_forwarded_for,
             shutdown: shutdown.clone(),
+            metrics: socketio_metrics,
             ..EngineConfig::default()
         });
         let polls = crate::polling::BusPolls::new(bus.clone(), keys, &settings.node_id);

@@ -9,7 +9,7 @@
 //!   handshake's auth payload. On `/`: `message` is echoed as `message-back`,
 //!   `message-with-ack` is acked with its arguments; and, for Confab's own compatibility
 //!   tests, `join`, `to-room`, `server-ack`, `close-transport` and `broadcast-all`
-//!   (see `node/tests/js/README.md`). A CONNECT whose auth has `refuse: true` is refused.
+//!   (see `socketio/tests/js/README.md`). A CONNECT whose auth has `refuse: true` is refused.
 //! - Timers: pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1000000,
 //!   connectTimeout 1000 ms; connection-state recovery for 30 s with `--recovery` (off by
 //!   default, as the official suites expect; Confab's own suites turn it on).

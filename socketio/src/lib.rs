@@ -9,8 +9,15 @@
 //! - [`socketio`]: namespaces, sockets, acks, binary attachments, rooms, broadcasts and
 //!   connection-state recovery on top of it.
 //!
+//! - [`Metrics`]: the `metrics` handles its figures are recorded through, which the
+//!   application gives it (none by default).
+//!
 //! It knows nothing of the chat, the database or the cluster: `confab-node` plugs in its
 //! namespace handler and its bus. Packets are encoded and decoded by `confab-protocol`.
 
 pub mod engineio;
+mod metrics;
 pub mod socketio;
+
+// `self::`: the `metrics` crate shares the module's name.
+pub use self::metrics::Metrics;

@@ -241,7 +241,7 @@ impl<H: SessionHandler> ConnectionActor<H> {
             }
         };
         if !sent {
-            metrics::counter!("confab_slow_consumer_disconnects_total").increment(1);
+            self.config.metrics.slow_consumer_disconnects.increment(1);
             self.close(CloseReason::SlowConsumer, ctx);
         }
     }

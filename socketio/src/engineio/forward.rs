@@ -143,11 +143,11 @@ pub(super) async fn forward<F: HandlerFactory>(
     };
     Some(match answer.await {
         Ok(reply) => {
-            metrics::counter!("confab_polling_forwarded_total", "result" => "ok").increment(1);
+            engine.config.metrics.polls_forwarded_ok.increment(1);
             replay(reply)
         }
         Err(error) => {
-            metrics::counter!("confab_polling_forwarded_total", "result" => "failed").increment(1);
+            engine.config.metrics.polls_forwarded_failed.increment(1);
             tracing::info!(%error, %owner, "forwarding a polling request failed; the session is treated as gone");
             EngineError::UnknownSid.response()
         }

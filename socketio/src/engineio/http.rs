@@ -210,7 +210,7 @@ fn refuse_admission<F: HandlerFactory>(
         ),
         Refused::Total => (StatusCode::SERVICE_UNAVAILABLE, "Too many sessions"),
     };
-    metrics::counter!("confab_engineio_sessions_refused_total").increment(1);
+    config.metrics.sessions_refused.increment(1);
     Some(
         HttpResponse::build(status)
             .content_type("application/json")

@@ -24,6 +24,8 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::Metrics;
+
 pub use admission::client_address;
 pub use connection::{CloseReason, CloseSession, Command, ConnectionActor, Session};
 pub use forward::{ForwardedPoll, ForwardedPolls, PollTransport};
@@ -64,6 +66,9 @@ pub struct EngineConfig {
     /// open ones stay until closed). Give the engine the token the rest of the process
     /// watches, so that one signal stops everything. Default: a token of its own.
     pub shutdown: CancellationToken,
+    /// Where the engine records its figures (open sessions, refused sessions, slow
+    /// consumers, forwarded polls). Default: no-op handles, nothing recorded.
+    pub metrics: Metrics,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +87,7 @@ impl Default for EngineConfig {
             cors_credentials: false,
             cookie: None,
             shutdown: CancellationToken::new(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -272,7 +278,7 @@ impl<F: HandlerFactory> Engine<F> {
         if let Ok(mut sessions) = self.sessions.write() {
             sessions.insert(sid, addr);
         }
-        metrics::gauge!("confab_engineio_sessions").increment(1.0);
+        self.config.metrics.sessions.increment(1.0);
     }
 
     /// Forgets a closed session; `farewell` is what its next GET gets, if that comes within
@@ -284,7 +290,7 @@ impl<F: HandlerFactory> Engine<F> {
             .map(|mut sessions| sessions.remove(sid).is_some())
             .unwrap_or(false);
         if removed {
-            metrics::gauge!("confab_engineio_sessions").decrement(1.0);
+            self.config.metrics.sessions.decrement(1.0);
             self.closed.notify_waiters();
         }
         self.admission.release(sid);

@@ -20,6 +20,7 @@ use std::time::Duration;
 use confab_protocol::socketio::{ConnectError, Event, Namespace as NamespaceName};
 use serde_json::{Map, Value};
 
+use crate::Metrics;
 use crate::engineio::{Engine, EngineConfig, HandlerFactory, Sid};
 
 pub use namespace::Namespace;
@@ -43,6 +44,11 @@ pub struct SocketIoConfig {
     /// ack, direct emits included, carries an offset as its last argument, as in the
     /// reference server. Default unset: no recovery.
     pub recovery_window: Option<Duration>,
+    /// Where the Socket.IO layer records its figures (commands and broadcast deliveries
+    /// that sessions could not take); usually the same handles as the engine's
+    /// [`EngineConfig::metrics`], which records the rest. Default: no-op handles, nothing
+    /// recorded.
+    pub metrics: Metrics,
 }
 
 impl Default for SocketIoConfig {
@@ -52,6 +58,7 @@ impl Default for SocketIoConfig {
             close_without_namespace: false,
             max_attachments: confab_protocol::socketio::DEFAULT_MAX_ATTACHMENTS,
             recovery_window: None,
+            metrics: Metrics::default(),
         }
     }
 }
@@ -112,8 +119,7 @@ impl SocketIo {
         handler: impl NamespaceHandler,
     ) -> Result<Self, confab_protocol::socketio::SocketIoError> {
         let name = NamespaceName::new(name)?;
-        let namespace =
-            Namespace::new(name.clone(), Arc::new(handler), self.config.recovery_window);
+        let namespace = Namespace::new(name.clone(), Arc::new(handler), &self.config);
         self.namespaces
             .insert(name.as_str().to_owned(), Arc::new(namespace));
         Ok(self)

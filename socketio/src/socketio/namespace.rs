@@ -9,15 +9,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use confab_protocol::engineio::Frame;
 use confab_protocol::socketio::{Event, Namespace as NamespaceName, Packet, PacketData};
 
-use super::NamespaceHandler;
 use super::recovery::{RecoveryLog, Restored};
 use super::session::SioCommand;
 use super::socket::Socket;
+use super::{NamespaceHandler, SocketIoConfig};
+use crate::Metrics;
 use crate::engineio::{Command, Sid};
 
 /// Who is connected, and in which rooms.
@@ -35,6 +35,8 @@ pub struct Namespace {
     recovery: Option<Mutex<RecoveryLog>>,
     /// Ack ids of server emits: one counter for the whole namespace, as in the reference.
     ack_ids: AtomicU64,
+    /// The server's handles, kept here because every socket reaches its namespace.
+    pub(super) metrics: Metrics,
 }
 
 /// What became of one delivery.
@@ -58,14 +60,17 @@ impl Namespace {
     pub(super) fn new(
         name: NamespaceName,
         handler: Arc<dyn NamespaceHandler>,
-        recovery: Option<Duration>,
+        config: &SocketIoConfig,
     ) -> Self {
         Self {
             name,
             handler,
             members: Mutex::new(Members::default()),
-            recovery: recovery.map(|window| Mutex::new(RecoveryLog::new(window))),
+            recovery: config
+                .recovery_window
+                .map(|window| Mutex::new(RecoveryLog::new(window))),
             ack_ids: AtomicU64::new(0),
+            metrics: config.metrics.clone(),
         }
     }
 
@@ -213,7 +218,9 @@ impl Namespace {
             .count();
         drop(log);
         if failed > 0 {
-            metrics::counter!("confab_socketio_broadcast_dropped_total").increment(failed as u64);
+            self.metrics
+                .broadcast_deliveries_dropped
+                .increment(failed as u64);
         }
         Delivery {
             sent: recipients.len() - failed,

@@ -95,7 +95,10 @@ impl Socket {
     fn command(&self, command: SioCommand) -> bool {
         let sent = self.inner.session.try_send(Command(command)).is_ok();
         if !sent {
-            metrics::counter!("confab_socketio_dropped_total").increment(1);
+            self.namespace()
+                .metrics
+                .socket_commands_dropped
+                .increment(1);
         }
         sent
     }

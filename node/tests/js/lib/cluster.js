@@ -9,8 +9,8 @@ import { connect } from "node:net";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { ConfabNode } from "./confab.js";
-import { freePort } from "./ports.js";
-import { waitFor } from "./wait.js";
+import { freePort } from "../../../../socketio/tests/js/lib/ports.js";
+import { waitFor } from "../../../../socketio/tests/js/lib/wait.js";
 
 const HOST = "127.0.0.1";
 const DEFAULT_POSTGRES_URL = "postgres://confab:confab@127.0.0.1:5432";

@@ -1,7 +1,8 @@
 // Helpers for end-to-end chat tests against a real `confab serve` process (CONFAB_BIN):
 // one standalone node on a free port with a fresh SQLite database in a temp dir, the
 // HTTP API as JSON, and official `socket.io-client` connections that are all closed by
-// `closeAll()`. Waiting is always for a condition with a deadline (see wait.js).
+// `closeAll()`. Waiting is always for a condition with a deadline (see `wait.js`, shared
+// with the Socket.IO library's suites in socketio/tests/js).
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -10,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { io } from "socket.io-client";
-import { request } from "./http.js";
-import { waitFor, withTimeout } from "./wait.js";
-import { freePort } from "./ports.js";
+import { request } from "../../../../socketio/tests/js/lib/http.js";
+import { waitFor, withTimeout } from "../../../../socketio/tests/js/lib/wait.js";
+import { freePort } from "../../../../socketio/tests/js/lib/ports.js";
 
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 15_000;

@@ -31,7 +31,7 @@ import {
   send,
   syncAll,
 } from "../lib/confab.js";
-import { nextEvent, waitFor } from "../lib/wait.js";
+import { nextEvent, waitFor } from "../../../../socketio/tests/js/lib/wait.js";
 
 /** How long "nothing arrives" is watched for, after a positive barrier. */
 const ABSENCE_MS = 300;

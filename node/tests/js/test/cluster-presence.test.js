@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { apiOk, closeAll, confabUnavailableReason, connect, register, send } from "../lib/confab.js";
 import { startCluster } from "../lib/cluster.js";
-import { waitFor } from "../lib/wait.js";
+import { waitFor } from "../../../../socketio/tests/js/lib/wait.js";
 
 const skip = confabUnavailableReason();
 
