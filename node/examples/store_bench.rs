@@ -17,6 +17,7 @@ use confab_node::config::DatabasePool;
 use confab_node::startup;
 use confab_node::store::messages::NewMessage;
 use confab_node::store::users::{self, NewUser};
+use confab_protocol::chat::UserId;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -50,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
                 display_name: "bench".into(),
                 password_hash: "not a login".into(),
             };
-            anyhow::Ok(users::insert(&db, new).await?.id)
+            anyhow::Ok(UserId::stored(users::insert(&db, new).await?.id))
         }
     };
     let peer = user(format!("peer-{}", std::process::id())).await?;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use confab_protocol::chat::{ErrorBody, Message, events};
+use confab_protocol::chat::{ErrorBody, Message, UserId, events};
 use confab_protocol::socketio::{ConnectError, Event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -69,12 +69,14 @@ impl ChatNamespace {
     }
 }
 
-/// The user a socket was authorised as.
-fn user_of(socket: &Socket) -> String {
-    socket.data()["user"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+/// The user a socket was authorised as (checked at CONNECT).
+fn user_of(socket: &Socket) -> UserId {
+    UserId::stored(
+        socket.data()["user"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 fn duration_ms(duration: Duration) -> u64 {
@@ -104,7 +106,13 @@ impl NamespaceHandler for ChatNamespace {
         let token = auth
             .and_then(|auth| auth.get("token"))
             .and_then(Value::as_str);
-        match token.map(|token| self.tokens.verify_until(token)) {
+        // The token's subject is an id the server issued; one that is not is forged.
+        let verified = token.map(|token| {
+            let (subject, valid_for) = self.tokens.verify_until(token)?;
+            let user_id = UserId::try_from(subject).map_err(|_| TokenError::Invalid)?;
+            Ok((user_id, valid_for))
+        });
+        match verified {
             Some(Ok((user_id, valid_for))) => {
                 match self.chat.rate.check_connect(session.as_str(), &user_id) {
                     Ok(()) => Ok(json!({"user": user_id, "valid_ms": duration_ms(valid_for)})),
@@ -125,7 +133,7 @@ impl NamespaceHandler for ChatNamespace {
         let user_id = user_of(socket);
         // Sent now, in order with the SocketGone of the same socket.
         let first = self.chat.node.send(UserConnected {
-            user_id: user_id.clone(),
+            user_id: user_id.to_string(),
             socket: socket.clone(),
         });
         let (routed, routed_rx) = watch::channel(false);
@@ -145,7 +153,7 @@ impl NamespaceHandler for ChatNamespace {
                     Vec::new()
                 });
             let loaded = GroupsLoaded {
-                user_id: user_id.clone(),
+                user_id: user_id.to_string(),
                 socket_id: socket_id.clone(),
                 groups,
             };
@@ -187,7 +195,7 @@ impl NamespaceHandler for ChatNamespace {
         }
         let user_id = user_of(socket);
         let last = self.chat.node.send(SocketGone {
-            user_id: user_id.clone(),
+            user_id: user_id.to_string(),
             socket_id: socket.id().clone(),
         });
         let chat = self.chat.clone();
@@ -207,7 +215,7 @@ impl NamespaceHandler for ChatNamespace {
 /// tells the user's state as it is now.
 async fn announce_in_turn(
     chat: &Chat,
-    user_id: &str,
+    user_id: &UserId,
     online: bool,
     mut turn: presence::Turn,
     announce: bool,
@@ -322,8 +330,7 @@ pub fn parse<T: DeserializeOwned>(payload: Value) -> Result<T, ChatError> {
 /// Every event of the chat namespace and its operation: decodes the payload, calls the
 /// operation, acks what it gave. The one table of the Socket.IO adapter.
 async fn dispatch(chat: &Chat, reply: Reply<'_>, payload: Value) {
-    let caller = user_of(reply.socket);
-    let caller = caller.as_str();
+    let caller = &user_of(reply.socket);
     if let Err(error) = chat
         .rate
         .check_event(reply.socket.session_id().as_str(), caller)

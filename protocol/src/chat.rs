@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod ids;
+
+pub use ids::{ConversationId, ConversationKind, GroupId, InvalidId, MAX_ID_BYTES, UserId};
+
 /// Event names, as they travel in Socket.IO EVENT packets.
 pub mod events {
     /// Client → server: send a message. Ack: `{ok, message}`.
@@ -80,17 +84,17 @@ pub mod events {
 #[serde(rename_all = "lowercase", try_from = "TargetFields")]
 pub enum Target {
     /// A direct message to one user.
-    User(String),
+    User(UserId),
     /// A message to every member of a group.
-    Group(String),
+    Group(GroupId),
 }
 
 /// A [`Target`] as it arrives, before its shape is checked.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetFields {
-    user: Option<String>,
-    group: Option<String>,
+    user: Option<UserId>,
+    group: Option<GroupId>,
 }
 
 impl TryFrom<TargetFields> for Target {
@@ -166,7 +170,7 @@ pub struct SyncReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryRequest {
     /// The conversation.
-    pub conversation: String,
+    pub conversation: ConversationId,
     /// Only messages before this seq (default: from the newest).
     #[serde(default)]
     pub before_seq: Option<i64>,
@@ -179,7 +183,7 @@ pub struct HistoryRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadRequest {
     /// The conversation.
-    pub conversation: String,
+    pub conversation: ConversationId,
     /// The last seq read.
     pub seq: i64,
 }
@@ -188,7 +192,7 @@ pub struct ReadRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TypingRequest {
     /// The conversation.
-    pub conversation: String,
+    pub conversation: ConversationId,
     /// Started (true) or stopped (false).
     pub typing: bool,
 }
@@ -197,9 +201,9 @@ pub struct TypingRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Typing {
     /// The conversation.
-    pub conversation: String,
+    pub conversation: ConversationId,
     /// Who is typing.
-    pub user: String,
+    pub user: UserId,
     /// Started or stopped.
     pub typing: bool,
 }
@@ -208,9 +212,9 @@ pub struct Typing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     /// The conversation.
-    pub conversation: String,
+    pub conversation: ConversationId,
     /// The reader.
-    pub user: String,
+    pub user: UserId,
     /// Read up to this seq.
     pub seq: i64,
 }
@@ -219,14 +223,14 @@ pub struct Receipt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceQuery {
     /// The users asked about.
-    pub users: Vec<String>,
+    pub users: Vec<UserId>,
 }
 
 /// One user's presence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presence {
     /// The user.
-    pub user: String,
+    pub user: UserId,
     /// Connected anywhere right now.
     pub online: bool,
     /// When last seen online, RFC 3339 (`null` if never, or hidden).
@@ -297,16 +301,17 @@ mod tests {
     #[test]
     fn targets_are_single_key_objects() {
         assert_eq!(
-            serde_json::to_value(Target::User("u1".into())).unwrap(),
+            serde_json::to_value(Target::User(UserId::stored("u1".into()))).unwrap(),
             json!({"user": "u1"})
         );
         let group: Target = serde_json::from_value(json!({"group": "g1"})).unwrap();
-        assert_eq!(group, Target::Group("g1".into()));
+        assert_eq!(group, Target::Group(GroupId::stored("g1".into())));
         for wrong in [
             r#"{"user": "a", "group": "b"}"#,
             "{}",
             r#"{"channel": "c"}"#,
             r#"{"user": null}"#,
+            r#"{"user": "a:b"}"#,
         ] {
             let error = serde_json::from_str::<Target>(wrong).unwrap_err();
             assert!(error.is_data(), "{wrong}: {error}");

@@ -7,6 +7,8 @@ use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use confab_protocol::chat::UserId;
+
 use crate::auth::TokenError;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,7 +18,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub(crate) struct Authenticated {
     /// The caller's user id, taken from the token only.
-    pub(crate) user_id: String,
+    pub(crate) user_id: UserId,
 }
 
 impl FromRequest for Authenticated {
@@ -40,7 +42,8 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         .map(str::trim)
         .filter(|token| !token.is_empty())
         .ok_or(TokenError::Missing)?;
-    let user_id = state.tokens.verify(token)?;
+    // The token's subject is an id the server issued; one that is not is a forged token.
+    let user_id = UserId::try_from(state.tokens.verify(token)?).map_err(|_| TokenError::Invalid)?;
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         state.chat.rate.check_http_write(&user_id)?;
     }

@@ -5,6 +5,8 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use confab_protocol::chat::UserId;
+
 use super::caller::Authenticated;
 use crate::chat::contacts::{self, UserRef};
 use crate::error::ApiError;
@@ -60,7 +62,7 @@ async fn decline(
 async fn remove(
     state: web::Data<AppState>,
     caller: Authenticated,
-    user_id: web::Path<String>,
+    user_id: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     contacts::remove(&state.chat, &caller.user_id, &user_id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -69,7 +71,7 @@ async fn remove(
 async fn block(
     state: web::Data<AppState>,
     caller: Authenticated,
-    user_id: web::Path<String>,
+    user_id: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     contacts::block(&state.chat, &caller.user_id, &user_id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -78,7 +80,7 @@ async fn block(
 async fn unblock(
     state: web::Data<AppState>,
     caller: Authenticated,
-    user_id: web::Path<String>,
+    user_id: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     contacts::unblock(&state.chat, &caller.user_id, &user_id).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -6,6 +6,8 @@ use confab_entities::GroupRole;
 use serde::Deserialize;
 use serde_json::json;
 
+use confab_protocol::chat::{GroupId, UserId};
+
 use super::caller::Authenticated;
 use crate::chat::groups::{self, CreateGroup, GroupView};
 use crate::error::ApiError;
@@ -32,7 +34,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Debug, Deserialize)]
 struct AddMember {
-    user_id: String,
+    user_id: UserId,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,7 +68,7 @@ async fn list(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpR
 async fn get(
     state: web::Data<AppState>,
     caller: Authenticated,
-    id: web::Path<String>,
+    id: web::Path<GroupId>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(group(groups::get(&state.chat, &caller.user_id, &id).await?))
 }
@@ -74,7 +76,7 @@ async fn get(
 async fn rename(
     state: web::Data<AppState>,
     caller: Authenticated,
-    id: web::Path<String>,
+    id: web::Path<GroupId>,
     body: web::Json<Rename>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(group(
@@ -85,7 +87,7 @@ async fn rename(
 async fn delete(
     state: web::Data<AppState>,
     caller: Authenticated,
-    id: web::Path<String>,
+    id: web::Path<GroupId>,
 ) -> Result<HttpResponse, ApiError> {
     groups::delete(&state.chat, &caller.user_id, &id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -94,7 +96,7 @@ async fn delete(
 async fn add_member(
     state: web::Data<AppState>,
     caller: Authenticated,
-    id: web::Path<String>,
+    id: web::Path<GroupId>,
     body: web::Json<AddMember>,
 ) -> Result<HttpResponse, ApiError> {
     let view = groups::add_member(&state.chat, &caller.user_id, &id, &body.user_id).await?;
@@ -104,7 +106,7 @@ async fn add_member(
 async fn remove_member(
     state: web::Data<AppState>,
     caller: Authenticated,
-    path: web::Path<(String, String)>,
+    path: web::Path<(GroupId, UserId)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, user_id) = path.into_inner();
     Ok(group(
@@ -115,7 +117,7 @@ async fn remove_member(
 async fn set_role(
     state: web::Data<AppState>,
     caller: Authenticated,
-    path: web::Path<(String, String)>,
+    path: web::Path<(GroupId, UserId)>,
     body: web::Json<SetRole>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, user_id) = path.into_inner();
@@ -126,7 +128,7 @@ async fn set_role(
 async fn join(
     state: web::Data<AppState>,
     caller: Authenticated,
-    id: web::Path<String>,
+    id: web::Path<GroupId>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(group(
         groups::join(&state.chat, &caller.user_id, &id).await?,
@@ -136,7 +138,7 @@ async fn join(
 async fn leave(
     state: web::Data<AppState>,
     caller: Authenticated,
-    id: web::Path<String>,
+    id: web::Path<GroupId>,
 ) -> Result<HttpResponse, ApiError> {
     groups::leave(&state.chat, &caller.user_id, &id).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -2,7 +2,7 @@
 //! `GET /api/v1/conversations` and `GET /api/v1/conversations/{id}/messages`.
 
 use actix_web::{HttpResponse, web};
-use confab_protocol::chat::SendMessage;
+use confab_protocol::chat::{ConversationId, SendMessage};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -44,7 +44,7 @@ struct PageQuery {
 async fn page(
     state: web::Data<AppState>,
     caller: Authenticated,
-    id: web::Path<String>,
+    id: web::Path<ConversationId>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let PageQuery {

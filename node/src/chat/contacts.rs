@@ -7,7 +7,7 @@
 
 use chrono::SecondsFormat;
 use confab_entities::{ContactRequestStatus, contact_request, user};
-use confab_protocol::chat::{ErrorCode, events};
+use confab_protocol::chat::{ErrorCode, UserId, events};
 use serde::{Deserialize, Serialize};
 
 use super::users::UserView;
@@ -77,7 +77,7 @@ pub struct ContactList {
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserRef {
     /// The user.
-    pub user_id: String,
+    pub user_id: UserId,
 }
 
 /// A payload naming a contact request: `{id}`.
@@ -139,7 +139,7 @@ async fn publish(
     Ok(after.0)
 }
 
-async fn user(chat: &Chat, user_id: &str) -> Result<user::Model, ChatError> {
+async fn user(chat: &Chat, user_id: &UserId) -> Result<user::Model, ChatError> {
     users::by_id(&chat.db, user_id)
         .await?
         .ok_or_else(|| ChatError::not_found("no such user"))
@@ -148,8 +148,8 @@ async fn user(chat: &Chat, user_id: &str) -> Result<user::Model, ChatError> {
 /// The caller and the other user an operation is about: not the caller, and existing.
 async fn pair(
     chat: &Chat,
-    caller: &str,
-    other: &str,
+    caller: &UserId,
+    other: &UserId,
 ) -> Result<(user::Model, user::Model), ChatError> {
     if other == caller {
         return Err(ChatError::invalid("that is you"));
@@ -159,7 +159,7 @@ async fn pair(
 }
 
 /// The caller's contacts, pending requests both ways, and blocked users.
-pub async fn list(chat: &Chat, caller: &str) -> Result<ContactList, ChatError> {
+pub async fn list(chat: &Chat, caller: &UserId) -> Result<ContactList, ChatError> {
     let entries = |users: Vec<user::Model>| {
         users
             .into_iter()
@@ -201,8 +201,8 @@ pub async fn list(chat: &Chat, caller: &str) -> Result<ContactList, ChatError> {
 /// accepted instead; the flag says whether a new request was made.
 pub async fn request(
     chat: &Chat,
-    caller: &str,
-    user_id: &str,
+    caller: &UserId,
+    user_id: &UserId,
 ) -> Result<(RequestView, bool), ChatError> {
     let (me, other) = pair(chat, caller, user_id).await?;
     if membership::blocked_between(&chat.db, caller, user_id).await? {
@@ -239,7 +239,7 @@ pub async fn request(
 /// The pending request `id` addressed to `caller`; `not_found` for anyone else's.
 async fn incoming(
     chat: &Chat,
-    caller: &str,
+    caller: &UserId,
     id: &str,
 ) -> Result<contact_request::Model, ChatError> {
     store::request(&chat.db, id)
@@ -251,9 +251,9 @@ async fn incoming(
 }
 
 /// Accepts a request made to `caller`: the two become contacts.
-pub async fn accept(chat: &Chat, caller: &str, id: &str) -> Result<ContactUpdate, ChatError> {
+pub async fn accept(chat: &Chat, caller: &UserId, id: &str) -> Result<ContactUpdate, ChatError> {
     let request = incoming(chat, caller, id).await?;
-    let (me, other) = pair(chat, caller, &request.from_user).await?;
+    let (me, other) = pair(chat, caller, &UserId::stored(request.from_user.clone())).await?;
     let before = views(chat, caller, &other.id).await?;
     store::accept(&chat.db, &request).await?;
     let status = publish(chat, &me, &other, before).await?;
@@ -264,9 +264,9 @@ pub async fn accept(chat: &Chat, caller: &str, id: &str) -> Result<ContactUpdate
 }
 
 /// Declines a request made to `caller`.
-pub async fn decline(chat: &Chat, caller: &str, id: &str) -> Result<ContactUpdate, ChatError> {
+pub async fn decline(chat: &Chat, caller: &UserId, id: &str) -> Result<ContactUpdate, ChatError> {
     let request = incoming(chat, caller, id).await?;
-    let (me, other) = pair(chat, caller, &request.from_user).await?;
+    let (me, other) = pair(chat, caller, &UserId::stored(request.from_user.clone())).await?;
     let before = views(chat, caller, &other.id).await?;
     store::decline(&chat.db, &request.id).await?;
     let status = publish(chat, &me, &other, before).await?;
@@ -277,7 +277,7 @@ pub async fn decline(chat: &Chat, caller: &str, id: &str) -> Result<ContactUpdat
 }
 
 /// Ends a contact, for both users.
-pub async fn remove(chat: &Chat, caller: &str, user_id: &str) -> Result<(), ChatError> {
+pub async fn remove(chat: &Chat, caller: &UserId, user_id: &UserId) -> Result<(), ChatError> {
     let (me, other) = pair(chat, caller, user_id).await?;
     let before = views(chat, caller, user_id).await?;
     if !store::remove(&chat.db, caller, user_id).await? {
@@ -289,7 +289,7 @@ pub async fn remove(chat: &Chat, caller: &str, user_id: &str) -> Result<(), Chat
 
 /// Blocks a user: ends the contact and declines the pending requests between the two.
 /// Blocking again changes nothing.
-pub async fn block(chat: &Chat, caller: &str, user_id: &str) -> Result<(), ChatError> {
+pub async fn block(chat: &Chat, caller: &UserId, user_id: &UserId) -> Result<(), ChatError> {
     let (me, other) = pair(chat, caller, user_id).await?;
     let before = views(chat, caller, user_id).await?;
     store::block(&chat.db, caller, user_id).await?;
@@ -298,7 +298,7 @@ pub async fn block(chat: &Chat, caller: &str, user_id: &str) -> Result<(), ChatE
 }
 
 /// Lifts a block; `not_found` if there was none.
-pub async fn unblock(chat: &Chat, caller: &str, user_id: &str) -> Result<(), ChatError> {
+pub async fn unblock(chat: &Chat, caller: &UserId, user_id: &UserId) -> Result<(), ChatError> {
     let (me, other) = pair(chat, caller, user_id).await?;
     let before = views(chat, caller, user_id).await?;
     if !store::unblock(&chat.db, caller, user_id).await? {

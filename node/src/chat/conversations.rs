@@ -6,68 +6,75 @@
 
 use chrono::SecondsFormat;
 use confab_entities::message;
-use confab_protocol::chat::{Message, Target};
+use confab_protocol::chat::{ConversationId, ConversationKind, GroupId, Message, Target, UserId};
 
 use super::{Chat, ChatError};
 use crate::store::membership;
 use crate::store::messages::{ConversationRef, ConversationRefKind};
 
-/// A conversation, parsed from its id.
+/// A conversation, as its id names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conversation {
     /// Between two users (`a <= b`).
     Direct {
         /// The lower user id.
-        a: String,
+        a: UserId,
         /// The higher user id.
-        b: String,
+        b: UserId,
     },
     /// A group's.
     Group {
         /// The group.
-        group_id: String,
+        group_id: GroupId,
     },
 }
 
 impl Conversation {
     /// The direct conversation of two users.
-    pub fn direct(one: &str, other: &str) -> Self {
+    pub fn direct(one: &UserId, other: &UserId) -> Self {
         let (a, b) = if one <= other {
             (one, other)
         } else {
             (other, one)
         };
         Self::Direct {
-            a: a.to_owned(),
-            b: b.to_owned(),
+            a: a.clone(),
+            b: b.clone(),
         }
     }
 
     /// A group's conversation.
-    pub fn group(group_id: &str) -> Self {
+    pub fn group(group_id: &GroupId) -> Self {
         Self::Group {
-            group_id: group_id.to_owned(),
+            group_id: group_id.clone(),
         }
     }
 
-    /// Parses an id; `None` if it is not one of ours.
+    /// The conversation a checked id names.
+    pub fn of(id: &ConversationId) -> Self {
+        match id.kind() {
+            ConversationKind::Direct(a, b) => Self::Direct {
+                a: UserId::stored(a.to_owned()),
+                b: UserId::stored(b.to_owned()),
+            },
+            ConversationKind::Group(group) => Self::Group {
+                group_id: GroupId::stored(group.to_owned()),
+            },
+        }
+    }
+
+    /// The conversation a stored id names (`None` if it is not one).
     pub fn parse(id: &str) -> Option<Self> {
-        if let Some(users) = id.strip_prefix("d:") {
-            let (a, b) = users.split_once(':')?;
-            if a.is_empty() || b.is_empty() || b.contains(':') || a > b {
-                return None;
-            }
-            return Some(Self::direct(a, b));
-        }
-        let group_id = id.strip_prefix("g:")?;
-        (!group_id.is_empty() && !group_id.contains(':')).then(|| Self::group(group_id))
+        ConversationId::try_from(id.to_owned())
+            .ok()
+            .map(|id| Self::of(&id))
     }
 
-    /// The id.
-    pub fn id(&self) -> String {
+    /// Its id.
+    pub fn id(&self) -> ConversationId {
         match self {
-            Self::Direct { a, b } => format!("d:{a}:{b}"),
-            Self::Group { group_id } => format!("g:{group_id}"),
+            Self::Direct { a, b } => ConversationId::direct(a, b),
+            Self::Group { group_id } => ConversationId::group(group_id),
         }
     }
 
@@ -75,20 +82,20 @@ impl Conversation {
     pub fn to_ref(&self) -> ConversationRef {
         let kind = match self {
             Self::Direct { a, b } => ConversationRefKind::Direct {
-                user_a: a.clone(),
-                user_b: b.clone(),
+                user_a: a.to_string(),
+                user_b: b.to_string(),
             },
             Self::Group { group_id } => ConversationRefKind::Group {
-                group_id: group_id.clone(),
+                group_id: group_id.to_string(),
             },
         };
         ConversationRef {
-            id: self.id(),
+            id: self.id().into(),
             kind,
         }
     }
 
-    /// Where a message of `sender` in this conversation goes.
+    /// Where a message of `sender` in it goes: the other user, or the group.
     pub fn target(&self, sender: &str) -> Target {
         match self {
             Self::Direct { a, b } => Target::User(if a == sender { b.clone() } else { a.clone() }),
@@ -99,9 +106,13 @@ impl Conversation {
 
 /// The conversation `id` if `caller` is in it; `not_found` otherwise, so that nobody learns
 /// about conversations they are not in.
-pub async fn accessible(chat: &Chat, caller: &str, id: &str) -> Result<Conversation, ChatError> {
+pub async fn accessible(
+    chat: &Chat,
+    caller: &UserId,
+    id: &ConversationId,
+) -> Result<Conversation, ChatError> {
     let not_found = || ChatError::not_found("no such conversation");
-    let conversation = Conversation::parse(id).ok_or_else(not_found)?;
+    let conversation = Conversation::of(id);
     let allowed = match &conversation {
         Conversation::Direct { a, b } => a == caller || b == caller,
         Conversation::Group { group_id } => membership::role_of(&chat.db, group_id, caller)
@@ -119,7 +130,7 @@ pub async fn accessible(chat: &Chat, caller: &str, id: &str) -> Result<Conversat
 pub fn view(model: message::Model) -> Message {
     let to = Conversation::parse(&model.conversation_id)
         .map(|conversation| conversation.target(&model.sender_id))
-        .unwrap_or_else(|| Target::User(String::new()));
+        .unwrap_or_else(|| Target::User(UserId::stored(String::new())));
     Message {
         id: model.id,
         conversation: model.conversation_id,
@@ -139,37 +150,31 @@ pub fn view(model: message::Model) -> Message {
 mod tests {
     use super::*;
 
-    #[test]
-    fn direct_ids_do_not_depend_on_who_asks() {
-        assert_eq!(Conversation::direct("u2", "u1").id(), "d:u1:u2");
-        assert_eq!(Conversation::direct("u1", "u2").id(), "d:u1:u2");
+    fn user(id: &str) -> UserId {
+        UserId::stored(id.to_owned())
     }
 
     #[test]
-    fn only_well_formed_ids_parse() {
+    fn stored_ids_parse_to_what_they_name() {
         assert_eq!(
             Conversation::parse("d:u1:u2"),
-            Some(Conversation::direct("u1", "u2"))
+            Some(Conversation::direct(&user("u2"), &user("u1")))
         );
-        assert_eq!(Conversation::parse("g:g1"), Some(Conversation::group("g1")));
-        for bad in [
-            "",
-            "d:u2:u1",
-            "d:u1",
-            "d::u1",
-            "g:",
-            "g:a:b",
-            "x:u1:u2",
-            "d:u1:u2:u3",
-        ] {
+        let group = GroupId::stored("g1".to_owned());
+        assert_eq!(
+            Conversation::parse("g:g1"),
+            Some(Conversation::group(&group))
+        );
+        assert_eq!(Conversation::group(&group).id().as_str(), "g:g1");
+        for bad in ["", "d:u2:u1", "g:a:b", "x:u1:u2"] {
             assert_eq!(Conversation::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn a_direct_message_goes_to_the_other_user() {
-        let conversation = Conversation::direct("u1", "u2");
-        assert_eq!(conversation.target("u1"), Target::User("u2".into()));
-        assert_eq!(conversation.target("u2"), Target::User("u1".into()));
+        let conversation = Conversation::direct(&user("u1"), &user("u2"));
+        assert_eq!(conversation.target("u1"), Target::User(user("u2")));
+        assert_eq!(conversation.target("u2"), Target::User(user("u1")));
     }
 }

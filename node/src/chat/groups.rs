@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 
 use confab_entities::{GroupRole, group, group_member};
-use confab_protocol::chat::{ErrorCode, events};
+use confab_protocol::chat::{ErrorCode, GroupId, UserId, events};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -42,7 +42,7 @@ pub struct CreateGroup {
     pub name: String,
     /// User ids to add besides the creator.
     #[serde(default)]
-    pub members: Vec<String>,
+    pub members: Vec<UserId>,
     /// Whether anyone may join (default: private).
     #[serde(default)]
     pub public: bool,
@@ -105,8 +105,8 @@ impl Locked {
     /// Locks the group for `caller`: `not_found` if missing or private to the caller.
     async fn load(
         txn: &DatabaseTransaction,
-        caller: &str,
-        group_id: &str,
+        caller: &UserId,
+        group_id: &GroupId,
     ) -> Result<Self, ChatError> {
         let group = store::lock(txn, group_id)
             .await?
@@ -119,7 +119,7 @@ impl Locked {
         Ok(locked)
     }
 
-    fn role(&self, user_id: &str) -> Option<GroupRole> {
+    fn role(&self, user_id: &UserId) -> Option<GroupRole> {
         self.members
             .iter()
             .find(|member| member.user_id == user_id)
@@ -127,7 +127,7 @@ impl Locked {
     }
 
     /// The caller's role if it is one of `allowed`; `forbidden` otherwise.
-    fn require(&self, caller: &str, allowed: &[GroupRole]) -> Result<GroupRole, ChatError> {
+    fn require(&self, caller: &UserId, allowed: &[GroupRole]) -> Result<GroupRole, ChatError> {
         self.role(caller)
             .filter(|role| allowed.contains(role))
             .ok_or_else(|| ChatError::forbidden("your role in this group does not allow this"))
@@ -143,7 +143,7 @@ impl Locked {
     }
 
     /// Whether `user_id` may become a member: not one already, and the group not full.
-    fn check_admissible(&self, chat: &Chat, user_id: &str) -> Result<(), ChatError> {
+    fn check_admissible(&self, chat: &Chat, user_id: &UserId) -> Result<(), ChatError> {
         if self.role(user_id).is_some() {
             return Err(ChatError::new(ErrorCode::Conflict, "already a member"));
         }
@@ -225,8 +225,8 @@ fn checked_name(name: &str) -> Result<String, ChatError> {
 /// concerned (see [`publish`]). Returns the group after the change (`None`: dissolved).
 async fn change(
     chat: &Chat,
-    caller: &str,
-    group_id: &str,
+    caller: &UserId,
+    group_id: &GroupId,
     apply: impl AsyncFnOnce(&DatabaseTransaction, &Locked) -> Result<(), ChatError>,
 ) -> Result<Option<GroupView>, ChatError> {
     let txn = chat.db.begin().await?;
@@ -280,14 +280,14 @@ fn still_there(after: Option<GroupView>) -> Result<GroupView, ChatError> {
 /// Creates a group owned by `caller`, with the given members and its conversation.
 pub async fn create(
     chat: &Chat,
-    caller: &str,
+    caller: &UserId,
     request: CreateGroup,
 ) -> Result<GroupView, ChatError> {
     chat.rate.check_group_change(caller)?;
     let name = checked_name(&request.name)?;
     let mut members: Vec<String> = Vec::new();
-    for member in request.members {
-        if member != caller && !members.contains(&member) {
+    for member in request.members.into_iter().map(String::from) {
+        if member != *caller && !members.contains(&member) {
             members.push(member);
         }
         if members.len() + 1 > chat.limits.max_group_members {
@@ -298,15 +298,19 @@ pub async fn create(
         return Err(ChatError::not_found("no such user"));
     }
     check_consent(&chat.db, caller, &members).await?;
-    let everyone: Vec<String> = members.iter().cloned().chain([caller.to_owned()]).collect();
+    let everyone: Vec<String> = members
+        .iter()
+        .cloned()
+        .chain([caller.to_string()])
+        .collect();
     check_room_in_groups(chat, &chat.db, &everyone).await?;
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = GroupId::stored(uuid::Uuid::now_v7().to_string());
     let new = NewGroup {
         conversation: Conversation::group(&id).to_ref(),
-        id,
+        id: id.into(),
         name,
         public: request.public,
-        owner_id: caller.to_owned(),
+        owner_id: caller.to_string(),
         members,
     };
     let group = store::create(&chat.db, new).await?;
@@ -317,7 +321,7 @@ pub async fn create(
 }
 
 /// A group with its members: `not_found` if private and `caller` is not a member.
-pub async fn get(chat: &Chat, caller: &str, group_id: &str) -> Result<GroupView, ChatError> {
+pub async fn get(chat: &Chat, caller: &UserId, group_id: &GroupId) -> Result<GroupView, ChatError> {
     let group = store::find(&chat.db, group_id)
         .await?
         .ok_or_else(no_such_group)?;
@@ -329,7 +333,7 @@ pub async fn get(chat: &Chat, caller: &str, group_id: &str) -> Result<GroupView,
 }
 
 /// The caller's groups, oldest first.
-pub async fn list(chat: &Chat, caller: &str) -> Result<Vec<GroupView>, ChatError> {
+pub async fn list(chat: &Chat, caller: &UserId) -> Result<Vec<GroupView>, ChatError> {
     let groups = store::of_user(&chat.db, caller).await?;
     let ids: Vec<String> = groups.iter().map(|group| group.id.clone()).collect();
     let members = store::members_of(&chat.db, &ids).await?;
@@ -342,14 +346,14 @@ pub async fn list(chat: &Chat, caller: &str) -> Result<Vec<GroupView>, ChatError
 /// An owner or admin adds `user_id` as a plain member.
 pub async fn add_member(
     chat: &Chat,
-    caller: &str,
-    group_id: &str,
-    user_id: &str,
+    caller: &UserId,
+    group_id: &GroupId,
+    user_id: &UserId,
 ) -> Result<GroupView, ChatError> {
     chat.rate.check_group_change(caller)?;
     let after = change(chat, caller, group_id, async |txn, group| {
         group.require(caller, MANAGERS)?;
-        let added = [user_id.to_owned()];
+        let added = [user_id.to_string()];
         if !store::unknown_users(txn, &added).await?.is_empty() {
             return Err(ChatError::not_found("no such user"));
         }
@@ -365,9 +369,9 @@ pub async fn add_member(
 /// Removes a member: the owner removes anyone but itself, an admin plain members only.
 pub async fn remove_member(
     chat: &Chat,
-    caller: &str,
-    group_id: &str,
-    user_id: &str,
+    caller: &UserId,
+    group_id: &GroupId,
+    user_id: &UserId,
 ) -> Result<GroupView, ChatError> {
     let after = change(chat, caller, group_id, async |txn, group| {
         let role = group.require(caller, MANAGERS)?;
@@ -389,11 +393,15 @@ pub async fn remove_member(
 }
 
 /// Joins a public group as a plain member.
-pub async fn join(chat: &Chat, caller: &str, group_id: &str) -> Result<GroupView, ChatError> {
+pub async fn join(
+    chat: &Chat,
+    caller: &UserId,
+    group_id: &GroupId,
+) -> Result<GroupView, ChatError> {
     let after = change(chat, caller, group_id, async |txn, group| {
         // A private group was already `not_found` unless the caller is a member.
         group.check_admissible(chat, caller)?;
-        check_room_in_groups(chat, txn, &[caller.to_owned()]).await?;
+        check_room_in_groups(chat, txn, &[caller.to_string()]).await?;
         Ok(store::add_member(txn, group_id, caller, GroupRole::Member).await?)
     })
     .await?;
@@ -402,7 +410,7 @@ pub async fn join(chat: &Chat, caller: &str, group_id: &str) -> Result<GroupView
 
 /// Leaves a group. An owner hands the group to the oldest admin, else the oldest member;
 /// the last member leaving dissolves it.
-pub async fn leave(chat: &Chat, caller: &str, group_id: &str) -> Result<(), ChatError> {
+pub async fn leave(chat: &Chat, caller: &UserId, group_id: &GroupId) -> Result<(), ChatError> {
     change(chat, caller, group_id, async |txn, group| {
         let role = group
             .role(caller)
@@ -424,8 +432,8 @@ pub async fn leave(chat: &Chat, caller: &str, group_id: &str) -> Result<(), Chat
 /// An owner or admin renames the group.
 pub async fn rename(
     chat: &Chat,
-    caller: &str,
-    group_id: &str,
+    caller: &UserId,
+    group_id: &GroupId,
     name: &str,
 ) -> Result<GroupView, ChatError> {
     let name = checked_name(name)?;
@@ -441,9 +449,9 @@ pub async fn rename(
 /// an admin. Nobody changes their own role.
 pub async fn set_role(
     chat: &Chat,
-    caller: &str,
-    group_id: &str,
-    user_id: &str,
+    caller: &UserId,
+    group_id: &GroupId,
+    user_id: &UserId,
     role: GroupRole,
 ) -> Result<GroupView, ChatError> {
     let after = change(chat, caller, group_id, async |txn, group| {
@@ -464,7 +472,7 @@ pub async fn set_role(
 }
 
 /// The owner dissolves the group, with its conversation.
-pub async fn delete(chat: &Chat, caller: &str, group_id: &str) -> Result<(), ChatError> {
+pub async fn delete(chat: &Chat, caller: &UserId, group_id: &GroupId) -> Result<(), ChatError> {
     change(chat, caller, group_id, async |txn, group| {
         group.require(caller, OWNER)?;
         Ok(store::delete(txn, group_id).await?)
@@ -476,27 +484,27 @@ pub async fn delete(chat: &Chat, caller: &str, group_id: &str) -> Result<(), Cha
 /// A payload naming a group: `{group}`.
 #[derive(Deserialize)]
 pub(crate) struct GroupRef {
-    pub(crate) group: String,
+    pub(crate) group: GroupId,
 }
 
 /// A payload naming a member of a group: `{group, user_id}`.
 #[derive(Deserialize)]
 pub(crate) struct MemberRef {
-    pub(crate) group: String,
-    pub(crate) user_id: String,
+    pub(crate) group: GroupId,
+    pub(crate) user_id: UserId,
 }
 
 /// `group:rename`: `{group, name}`.
 #[derive(Deserialize)]
 pub(crate) struct RenameRequest {
-    pub(crate) group: String,
+    pub(crate) group: GroupId,
     pub(crate) name: String,
 }
 
 /// `group:set_role`: `{group, user_id, role}`.
 #[derive(Deserialize)]
 pub(crate) struct RoleRequest {
-    pub(crate) group: String,
-    pub(crate) user_id: String,
+    pub(crate) group: GroupId,
+    pub(crate) user_id: UserId,
     pub(crate) role: GroupRole,
 }

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use confab_entities::message;
 use confab_protocol::chat::{
-    ErrorCode, HistoryRequest, Message, ReadRequest, Receipt, SendMessage, SyncReply, SyncRequest,
-    Target, Typing, TypingRequest, events,
+    ConversationId, ErrorCode, HistoryRequest, Message, ReadRequest, Receipt, SendMessage,
+    SyncReply, SyncRequest, Target, Typing, TypingRequest, UserId, events,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -136,7 +136,7 @@ fn refused(refusal: Refusal) -> ChatError {
 #[tracing::instrument(name = "message.send", skip_all, fields(%sender))]
 pub async fn send(
     chat: &Chat,
-    sender: &str,
+    sender: &UserId,
     request: SendMessage,
     except: Option<Sid>,
 ) -> Result<Message, ChatError> {
@@ -151,7 +151,7 @@ pub async fn send(
     };
     let new = NewMessage {
         conversation: conversation.to_ref(),
-        sender_id: sender.to_owned(),
+        sender_id: sender.to_string(),
         size: NewMessage::size_of(request.body.len(), meta_len),
         body: request.body,
         meta: request.meta,
@@ -185,9 +185,9 @@ pub async fn send(
     };
     match &conversation {
         Conversation::Direct { a, b } => {
-            let mut users = vec![a.clone()];
+            let mut users = vec![a.to_string()];
             if b != a {
-                users.push(b.clone());
+                users.push(b.to_string());
             }
             chat.deliver_to_users(users, deliver);
         }
@@ -199,7 +199,7 @@ pub async fn send(
 /// Older messages of a conversation, oldest first.
 pub async fn history(
     chat: &Chat,
-    caller: &str,
+    caller: &UserId,
     request: HistoryRequest,
 ) -> Result<Page, ChatError> {
     page(
@@ -219,8 +219,8 @@ pub async fn history(
 /// `after_seq`, the last ones before `before_seq`) and says `more`.
 pub async fn page(
     chat: &Chat,
-    caller: &str,
-    conversation: &str,
+    caller: &UserId,
+    conversation: &ConversationId,
     before_seq: Option<i64>,
     after_seq: Option<i64>,
     limit: Option<u32>,
@@ -247,7 +247,11 @@ pub async fn page(
 
 /// Everything after the client's cursors, and every conversation it has no cursor for
 /// from the start, in seq order per conversation, at most `limit` in all.
-pub async fn sync(chat: &Chat, caller: &str, request: SyncRequest) -> Result<SyncReply, ChatError> {
+pub async fn sync(
+    chat: &Chat,
+    caller: &UserId,
+    request: SyncRequest,
+) -> Result<SyncReply, ChatError> {
     let limit = page_size(request.limit, SYNC_LIMIT);
     let mut conversations = membership::conversations_of(&chat.db, caller).await?;
     conversations.sort_by(|x, y| x.id.cmp(&y.id));
@@ -291,7 +295,7 @@ pub async fn sync(chat: &Chat, caller: &str, request: SyncRequest) -> Result<Syn
 /// be told: receipts only ever move forward, so a repeat changes nothing.
 pub async fn read(
     chat: &Chat,
-    caller: &str,
+    caller: &UserId,
     request: ReadRequest,
     except: Option<Sid>,
 ) -> Result<(), ChatError> {
@@ -308,8 +312,8 @@ pub async fn read(
         return Ok(());
     }
     let cursor = CursorMove {
-        conversation_id: id.clone(),
-        user_id: caller.to_owned(),
+        conversation_id: id.to_string(),
+        user_id: caller.to_string(),
         seq: request.seq,
     };
     chat.cursors
@@ -332,12 +336,12 @@ pub async fn read(
     };
     let frames = encode_event(events::RECEIPT, &receipt);
     chat.push_to_users(others, frames.clone(), None);
-    chat.push_to_users(vec![caller.to_owned()], frames, except);
+    chat.push_to_users(vec![caller.to_string()], frames, except);
     Ok(())
 }
 
 /// Tells the other members that `caller` started or stopped typing. Never stored.
-pub async fn typing(chat: &Chat, caller: &str, request: TypingRequest) -> Result<(), ChatError> {
+pub async fn typing(chat: &Chat, caller: &UserId, request: TypingRequest) -> Result<(), ChatError> {
     let (conversation, others) = audience(chat, caller, &request.conversation).await?;
     let typing = Typing {
         conversation,
@@ -352,24 +356,31 @@ pub async fn typing(chat: &Chat, caller: &str, request: TypingRequest) -> Result
 /// other members; nobody in a direct conversation with a block either way), in one query:
 /// a group's members (the caller among them, or it is `not_found`), or whether the two
 /// users of a direct conversation blocked each other.
-async fn audience(chat: &Chat, caller: &str, id: &str) -> Result<(String, Vec<String>), ChatError> {
+async fn audience(
+    chat: &Chat,
+    caller: &UserId,
+    id: &ConversationId,
+) -> Result<(ConversationId, Vec<String>), ChatError> {
     let not_found = || ChatError::not_found("no such conversation");
-    let conversation = Conversation::parse(id).ok_or_else(not_found)?;
+    let conversation = Conversation::of(id);
     let members = match &conversation {
         Conversation::Direct { a, b } if a != caller && b != caller => return Err(not_found()),
         Conversation::Direct { a, b } if membership::blocked_between(&chat.db, a, b).await? => {
             Vec::new()
         }
-        Conversation::Direct { a, b } => vec![a.clone(), b.clone()],
+        Conversation::Direct { a, b } => vec![a.to_string(), b.to_string()],
         Conversation::Group { group_id } => {
             let members = membership::member_ids(&chat.db, group_id).await?;
-            if !members.iter().any(|member| member == caller) {
+            if !members.iter().any(|member| *member == *caller) {
                 return Err(not_found());
             }
             members
         }
     };
-    let others = members.into_iter().filter(|user| user != caller).collect();
+    let others = members
+        .into_iter()
+        .filter(|user| *user != *caller)
+        .collect();
     Ok((conversation.id(), others))
 }
 
@@ -389,7 +400,10 @@ pub struct ConversationView {
 }
 
 /// The caller's conversations, those with the most messages first.
-pub async fn conversations(chat: &Chat, caller: &str) -> Result<Vec<ConversationView>, ChatError> {
+pub async fn conversations(
+    chat: &Chat,
+    caller: &UserId,
+) -> Result<Vec<ConversationView>, ChatError> {
     let rows = membership::conversations_of(&chat.db, caller).await?;
     let cursors = membership::read_cursors_of(&chat.db, caller).await?;
     let mut views: Vec<ConversationView> = rows

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{SecondsFormat, Utc};
 use confab_entities::user;
-use confab_protocol::chat::{Presence, PresenceQuery, events};
+use confab_protocol::chat::{Presence, PresenceQuery, UserId, events};
 use sea_orm::{ActiveModelTrait, Set};
 use tokio::sync::oneshot;
 
@@ -27,7 +27,7 @@ const MAX_QUERY: usize = 200;
 /// whole list, and one directory round the online part.
 pub async fn query(
     chat: &Chat,
-    caller: &str,
+    caller: &UserId,
     request: PresenceQuery,
 ) -> Result<Vec<Presence>, ChatError> {
     if request.users.len() > MAX_QUERY {
@@ -35,14 +35,17 @@ pub async fn query(
             "at most {MAX_QUERY} users per query"
         )));
     }
-    let online = online_anywhere(chat, request.users.clone()).await?;
-    let stored = membership::presence_of(&chat.db, caller, &request.users).await?;
+    let ids: Vec<String> = request.users.iter().map(UserId::to_string).collect();
+    let stored = membership::presence_of(&chat.db, caller, &ids).await?;
+    let online = online_anywhere(chat, ids).await?;
     let answer = request
         .users
         .into_iter()
         .zip(online)
         .map(|(user_id, online)| {
-            let seen = stored.get(&user_id).filter(|seen| !seen.blocked_viewer);
+            let seen = stored
+                .get(user_id.as_str())
+                .filter(|seen| !seen.blocked_viewer);
             Presence {
                 online: online && seen.is_some(),
                 last_seen: seen
@@ -74,7 +77,7 @@ async fn still_online(chat: &Chat, user_id: &str) -> Result<bool, ChatError> {
 /// Going offline here is not news while another node still has the user: nothing is sent.
 /// That is checked again right before sending, so that a connection that came back
 /// meanwhile (a page reload) is not followed by a stale "offline".
-pub async fn announce(chat: &Chat, user_id: &str, online: bool) -> Result<(), ChatError> {
+pub async fn announce(chat: &Chat, user_id: &UserId, online: bool) -> Result<(), ChatError> {
     if !online && still_online(chat, user_id).await? {
         return Ok(());
     }
@@ -94,7 +97,7 @@ pub async fn announce(chat: &Chat, user_id: &str, online: bool) -> Result<(), Ch
         return Ok(());
     }
     let presence = Presence {
-        user: user_id.to_owned(),
+        user: user_id.clone(),
         online,
         last_seen,
     };
@@ -103,7 +106,7 @@ pub async fn announce(chat: &Chat, user_id: &str, online: bool) -> Result<(), Ch
 }
 
 /// Tells the user's contacts the user's state as it is now: online if any node has them.
-pub async fn announce_current(chat: &Chat, user_id: &str) -> Result<(), ChatError> {
+pub async fn announce_current(chat: &Chat, user_id: &UserId) -> Result<(), ChatError> {
     let online = still_online(chat, user_id).await?;
     announce(chat, user_id, online).await
 }

@@ -210,3 +210,45 @@ async fn a_socket_is_disconnected_when_its_token_expires() {
         .unwrap();
     assert_eq!(renewed.next("message:new").await.unwrap()["body"], "after");
 }
+
+/// Ids are checked where they enter: a malformed user, group or conversation id in an
+/// event's payload or a path is refused there with a clear code, and nothing is stored.
+#[actix_web::test]
+async fn malformed_ids_are_refused_where_they_enter() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let alice = user(&app, "alice").await;
+    let mut alices = connect(&app.address, &alice).await;
+    let events = [
+        (
+            "message:send",
+            json!({"to": {"user": "a:b"}, "body": "x", "client_msg_id": "m"}),
+        ),
+        (
+            "message:send",
+            json!({"to": {"group": ""}, "body": "x", "client_msg_id": "m"}),
+        ),
+        ("read", json!({"conversation": "d:zz:aa", "seq": 1})),
+        ("typing", json!({"conversation": "x:1", "typing": true})),
+        ("history", json!({"conversation": "g:a:b"})),
+        ("presence:query", json!({"users": ["ok", "tab\there"]})),
+        ("group:get", json!({"group": "a:b"})),
+        ("contact:request", json!({"user_id": "x".repeat(65)})),
+    ];
+    for (event, payload) in events {
+        let answer = alices.request(event, payload.clone()).await.unwrap();
+        assert_eq!(
+            answer["error"]["code"], "invalid_request",
+            "{event} {payload}: {answer}"
+        );
+    }
+    for path in ["/api/v1/conversations/nope/messages", "/api/v1/groups/a:b"] {
+        let reply = app.get(path, Some(&alice.token)).await;
+        assert_eq!(
+            crate::helpers::error_code(reply, reqwest::StatusCode::BAD_REQUEST).await,
+            "invalid_path",
+            "{path}"
+        );
+    }
+    let stored = message::Entity::find().count(&app.db).await.unwrap();
+    assert_eq!(stored, 0);
+}

@@ -8,6 +8,7 @@ use confab_node::actors::store::{Append, StoreActor, StoreError};
 use confab_node::chat::conversations::Conversation;
 use confab_node::store::append::{Appended, Refusal, append_batch};
 use confab_node::store::messages::NewMessage;
+use confab_protocol::chat::{GroupId, UserId};
 use confab_testkit::Backend;
 use std::pin::Pin;
 use std::time::Duration;
@@ -46,6 +47,11 @@ mod on_a_locked_database {
     }
 }
 
+/// A test user's id, typed.
+fn user_id(user: &User) -> UserId {
+    UserId::stored(user.id.clone())
+}
+
 fn entry(sender: &User, to: Conversation, client_msg_id: &str) -> NewMessage {
     NewMessage {
         conversation: to.to_ref(),
@@ -80,12 +86,20 @@ async fn a_batch_answers_each_entry_by_the_rules_in_one_transaction(backend: Bac
         id: uuid::Uuid::now_v7().to_string(),
         token: String::new(),
     };
-    let with_bob = Conversation::direct(&alice.id, &bob.id);
-    let in_group = Conversation::group(&group);
+    let with_bob = Conversation::direct(&user_id(&alice), &user_id(&bob));
+    let in_group = Conversation::group(&GroupId::stored(group.clone()));
     let batch = [
         entry(&alice, with_bob.clone(), "a1"),
-        entry(&alice, Conversation::direct(&alice.id, &carol.id), "a2"),
-        entry(&alice, Conversation::direct(&alice.id, &ghost.id), "a3"),
+        entry(
+            &alice,
+            Conversation::direct(&user_id(&alice), &user_id(&carol)),
+            "a2",
+        ),
+        entry(
+            &alice,
+            Conversation::direct(&user_id(&alice), &user_id(&ghost)),
+            "a3",
+        ),
         entry(&alice, in_group.clone(), "a4"),
         entry(&carol, in_group.clone(), "c1"),
         entry(&bob, with_bob.clone(), "b1"),
@@ -140,7 +154,9 @@ async fn a_batch_larger_than_one_statement_stores_every_entry_in_order(backend: 
     let alice = user(&app, "alice").await;
     let mut groups = Vec::new();
     for _ in 0..70 {
-        groups.push(Conversation::group(&group_of(&app, &alice, &[]).await));
+        groups.push(Conversation::group(&GroupId::stored(
+            group_of(&app, &alice, &[]).await,
+        )));
     }
     let batch: Vec<NewMessage> = (0..2)
         .flat_map(|round| {
@@ -174,7 +190,7 @@ async fn an_entry_the_database_refuses_fails_alone_and_its_batch_is_stored() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
     let store = StoreActor::new(app.db.clone(), usize::MAX).start();
-    let with_bob = Conversation::direct(&alice.id, &bob.id);
+    let with_bob = Conversation::direct(&user_id(&alice), &user_id(&bob));
     let sends = (0..40).map(|n| {
         let mut new = entry(&alice, with_bob.clone(), &format!("m{n}"));
         if n == 17 {
