@@ -32,15 +32,7 @@ pub enum Conversation {
 impl Conversation {
     /// The direct conversation of two users.
     pub fn direct(one: &UserId, other: &UserId) -> Self {
-        let (a, b) = if one <= other {
-            (one, other)
-        } else {
-            (other, one)
-        };
-        Self::Direct {
-            a: a.clone(),
-            b: b.clone(),
-        }
+        Self::of(&ConversationId::direct(one, other))
     }
 
     /// A group's conversation.
