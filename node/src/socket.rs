@@ -3,12 +3,11 @@
 //! and answered with `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
 //!
 //! A new connection is *routed* once the directory says which node it is on and the bus
-//! carries its groups' messages here. Until then a `sync` waits (bounded by
-//! [`ROUTING_WAIT`]), so that a client that syncs right after connecting misses nothing:
-//! whatever is stored after its `sync` read reaches it live.
+//! carries its groups' messages here; the node's registry knows which are not yet
+//! ([`WhenRouted`]). Until then a `sync` waits (bounded by [`ROUTING_WAIT`]), so that a
+//! client that syncs right after connecting misses nothing: whatever is stored after its
+//! `sync` read reaches it live.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confab_protocol::chat::{ErrorBody, Message, UserId, events};
@@ -16,9 +15,8 @@ use confab_protocol::socketio::{ConnectError, Event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use tokio::sync::watch;
 
-use crate::actors::node::{GroupsLoaded, SocketGone, UserConnected};
+use crate::actors::node::{GroupsLoaded, SocketGone, UserConnected, WhenRouted};
 use crate::auth::{TokenError, Tokens};
 use crate::chat::contacts::{RequestRef, UserRef};
 use crate::chat::groups::{GroupRef, GroupView, MemberRef, RenameRequest, RoleRequest};
@@ -36,9 +34,6 @@ const ROUTING_WAIT: Duration = Duration::from_secs(5);
 pub struct ChatNamespace {
     chat: Chat,
     tokens: Tokens,
-    /// The connections not routed yet, each with what says when it is (see the module's
-    /// documentation); a routed connection leaves.
-    routed: Arc<Mutex<HashMap<Sid, watch::Receiver<bool>>>>,
     /// Each user's presence announcements, in order.
     turns: presence::Turns,
 }
@@ -49,22 +44,7 @@ impl ChatNamespace {
         Self {
             chat,
             tokens,
-            routed: Arc::default(),
             turns: presence::Turns::default(),
-        }
-    }
-
-    /// Resolves once `socket` is routed (at once if it is), or after [`ROUTING_WAIT`].
-    fn when_routed(&self, socket: &Sid) -> impl Future<Output = ()> + use<> {
-        let routed = self
-            .routed
-            .lock()
-            .ok()
-            .and_then(|routed| routed.get(socket).cloned());
-        async move {
-            if let Some(mut routed) = routed {
-                let _ = tokio::time::timeout(ROUTING_WAIT, routed.wait_for(|routed| *routed)).await;
-            }
         }
     }
 }
@@ -136,13 +116,9 @@ impl NamespaceHandler for ChatNamespace {
             user_id: user_id.to_string(),
             socket: socket.clone(),
         });
-        let (routed, routed_rx) = watch::channel(false);
-        if let Ok(mut all) = self.routed.lock() {
-            all.insert(socket.id().clone(), routed_rx);
-        }
         let chat = self.chat.clone();
         let turn = self.turns.queue(&user_id);
-        let (unrouted, socket_id) = (self.routed.clone(), socket.id().clone());
+        let socket_id = socket.id().clone();
         self.chat.pending.spawn(async move {
             // The answer comes once the directory has the user on this node.
             let first = first.await == Ok(true);
@@ -157,12 +133,9 @@ impl NamespaceHandler for ChatNamespace {
                 socket_id: socket_id.clone(),
                 groups,
             };
+            // Answered once the socket is routed: before presence, which may wait for the
+            // user's earlier announcements.
             let _ = chat.node.send(loaded).await;
-            // Routed before presence, which may wait for the user's earlier announcements.
-            let _ = routed.send(true);
-            if let Ok(mut all) = unrouted.lock() {
-                all.remove(&socket_id);
-            }
             announce_in_turn(&chat, &user_id, true, turn, first).await;
         });
         metrics::gauge!("confab_chat_connections").increment(1.0);
@@ -170,11 +143,18 @@ impl NamespaceHandler for ChatNamespace {
 
     fn on_event(&self, socket: &Socket, event: Event) {
         let chat = self.chat.clone();
-        let routed = (event.name == events::SYNC).then(|| self.when_routed(socket.id()));
+        // Asked now, in order after the socket's UserConnected (see the module's
+        // documentation).
+        let routed = (event.name == events::SYNC).then(|| {
+            self.chat.node.send(WhenRouted {
+                user_id: user_of(socket).to_string(),
+                socket_id: socket.id().clone(),
+            })
+        });
         let socket = socket.clone();
         actix::spawn(async move {
             if let Some(routed) = routed {
-                routed.await;
+                let _ = tokio::time::timeout(ROUTING_WAIT, routed).await;
             }
             let Event {
                 name, args, ack, ..
@@ -190,9 +170,6 @@ impl NamespaceHandler for ChatNamespace {
     }
 
     fn on_disconnect(&self, socket: &Socket, _reason: DisconnectReason) {
-        if let Ok(mut routed) = self.routed.lock() {
-            routed.remove(socket.id());
-        }
         let user_id = user_of(socket);
         let last = self.chat.node.send(SocketGone {
             user_id: user_id.to_string(),

@@ -4,7 +4,8 @@
 // It speaks the subset of Confab's contract that `confab-loadtest --target chat` drives
 // (loadtest's contract; docs/API.md for the shapes), with the same events and acks:
 //   POST /api/v1/auth/register {username, password}  -> 201 {user: {id, username, display_name}, token}
-//   POST /api/v1/groups {name, members}  (Bearer)     -> 201 {group: {id, name, owner, members}}
+//   POST /api/v1/groups {name, members, public}  (Bearer) -> 201 {group: {id, name, owner, members}}
+//   POST /api/v1/groups/{id}/join  (Bearer)           -> 200 {group: {id}} (a public group)
 //   GET  /readyz                                      -> 200 {status: "ready"} while Redis answers
 //   Socket.IO `/`, CONNECT auth {token}; events message:send, typing, read, sync (always empty), presence:query.
 //
@@ -53,6 +54,7 @@ const key = {
   username: (name) => `peer:username:${name}`,
   users: "peer:users",
   userGroups: (id) => `peer:user:${id}:groups`,
+  publicGroups: "peer:groups:public",
   presence: "peer:presence",
 };
 
@@ -130,7 +132,7 @@ async function register(req) {
 
 async function createGroup(req) {
   const owner = bearer(req);
-  const { name, members = [] } = await readJson(req);
+  const { name, members = [], public: isPublic = false } = await readJson(req);
   if (typeof name !== "string" || !name.trim() || name.trim().length > 128) {
     throw new HttpError(400, "invalid_request", "the name has 1 to 128 characters");
   }
@@ -143,6 +145,7 @@ async function createGroup(req) {
   const id = randomUUID();
   const multi = redis.multi();
   for (const user of everyone) multi.sAdd(key.userGroups(user), id);
+  if (isPublic === true) multi.sAdd(key.publicGroups, id);
   await multi.exec();
   // Members connected right now (on any instance) join the room. Every instance applies
   // adapter requests in the order Redis relays them, so once all have answered the
@@ -151,7 +154,17 @@ async function createGroup(req) {
   io.in(everyone.map((user) => `user:${user}`)).socketsJoin(`group:${id}`);
   await io.in(`group:${id}`).fetchSockets();
   const roles = everyone.map((user) => ({ user, role: user === owner ? "owner" : "member" }));
-  return [201, { group: { id, name: name.trim(), public: false, owner, members: roles } }];
+  return [201, { group: { id, name: name.trim(), public: isPublic === true, owner, members: roles } }];
+}
+
+/** Joins a public group: the caller's connected sockets join its room, as at creation. */
+async function joinGroup(req, id) {
+  const me = bearer(req);
+  if (!(await redis.sIsMember(key.publicGroups, id))) throw new HttpError(404, "not_found", "no such group");
+  await redis.sAdd(key.userGroups(me), id);
+  io.in(`user:${me}`).socketsJoin(`group:${id}`);
+  await io.in(`group:${id}`).fetchSockets();
+  return [200, { group: { id } }];
 }
 
 async function readyz() {
@@ -165,11 +178,20 @@ const routes = {
   "GET /readyz": readyz,
 };
 
+/** The handler of a request: an exact route, or a group's join. */
+function route(req) {
+  const path = req.url.split("?")[0];
+  const exact = routes[`${req.method} ${path}`];
+  if (exact) return exact;
+  const join = req.method === "POST" && /^\/api\/v1\/groups\/([^/]+)\/join$/.exec(path);
+  return join ? (request) => joinGroup(request, decodeURIComponent(join[1])) : null;
+}
+
 const httpServer = createServer(async (req, res) => {
-  const route = routes[`${req.method} ${req.url.split("?")[0]}`];
+  const handler = route(req);
   try {
-    if (!route) throw new HttpError(404, "not_found", "no such endpoint");
-    const [status, body] = await route(req);
+    if (!handler) throw new HttpError(404, "not_found", "no such endpoint");
+    const [status, body] = await handler(req);
     reply(res, status, body);
   } catch (err) {
     if (err instanceof HttpError) return reply(res, err.status, { error: { code: err.code, message: err.message } });

@@ -368,7 +368,7 @@ pub struct GroupsLoaded {
 }
 
 impl Handler<GroupsLoaded> for NodeActor {
-    type Result = ResponseFuture<()>;
+    type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, loaded: GroupsLoaded, ctx: &mut Self::Context) -> Self::Result {
         let joined = self
@@ -379,7 +379,31 @@ impl Handler<GroupsLoaded> for NodeActor {
             .iter()
             .map(|group| self.keys.group_subject(group))
             .collect();
-        Box::pin(self.when_subscribed(subjects))
+        let (user_id, socket_id) = (loaded.user_id, loaded.socket_id);
+        Box::pin(
+            self.when_subscribed(subjects)
+                .into_actor(self)
+                .map(move |(), actor, _| actor.registry.routed(&user_id, &socket_id)),
+        )
+    }
+}
+
+/// Answers once a socket of the user is routed (its [`GroupsLoaded`] answered), at once
+/// if it is or is gone. Ask it right after the socket's [`UserConnected`] was sent.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct WhenRouted {
+    /// The user.
+    pub user_id: String,
+    /// The socket.
+    pub socket_id: Sid,
+}
+
+impl Handler<WhenRouted> for NodeActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, asked: WhenRouted, _: &mut Self::Context) -> Self::Result {
+        Box::pin(self.registry.when_routed(&asked.user_id, &asked.socket_id))
     }
 }
 

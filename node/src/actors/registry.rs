@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet};
 
 use actix::{Actor, Addr};
+use tokio::sync::oneshot;
 
 use super::group::{GroupActor, JoinGroup, LeaveGroup};
 use super::user::{AddSocket, RemoveSocket, UserActor};
@@ -31,6 +32,9 @@ struct LocalUser {
     sockets: HashSet<Sid>,
     groups: HashSet<String>,
     loads: Loads,
+    /// The user's sockets not routed yet (their groups are loading or their subscriptions
+    /// under way), each with the `sync`s waiting for it.
+    unrouted: HashMap<Sid, Vec<oneshot::Sender<()>>>,
 }
 
 /// The user's group loads in flight (by socket), and the membership changes applied since
@@ -145,8 +149,10 @@ impl Registry {
                 sockets: HashSet::new(),
                 groups: HashSet::new(),
                 loads: Loads::default(),
+                unrouted: HashMap::new(),
             });
         user.sockets.insert(socket.id().clone());
+        user.unrouted.insert(socket.id().clone(), Vec::new());
         user.loads.start(socket.id().clone());
         user.actor.do_send(AddSocket { socket });
         first
@@ -161,6 +167,8 @@ impl Registry {
             return false;
         }
         user.loads.forget(id);
+        // Its waiting `sync`s are answered: the socket is gone.
+        user.unrouted.remove(id);
         user.actor.do_send(RemoveSocket { id: id.clone() });
         if !user.sockets.is_empty() {
             return false;
@@ -232,6 +240,40 @@ impl Registry {
             self.join(group_id, user_id, &actor);
         }
         join
+    }
+
+    /// Resolves once the user's `socket` is routed: at once if it is (or is not here).
+    pub(super) fn when_routed(
+        &mut self,
+        user_id: &str,
+        socket: &Sid,
+    ) -> impl Future<Output = ()> + use<> {
+        let waiting = self
+            .users
+            .get_mut(user_id)
+            .and_then(|user| user.unrouted.get_mut(socket))
+            .map(|waiters| {
+                let (routed, answer) = oneshot::channel();
+                waiters.push(routed);
+                answer
+            });
+        async move {
+            if let Some(answer) = waiting {
+                let _ = answer.await;
+            }
+        }
+    }
+
+    /// The user's `socket` is routed: its groups are loaded and their subscriptions in
+    /// place. Answers the `sync`s waiting for it.
+    pub(super) fn routed(&mut self, user_id: &str, socket: &Sid) {
+        let waiters = self
+            .users
+            .get_mut(user_id)
+            .and_then(|user| user.unrouted.remove(socket));
+        for waiter in waiters.into_iter().flatten() {
+            let _ = waiter.send(());
+        }
     }
 
     /// A user joined or left a group: takes effect at once if the user is online here.

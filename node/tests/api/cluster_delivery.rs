@@ -387,3 +387,45 @@ async fn a_user_who_moved_while_redis_was_down_is_reached_after_it_restarts_empt
     })
     .await;
 }
+
+/// A `sync` right after connecting answers only once the connection is routed: here its
+/// node cannot register bob while Redis is paused, so it subscribes to his group only after
+/// that, and the group message sent right after his `sync` must still reach him live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_right_after_connecting_waits_until_the_connection_is_routed() {
+    let cluster = Cluster::start(2).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (alice, bob) = (register(a, "alice").await, register(a, "bob").await);
+    confab_testkit::befriend(&a.base_url(), &alice, &bob)
+        .await
+        .unwrap();
+    let group = create_group(a, &alice, &[&bob]).await;
+    let mut alices = connect(a, &alice).await;
+    // Writes wait, reads go on: bob's registration on node B waits out the pause.
+    let paused = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &cluster.redis.port().to_string(),
+            "CLIENT",
+            "PAUSE",
+            "1500",
+            "WRITE",
+        ])
+        .output()
+        .unwrap();
+    assert!(paused.status.success(), "{paused:?}");
+    let mut bobs = connect(b, &bob).await;
+    let synced = bobs.request("sync", json!({"cursors": {}})).await.unwrap();
+    assert_eq!(synced["ok"], true, "{synced}");
+    let sent = alices
+        .request("message:send", to_group(&group, "right away", "w-1"))
+        .await
+        .unwrap();
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert_eq!(
+        bobs.next("message:new").await.unwrap(),
+        sent["message"],
+        "{}",
+        cluster.logs()
+    );
+}

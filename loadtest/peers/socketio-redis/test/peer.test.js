@@ -175,6 +175,25 @@ describe("socket.io-redis peer, two instances on one Redis", () => {
     assert.equal(refused.error.code, "not_found");
   });
 
+  test("members who join a public group get its messages on both instances; a private one cannot be joined", async () => {
+    const { alice, bob, carol } = users;
+    const created = await api(a, "/api/v1/groups", { name: "open", public: true }, alice.token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const gid = created.body.group.id;
+    const bob1 = await connect(b, bob.token);
+    const joined = await api(b, `/api/v1/groups/${gid}/join`, {}, bob.token);
+    assert.equal(joined.status, 200, JSON.stringify(joined.body));
+    const alice1 = await connect(a, alice.token);
+    const atBob = next(bob1, "message:new");
+    const ack = await alice1.timeout(WAIT_MS).emitWithAck("message:send", { to: { group: gid }, body: "hi", client_msg_id: "o-1" });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+    assert.deepEqual(await atBob, ack.message);
+
+    const closed = await api(a, "/api/v1/groups", { name: "closed" }, alice.token);
+    const refused = await api(a, `/api/v1/groups/${closed.body.group.id}/join`, {}, carol.token);
+    assert.equal(refused.status, 404, JSON.stringify(refused.body));
+  });
+
   test("presence:query sees connections on every instance", async () => {
     const { alice, carol } = users;
     const carol1 = await connect(b, carol.token);
