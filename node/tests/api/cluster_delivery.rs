@@ -11,6 +11,33 @@ use crate::cluster_fixture::{Cluster, User, WITHIN, connect, direct, register, w
 use crate::helpers::client;
 use confab_testkit::{NodeProcess, SioClient};
 
+/// Pauses the cluster's Redis for `millis` ms: `scope` `ALL` or `WRITE` commands wait.
+fn pause_redis(cluster: &Cluster, millis: u32, scope: &str) {
+    let paused = std::process::Command::new("redis-cli")
+        .args(["-p", &cluster.redis.port().to_string(), "CLIENT", "PAUSE"])
+        .args([&millis.to_string(), scope])
+        .output()
+        .unwrap();
+    assert!(paused.status.success(), "{paused:?}");
+}
+
+/// `sender` sends `message`, which is acked and reaches `receiver` live.
+async fn sent_and_received(
+    cluster: &Cluster,
+    sender: &mut SioClient,
+    message: Value,
+    receiver: &mut SioClient,
+) {
+    let sent = sender.request("message:send", message).await.unwrap();
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert_eq!(
+        receiver.next("message:new").await.unwrap(),
+        sent["message"],
+        "{}",
+        cluster.logs()
+    );
+}
+
 fn to_group(group: &str, body: &str, client_msg_id: &str) -> Value {
     json!({"to": {"group": group}, "body": body, "client_msg_id": client_msg_id})
 }
@@ -240,18 +267,7 @@ async fn a_removal_missed_while_redis_was_paused_is_repaired_from_the_database()
     assert_eq!(bobs.next("message:new").await.unwrap(), sent["message"]);
 
     // Longer than the directory's 3 s command timeout.
-    let paused = std::process::Command::new("redis-cli")
-        .args([
-            "-p",
-            &cluster.redis.port().to_string(),
-            "CLIENT",
-            "PAUSE",
-            "6000",
-            "ALL",
-        ])
-        .output()
-        .unwrap();
-    assert!(paused.status.success(), "{paused:?}");
+    pause_redis(&cluster, 6000, "ALL");
     let removed = client()
         .delete(format!(
             "{}/api/v1/groups/{group}/members/{}",
@@ -343,17 +359,13 @@ async fn reaches_bob_after_he_moved(
     let synced = moved.request("sync", json!({"cursors": {}})).await.unwrap();
     assert_eq!(synced["ok"], true, "{synced}");
     wait_presence(&cluster.nodes[0], &alice, &[(&bob, true)], WITHIN).await;
-    let second = alices
-        .request("message:send", direct(&bob, "on node 2", "r-2"))
-        .await
-        .unwrap();
-    assert_eq!(second["ok"], true, "{second}");
-    assert_eq!(
-        moved.next("message:new").await.unwrap(),
-        second["message"],
-        "{}",
-        cluster.logs()
-    );
+    sent_and_received(
+        &cluster,
+        &mut alices,
+        direct(&bob, "on node 2", "r-2"),
+        &mut moved,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -402,30 +414,15 @@ async fn a_sync_right_after_connecting_waits_until_the_connection_is_routed() {
     let group = create_group(a, &alice, &[&bob]).await;
     let mut alices = connect(a, &alice).await;
     // Writes wait, reads go on: bob's registration on node B waits out the pause.
-    let paused = std::process::Command::new("redis-cli")
-        .args([
-            "-p",
-            &cluster.redis.port().to_string(),
-            "CLIENT",
-            "PAUSE",
-            "1500",
-            "WRITE",
-        ])
-        .output()
-        .unwrap();
-    assert!(paused.status.success(), "{paused:?}");
+    pause_redis(&cluster, 1500, "WRITE");
     let mut bobs = connect(b, &bob).await;
     let synced = bobs.request("sync", json!({"cursors": {}})).await.unwrap();
     assert_eq!(synced["ok"], true, "{synced}");
-    let sent = alices
-        .request("message:send", to_group(&group, "right away", "w-1"))
-        .await
-        .unwrap();
-    assert_eq!(sent["ok"], true, "{sent}");
-    assert_eq!(
-        bobs.next("message:new").await.unwrap(),
-        sent["message"],
-        "{}",
-        cluster.logs()
-    );
+    sent_and_received(
+        &cluster,
+        &mut alices,
+        to_group(&group, "right away", "w-1"),
+        &mut bobs,
+    )
+    .await;
 }
