@@ -109,10 +109,13 @@ impl Loads {
     }
 }
 
+/// A group with members online here: its actor (which holds who they are) and how many
+/// they are. The users' own `groups` are the record of who routes what; this only counts,
+/// to know when the group gains its first or loses its last local member.
 #[derive(Debug)]
 struct LocalGroup {
     actor: Addr<GroupActor>,
-    members: HashSet<String>,
+    members: usize,
 }
 
 /// A group gained its first local member (`present`) or lost its last one.
@@ -182,7 +185,14 @@ impl Registry {
         true
     }
 
+    /// Routes `group_id` to the online user `user_id` (nothing if it is already).
     fn join(&mut self, group_id: &str, user_id: &str, actor: &Addr<UserActor>) {
+        let Some(user) = self.users.get_mut(user_id) else {
+            return;
+        };
+        if !user.groups.insert(group_id.to_owned()) {
+            return;
+        }
         if !self.groups.contains_key(group_id) {
             self.group_changes.push(GroupChange {
                 group_id: group_id.to_owned(),
@@ -194,27 +204,25 @@ impl Registry {
             .entry(group_id.to_owned())
             .or_insert_with(|| LocalGroup {
                 actor: GroupActor::default().start(),
-                members: HashSet::new(),
+                members: 0,
             });
-        group.members.insert(user_id.to_owned());
+        group.members += 1;
         group.actor.do_send(JoinGroup {
             user_id: user_id.to_owned(),
             user: actor.clone(),
         });
-        if let Some(user) = self.users.get_mut(user_id) {
-            user.groups.insert(group_id.to_owned());
-        }
     }
 
+    /// Stops routing `group_id` to `user_id`, whose `groups` no longer have it.
     fn leave(&mut self, group_id: &str, user_id: &str) {
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
         };
-        group.members.remove(user_id);
+        group.members = group.members.saturating_sub(1);
         group.actor.do_send(LeaveGroup {
             user_id: user_id.to_owned(),
         });
-        if group.members.is_empty() {
+        if group.members == 0 {
             self.groups.remove(group_id);
             self.group_changes.push(GroupChange {
                 group_id: group_id.to_owned(),
@@ -285,10 +293,11 @@ impl Registry {
             if let Some(actor) = self.users.get(user_id).map(|user| user.actor.clone()) {
                 self.join(group_id, user_id, &actor);
             }
-        } else {
-            if let Some(user) = self.users.get_mut(user_id) {
-                user.groups.remove(group_id);
-            }
+        } else if self
+            .users
+            .get_mut(user_id)
+            .is_some_and(|user| user.groups.remove(group_id))
+        {
             self.leave(group_id, user_id);
         }
     }
