@@ -209,7 +209,7 @@ impl Registry {
         group.members += 1;
         group.actor.do_send(JoinGroup {
             user_id: user_id.to_owned(),
-            user: actor.clone(),
+            user: actor.clone().recipient(),
         });
     }
 
