@@ -100,10 +100,10 @@ impl Keys {
         format!("{}.group.{}", self.prefix, subject_token(group))
     }
 
-    /// The subject every node listens on for changes to the nodes a user is online on, which
-    /// keep the nodes' route caches correct.
-    pub fn routes_subject(&self) -> String {
-        format!("{}.routes", self.prefix)
+    /// The subject every node listens on for the change notices that keep its caches
+    /// correct: the nodes a user is online on, and blocks between users.
+    pub fn changes_subject(&self) -> String {
+        format!("{}.changes", self.prefix)
     }
 
     /// The subject a node answers requests on for Engine.IO polling sessions it owns, so a
@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(keys.node_subject("n1"), "confab.node.n1");
         assert_eq!(keys.group_subject("g1"), "confab.group.g1");
         assert_eq!(keys.poll_request_subject("n1"), "confab.poll.n1");
-        assert_eq!(keys.routes_subject(), "confab.routes");
+        assert_eq!(keys.changes_subject(), "confab.changes");
     }
 
     #[test]

@@ -110,6 +110,10 @@ pub struct Settings {
     /// route cache; 0 turns it off). Change notifications keep it correct; this bounds
     /// what a lost notification costs. Default 10.
     pub route_cache_secs: u64,
+    /// How long a node keeps whether two users blocked each other, for typing and
+    /// receipts, in seconds (0 asks the database every time). Change notices keep it
+    /// correct; this bounds what a lost notice costs. Messages never use it. Default 10.
+    pub block_cache_secs: u64,
     /// Most groups one user may be in (`too_many_groups` above). Default 500.
     pub max_groups_per_user: usize,
     /// Group creations and member additions one user may make per minute (and at once).
@@ -208,6 +212,7 @@ impl Default for Settings {
             max_group_members: 1000,
             membership_reconcile_secs: 30,
             route_cache_secs: 10,
+            block_cache_secs: 10,
             max_groups_per_user: 500,
             group_changes_per_minute: 30,
             cors_origins: Vec::new(),
@@ -461,6 +466,7 @@ impl fmt::Debug for Settings {
             .field("max_group_members", &self.max_group_members)
             .field("membership_reconcile_secs", &self.membership_reconcile_secs)
             .field("route_cache_secs", &self.route_cache_secs)
+            .field("block_cache_secs", &self.block_cache_secs)
             .field("max_groups_per_user", &self.max_groups_per_user)
             .field("group_changes_per_minute", &self.group_changes_per_minute)
             .field("cors_origins", &self.cors_origins)

@@ -4,6 +4,7 @@
 pub mod actors;
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod chat;
 pub mod config;
 pub mod error;

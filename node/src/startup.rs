@@ -27,6 +27,7 @@ use crate::actors::cursors::CursorWriter;
 use crate::actors::node::{Leave, NodeActor, NodeSettings, Settle};
 use crate::actors::store::StoreActor;
 use crate::auth::Tokens;
+use crate::chat::blocks::Blocks;
 use crate::chat::rate::RateLimits;
 use crate::chat::{Chat, ChatLimits};
 use crate::config::{DatabasePool, Mode, Settings, redact_url};
@@ -177,6 +178,7 @@ impl Application {
         // The one shutdown signal: everything that must stop or change when the node
         // stops watches it.
         let shutdown = CancellationToken::new();
+        let blocks = Arc::new(Blocks::new(Duration::from_secs(settings.block_cache_secs)));
         let node = NodeActor::new(
             NodeSettings {
                 node_id: settings.node_id.clone(),
@@ -187,6 +189,7 @@ impl Application {
             directory.clone(),
             bus.clone(),
             pending.clone(),
+            blocks.clone(),
         )
         .start();
         // The writers' own pool: one connection for messages, one for read cursors, so
@@ -196,6 +199,7 @@ impl Application {
             db: db.clone(),
             store: StoreActor::new(writer.clone(), settings.store_queue_bytes).start(),
             cursors: CursorWriter::new(writer).start(),
+            blocks,
             node: node.clone(),
             limits: Arc::new(ChatLimits {
                 max_body_bytes: settings.max_body_bytes,

@@ -12,6 +12,7 @@
 //! group      = flags:u8  group:str  frames  [except:str]                   (kind 2)
 //! membership = group:str  user:str  member:u8 (0 or 1)                     (kind 3)
 //! route      = user:str                                                    (kind 6)
+//! blocks     = a:str  b:str                                                (kind 7)
 //! poll req.  = sid:str  method:u8 (0 GET, 1 POST, 2 POST binary)  body:bytes   (kind 4)
 //! poll reply = status:varint  content_type:str (empty: none)  body:bytes       (kind 5)
 //! frames     = count:varint  (frame_kind:u8 (0 text, 1 binary)  bytes)*
@@ -43,6 +44,7 @@ const KIND_MEMBERSHIP: u8 = 3;
 const KIND_POLL_REQUEST: u8 = 4;
 const KIND_POLL_REPLY: u8 = 5;
 const KIND_ROUTE: u8 = 6;
+const KIND_BLOCKS: u8 = 7;
 
 const METHOD_GET: u8 = 0;
 const METHOD_POST: u8 = 1;
@@ -107,6 +109,14 @@ pub enum Delivery {
     RouteChanged {
         /// The user.
         user: String,
+    },
+    /// One of two users blocked or unblocked the other: forget what is cached of the pair.
+    /// Published on the changes subject, like [`Delivery::RouteChanged`].
+    BlocksChanged {
+        /// One user.
+        a: String,
+        /// The other.
+        b: String,
     },
 }
 
@@ -282,6 +292,12 @@ impl Envelope {
                 put_str(&mut out, &self.origin);
                 put_str(&mut out, user);
             }
+            Delivery::BlocksChanged { a, b } => {
+                out.put_u8(KIND_BLOCKS);
+                put_str(&mut out, &self.origin);
+                put_str(&mut out, a);
+                put_str(&mut out, b);
+            }
         }
         out.freeze()
     }
@@ -291,7 +307,10 @@ impl Envelope {
         let mut reader = Reader { input, position: 0 };
         reader.version()?;
         let kind = reader.u8()?;
-        if !matches!(kind, KIND_USERS | KIND_GROUP | KIND_MEMBERSHIP | KIND_ROUTE) {
+        if !matches!(
+            kind,
+            KIND_USERS | KIND_GROUP | KIND_MEMBERSHIP | KIND_ROUTE | KIND_BLOCKS
+        ) {
             return Err(EnvelopeError::UnknownKind(kind));
         }
         let origin = reader.string()?;
@@ -314,6 +333,10 @@ impl Envelope {
             }
             KIND_ROUTE => Delivery::RouteChanged {
                 user: reader.string()?,
+            },
+            KIND_BLOCKS => Delivery::BlocksChanged {
+                a: reader.string()?,
+                b: reader.string()?,
             },
             _ => Delivery::Membership {
                 group: reader.string()?,
@@ -340,6 +363,7 @@ impl Envelope {
             Delivery::Group { group, frames } => group.len() + frames_len(frames),
             Delivery::Membership { group, user, .. } => group.len() + user.len() + 3,
             Delivery::RouteChanged { user } => user.len() + 1,
+            Delivery::BlocksChanged { a, b } => a.len() + b.len() + 2,
         };
         self.origin.len() + body + 16
     }

@@ -24,6 +24,7 @@ use self::bridge::Subscriptions;
 use self::routes::Routes;
 use super::registry::Registry;
 use super::user::Deliver;
+use crate::chat::blocks::Blocks;
 use crate::engineio::Sid;
 use crate::pending::Pending;
 use crate::socketio::Socket;
@@ -62,18 +63,21 @@ pub struct NodeActor {
     subscriptions: Subscriptions,
     /// Which nodes recently addressed users are online on.
     routes: Routes,
+    /// Who blocked whom, as the chat cached it: forgotten on the other nodes' notices.
+    blocks: Arc<Blocks>,
     /// The relaying tasks still running (a stopping node waits for them).
     pending: Pending,
 }
 
 impl NodeActor {
     /// The actor of the node `settings` describe, on `directory` and `bus`; its relaying
-    /// tasks are counted in `pending`.
+    /// tasks are counted in `pending`; it forgets in `blocks` what other nodes say changed.
     pub fn new(
         settings: NodeSettings,
         directory: Arc<dyn Directory>,
         bus: Arc<dyn Bus>,
         pending: Pending,
+        blocks: Arc<Blocks>,
     ) -> Self {
         Self {
             node_id: settings.node_id.into(),
@@ -85,6 +89,7 @@ impl NodeActor {
             registry: Registry::default(),
             subscriptions: Subscriptions::default(),
             routes: Routes::new(settings.route_ttl),
+            blocks,
             pending,
         }
     }
@@ -404,6 +409,25 @@ impl Handler<WhenRouted> for NodeActor {
 
     fn handle(&mut self, asked: WhenRouted, _: &mut Self::Context) -> Self::Result {
         Box::pin(self.registry.when_routed(&asked.user_id, &asked.socket_id))
+    }
+}
+
+/// One of two users blocked or unblocked the other (this node has forgotten the pair
+/// already): tell the other nodes.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct TellBlocksChanged {
+    /// One user.
+    pub a: String,
+    /// The other.
+    pub b: String,
+}
+
+impl Handler<TellBlocksChanged> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, changed: TellBlocksChanged, _: &mut Self::Context) {
+        self.tell_blocks_changed(changed.a, changed.b);
     }
 }
 

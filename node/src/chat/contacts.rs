@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::users::UserView;
 use super::{Chat, ChatError, encode_event};
+use crate::actors::node::TellBlocksChanged;
 use crate::store::contacts as store;
 use crate::store::{membership, users};
 
@@ -287,12 +288,27 @@ pub async fn remove(chat: &Chat, caller: &UserId, user_id: &UserId) -> Result<()
     Ok(())
 }
 
+/// A block between the two changed: this node and the others forget what they knew of it.
+/// If the node's mailbox is full the notice is dropped and counted; the entries' age
+/// bounds what that costs.
+fn blocks_changed(chat: &Chat, a: &UserId, b: &UserId) {
+    chat.blocks.forget(a, b);
+    let notice = TellBlocksChanged {
+        a: a.to_string(),
+        b: b.to_string(),
+    };
+    if chat.node.try_send(notice).is_err() {
+        metrics::counter!("confab_fanout_dropped_total").increment(1);
+    }
+}
+
 /// Blocks a user: ends the contact and declines the pending requests between the two.
 /// Blocking again changes nothing.
 pub async fn block(chat: &Chat, caller: &UserId, user_id: &UserId) -> Result<(), ChatError> {
     let (me, other) = pair(chat, caller, user_id).await?;
     let before = views(chat, caller, user_id).await?;
     store::block(&chat.db, caller, user_id).await?;
+    blocks_changed(chat, caller, user_id);
     publish(chat, &me, &other, before).await?;
     Ok(())
 }
@@ -304,6 +320,7 @@ pub async fn unblock(chat: &Chat, caller: &UserId, user_id: &UserId) -> Result<(
     if !store::unblock(&chat.db, caller, user_id).await? {
         return Err(ChatError::not_found("not blocked"));
     }
+    blocks_changed(chat, caller, user_id);
     publish(chat, &me, &other, before).await?;
     Ok(())
 }

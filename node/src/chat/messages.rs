@@ -365,9 +365,7 @@ async fn audience(
     let conversation = Conversation::of(id);
     let members = match &conversation {
         Conversation::Direct { a, b } if a != caller && b != caller => return Err(not_found()),
-        Conversation::Direct { a, b } if membership::blocked_between(&chat.db, a, b).await? => {
-            Vec::new()
-        }
+        Conversation::Direct { a, b } if chat.blocks.between(&chat.db, a, b).await? => Vec::new(),
         Conversation::Direct { a, b } => vec![a.to_string(), b.to_string()],
         Conversation::Group { group_id } => {
             let members = membership::member_ids(&chat.db, group_id).await?;

@@ -8,6 +8,7 @@
 //! `actors/store.rs` (sequence number, durable write) → the ack → `actors/node.rs` →
 //! `actors/user.rs` / `actors/group.rs` → the recipients' sockets.
 
+pub mod blocks;
 pub mod contacts;
 pub mod conversations;
 pub mod groups;
@@ -127,6 +128,9 @@ pub struct Chat {
     pub store: Addr<StoreActor>,
     /// The read cursors' writer.
     pub cursors: Addr<CursorWriter>,
+    /// Who blocked whom, for typing and receipts (shared with the node actor, which
+    /// forgets what other nodes say changed).
+    pub blocks: Arc<blocks::Blocks>,
     /// The node's registry and router.
     pub node: Addr<NodeActor>,
     /// The limits.

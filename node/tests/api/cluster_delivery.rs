@@ -426,3 +426,53 @@ async fn a_sync_right_after_connecting_waits_until_the_connection_is_routed() {
     )
     .await;
 }
+
+/// The direct conversation of two users.
+fn conversation_of(one: &User, other: &User) -> String {
+    let mut ids = [one.id.as_str(), other.id.as_str()];
+    ids.sort();
+    format!("d:{}:{}", ids[0], ids[1])
+}
+
+/// Node B knows that alice and bob have not blocked each other (it checked for bob's
+/// first `typing`, and keeps it for as long as the test runs); alice then blocks bob on
+/// node A. Node B must forget what it knew at once: bob's next `typing` reaches carol,
+/// who is on alice's node, but not alice.
+#[tokio::test]
+async fn a_block_made_on_one_node_stops_typing_from_the_other_at_once() {
+    let cluster = Cluster::start_with(2, &[("CONFAB_BLOCK_CACHE_SECS", "600")]).await;
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (alice, bob, carol) = (
+        register(a, "alice").await,
+        register(a, "bob").await,
+        register(a, "carol").await,
+    );
+    let mut alices = connect(a, &alice).await;
+    let mut carols = connect(a, &carol).await;
+    let mut bobs = connect(b, &bob).await;
+    wait_presence(b, &bob, &[(&alice, true), (&carol, true)], WITHIN).await;
+    let typing = |to: &User| json!({"conversation": conversation_of(&bob, to), "typing": true});
+    bobs.request("typing", typing(&alice)).await.unwrap();
+    alices.next("typing").await.unwrap();
+    bobs.request("typing", typing(&carol)).await.unwrap();
+    carols.next("typing").await.unwrap();
+
+    let blocked = client()
+        .put(format!("{}/api/v1/blocks/{}", a.base_url(), bob.id))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(blocked.status().is_success(), "{}", blocked.status());
+    let answered = bobs.request("typing", typing(&alice)).await.unwrap();
+    assert_eq!(answered["ok"], true, "{answered}");
+    bobs.request("typing", typing(&carol)).await.unwrap();
+    // Published after the one to alice would have been, to the same node, in order.
+    carols.next("typing").await.unwrap();
+    assert_eq!(
+        alices.received("typing"),
+        Vec::<Value>::new(),
+        "{}",
+        cluster.logs()
+    );
+}

@@ -51,7 +51,14 @@ fn every_kind_round_trips() {
         origin: "node-d".into(),
         delivery: Delivery::RouteChanged { user: "u".into() },
     };
-    for envelope in [users_envelope(), group, membership, route] {
+    let blocks = Envelope {
+        origin: "node-e".into(),
+        delivery: Delivery::BlocksChanged {
+            a: "u1".into(),
+            b: "u2".into(),
+        },
+    };
+    for envelope in [users_envelope(), group, membership, route, blocks] {
         assert_eq!(Envelope::decode(&envelope.encode()), Ok(envelope));
     }
 }
@@ -165,6 +172,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
             }
         }),
         ".{0,20}".prop_map(|user| Delivery::RouteChanged { user }),
+        (".{0,20}", ".{0,20}").prop_map(|(a, b)| Delivery::BlocksChanged { a, b }),
     ];
     (".{0,20}", delivery).prop_map(|(origin, delivery)| Envelope { origin, delivery })
 }

@@ -1,7 +1,7 @@
 //! The `NodeActor`'s side of the bus: which subjects it listens on, the envelopes it sends
 //! to other nodes, and what it does with the envelopes it receives.
 //!
-//! Subjects: the node's own and the routes subject (from start to stop) and one per group with local members
+//! Subjects: the node's own and the changes subject (from start to stop) and one per group with local members
 //! (from its first local member until its last one leaves). A subscription that failed or
 //! ended is retried on the next heartbeat. The `NodeActor` holds the group subscriptions
 //! rather than each `GroupActor`, so that one place follows membership and retries; the
@@ -146,9 +146,20 @@ impl NodeActor {
     pub(super) fn route_notice(&self) -> RouteNotice {
         RouteNotice {
             bus: self.bus.clone(),
-            subject: self.keys.routes_subject(),
+            subject: self.keys.changes_subject(),
             origin: self.node_id.clone(),
         }
+    }
+
+    /// Tells the other nodes that a block between two users changed.
+    pub(super) fn tell_blocks_changed(&self, a: String, b: String) {
+        let envelope = self.envelope(Delivery::BlocksChanged { a, b });
+        self.pending.spawn(publish(
+            self.bus.clone(),
+            self.keys.changes_subject(),
+            envelope.encode(),
+            Headers::new(),
+        ));
     }
 
     fn envelope(&self, delivery: Delivery) -> Envelope {
@@ -294,7 +305,7 @@ impl NodeActor {
     pub(super) fn resubscribe(&mut self, ctx: &mut Context<Self>) {
         let mut wanted = vec![
             self.keys.node_subject(&self.node_id),
-            self.keys.routes_subject(),
+            self.keys.changes_subject(),
         ];
         wanted.extend(
             self.registry
@@ -401,9 +412,11 @@ impl NodeActor {
         if *envelope.origin == *self.node_id {
             return;
         }
-        // Bookkeeping of the routes, not part of any message's trace.
-        if let Delivery::RouteChanged { user } = &envelope.delivery {
-            return self.routes.forget(user);
+        // Bookkeeping of the caches, not part of any message's trace.
+        match &envelope.delivery {
+            Delivery::RouteChanged { user } => return self.routes.forget(user),
+            Delivery::BlocksChanged { a, b } => return self.blocks.forget(a, b),
+            _ => {}
         }
         let span = telemetry::bus_receive_span(&message.headers, &message.subject, &self.node_id);
         let _entered = span.enter();
@@ -422,7 +435,7 @@ impl NodeActor {
                 self.registry.set_membership(&group, &user, member);
                 self.follow_group_changes(ctx);
             }
-            Delivery::RouteChanged { .. } => {}
+            Delivery::RouteChanged { .. } | Delivery::BlocksChanged { .. } => {}
         }
     }
 }

@@ -1,12 +1,10 @@
 //! The node's route cache: which other nodes each recently addressed user is online on,
 //! so that a message to a user costs no directory call while the cache knows them.
 //!
-//! It is kept correct by the directory's change notifications: a node that registers a
-//! user (their first socket there) or unregisters one (their last) says so on the routes
-//! subject once the directory has the change, and every node forgets that user's entry.
-//! The next message to them looks them up again. A lookup that was under way when any
-//! entry was forgotten is used for its own delivery but not kept: it may predate the
-//! change ([`Routes::fill`] compares the epoch).
+//! It is kept correct by the directory's change notifications (a [`NoticedCache`]): a
+//! node that registers a user (their first socket there) or unregisters one (their last)
+//! says so on the changes subject once the directory has the change, and every node
+//! forgets that user's entry. The next message to them looks them up again.
 //!
 //! What a notification cannot cover, the entry's age does: a notification lost while NATS
 //! was down, or a directory that came back empty and lets the heartbeats fill it again.
@@ -17,29 +15,21 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::cache::NoticedCache;
 
 /// Most users the cache holds.
-pub(super) const MAX_ENTRIES: usize = 100_000;
+const MAX_ENTRIES: usize = 100_000;
 
 /// Longest an entry saying "online nowhere" lives.
 const OFFLINE_TTL: Duration = Duration::from_secs(1);
 
-#[derive(Debug)]
-struct Entry {
-    /// The nodes the user is online on (this node included, if it is).
-    nodes: Arc<[String]>,
-    expires: Instant,
-}
-
-/// Users' nodes as the directory last said, with their age.
+/// Users' nodes as the directory last said (this node included, if it is one of them).
 #[derive(Debug)]
 pub(super) struct Routes {
-    entries: HashMap<String, Entry>,
+    cache: NoticedCache<String, Arc<[String]>>,
     ttl: Duration,
-    /// Counts the entries forgotten: a lookup fills the cache only if none was forgotten
-    /// since it started.
-    epoch: u64,
 }
 
 /// What the cache says about the users of one delivery.
@@ -55,28 +45,26 @@ impl Routes {
     /// A cache whose entries live for `ttl` (zero: nothing is kept).
     pub(super) fn new(ttl: Duration) -> Self {
         Self {
-            entries: HashMap::new(),
+            cache: NoticedCache::new(MAX_ENTRIES),
             ttl,
-            epoch: 0,
         }
     }
 
     /// The current epoch, to give back to [`Routes::fill`] with a lookup's answer.
     pub(super) fn epoch(&self) -> u64 {
-        self.epoch
+        self.cache.epoch()
     }
 
     /// Splits `users` into those with a live entry and those to look up.
     pub(super) fn known(&self, users: Vec<String>) -> Known {
-        let now = Instant::now();
         let mut known = Known::default();
         for user in users {
-            match self.entries.get(&user) {
-                Some(entry) if entry.expires > now => {
-                    let nodes = entry.nodes.clone();
+            match self.cache.get(&user) {
+                Some(nodes) => {
+                    let nodes = nodes.clone();
                     known.found.push((user, nodes));
                 }
-                _ => known.missing.push(user),
+                None => known.missing.push(user),
             }
         }
         known
@@ -90,16 +78,6 @@ impl Routes {
         asked: Vec<String>,
         found: &HashMap<String, Vec<String>>,
     ) {
-        if epoch != self.epoch || self.ttl.is_zero() {
-            return;
-        }
-        let now = Instant::now();
-        if self.entries.len() + asked.len() > MAX_ENTRIES {
-            self.entries.retain(|_, entry| entry.expires > now);
-            if self.entries.len() + asked.len() > MAX_ENTRIES {
-                self.entries.clear();
-            }
-        }
         for user in asked {
             let nodes: Arc<[String]> = found.get(&user).cloned().unwrap_or_default().into();
             let ttl = if nodes.is_empty() {
@@ -107,25 +85,18 @@ impl Routes {
             } else {
                 self.ttl
             };
-            self.entries.insert(
-                user,
-                Entry {
-                    nodes,
-                    expires: now + ttl,
-                },
-            );
+            self.cache.fill(epoch, user, nodes, ttl);
         }
     }
 
     /// A user's nodes changed somewhere: look them up next time.
     pub(super) fn forget(&mut self, user: &str) {
-        self.entries.remove(user);
-        self.epoch += 1;
+        self.cache.forget(&user.to_owned());
     }
 
     /// How many users the cache holds.
     pub(super) fn len(&self) -> usize {
-        self.entries.len()
+        self.cache.len()
     }
 }
 
@@ -159,39 +130,10 @@ mod tests {
     }
 
     #[test]
-    fn a_lookup_that_overlapped_a_change_is_not_kept() {
-        let mut routes = Routes::new(Duration::from_secs(60));
-        let epoch = routes.epoch();
-        // Bob moved while the lookup ran: what it found may predate the move.
-        routes.forget("bob");
-        routes.fill(epoch, users(&["bob"]), &found(&[("bob", &["n2"])]));
-        assert_eq!(routes.known(users(&["bob"])).missing, users(&["bob"]));
-        assert_eq!(routes.len(), 0);
-    }
-
-    #[test]
     fn a_change_forgets_the_users_entry() {
         let mut routes = Routes::new(Duration::from_secs(60));
         routes.fill(0, users(&["bob"]), &found(&[("bob", &["n2"])]));
         routes.forget("bob");
         assert_eq!(routes.known(users(&["bob"])).missing, users(&["bob"]));
-    }
-
-    #[test]
-    fn a_zero_ttl_keeps_nothing() {
-        let mut routes = Routes::new(Duration::ZERO);
-        routes.fill(0, users(&["bob"]), &found(&[("bob", &["n2"])]));
-        assert_eq!(routes.len(), 0);
-    }
-
-    #[test]
-    fn the_cache_never_holds_more_than_its_bound() {
-        let mut routes = Routes::new(Duration::from_secs(60));
-        let many: Vec<String> = (0..MAX_ENTRIES).map(|n| format!("u{n}")).collect();
-        routes.fill(0, many, &HashMap::new());
-        assert_eq!(routes.len(), MAX_ENTRIES);
-        routes.fill(0, users(&["one-more"]), &HashMap::new());
-        assert!(routes.len() <= MAX_ENTRIES);
-        assert!(routes.known(users(&["one-more"])).missing.is_empty());
     }
 }
