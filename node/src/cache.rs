@@ -7,6 +7,7 @@
 //! The cache holds at most its bound of entries; past it, it drops what has expired, then
 //! everything.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
@@ -37,7 +38,10 @@ impl<K: Hash + Eq, V> NoticedCache<K, V> {
     }
 
     /// The live entry of `key`.
-    pub fn get(&self, key: &K) -> Option<&V> {
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
         self.entries
             .get(key)
             .filter(|(_, expires)| *expires > Instant::now())
@@ -61,7 +65,10 @@ impl<K: Hash + Eq, V> NoticedCache<K, V> {
     }
 
     /// A notice said `key` changed: read it again next time.
-    pub fn forget(&mut self, key: &K) {
+    pub fn forget<Q: Hash + Eq + ?Sized>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
         self.entries.remove(key);
         self.epoch += 1;
     }

@@ -23,7 +23,7 @@ use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::cursors::CursorWriter;
+use crate::actors::cursors::{self, CursorWriter};
 use crate::actors::node::{Leave, NodeActor, NodeSettings, Settle};
 use crate::actors::store::StoreActor;
 use crate::auth::Tokens;
@@ -198,7 +198,7 @@ impl Application {
         let chat = Chat {
             db: db.clone(),
             store: StoreActor::new(writer.clone(), settings.store_queue_bytes).start(),
-            cursors: CursorWriter::new(writer).start(),
+            cursors: CursorWriter::new(writer, cursors::MAX_WAITING).start(),
             blocks,
             node: node.clone(),
             limits: Arc::new(ChatLimits {

@@ -3,8 +3,9 @@
 //! receipts that arrive wait and go together in the next one, so a burst of receipts costs
 //! one commit instead of one each. A receipt is answered once its cursor is durable.
 //!
-//! What waits is bounded ([`MAX_WAITING`] receipts): past it a receipt is answered
-//! [`StoreError::Busy`] at once, and the reader is told to retry.
+//! What waits is bounded ([`CursorWriter::new`]'s `max_waiting`, [`MAX_WAITING`] on a
+//! node): past it a receipt is answered [`StoreError::Busy`] at once, and the reader is
+//! told to retry.
 
 use actix::prelude::*;
 use chrono::Utc;
@@ -14,8 +15,8 @@ use tokio::sync::oneshot;
 use super::store::StoreError;
 use crate::store::cursors::{self, CursorMove};
 
-/// Most receipts waiting to be written.
-const MAX_WAITING: usize = 16_384;
+/// Most receipts waiting to be written on a node.
+pub const MAX_WAITING: usize = 16_384;
 /// Most receipts written by one statement run.
 const MAX_BATCH: usize = 1024;
 
@@ -26,15 +27,18 @@ type Reply = oneshot::Sender<Result<(), StoreError>>;
 pub struct CursorWriter {
     db: DatabaseConnection,
     waiting: Vec<(CursorMove, Reply)>,
+    max_waiting: usize,
     writing: bool,
 }
 
 impl CursorWriter {
-    /// A writer on `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
+    /// A writer on `db` with at most `max_waiting` receipts waiting (besides the ones
+    /// being written).
+    pub fn new(db: DatabaseConnection, max_waiting: usize) -> Self {
         Self {
             db,
             waiting: Vec::new(),
+            max_waiting,
             writing: false,
         }
     }
@@ -82,7 +86,7 @@ impl Handler<MoveCursor> for CursorWriter {
     type Result = ResponseFuture<Result<(), StoreError>>;
 
     fn handle(&mut self, MoveCursor(cursor): MoveCursor, ctx: &mut Self::Context) -> Self::Result {
-        if self.waiting.len() >= MAX_WAITING {
+        if self.waiting.len() >= self.max_waiting {
             return Box::pin(async { Err(StoreError::Busy) });
         }
         let (reply, answer) = oneshot::channel();

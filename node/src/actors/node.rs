@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use confab_cluster::{Bus, Directory, DirectoryError, Keys};
+use confab_protocol::cluster::Delivery;
 
 use self::bridge::Subscriptions;
 use self::routes::Routes;
@@ -136,13 +137,13 @@ impl NodeActor {
             return;
         }
         let (directory, node_id) = (self.directory.clone(), self.node_id.clone());
-        let notice = self.route_notice();
+        let notice = self.change_notice();
         self.pending.spawn(async move {
             for user in departed {
                 if let Err(error) = directory.unregister_user(&user, &node_id).await {
                     directory_failed("unregister_user", &error);
                 }
-                notice.send(&user).await;
+                notice.send(route_changed(&user)).await;
             }
         });
     }
@@ -165,6 +166,13 @@ impl NodeActor {
         {
             metrics::counter!("confab_fanout_dropped_total").increment(1);
         }
+    }
+}
+
+/// The notice that `user` was registered here or unregistered.
+fn route_changed(user: &str) -> Delivery {
+    Delivery::RouteChanged {
+        user: user.to_owned(),
     }
 }
 
@@ -240,7 +248,7 @@ impl Handler<UserConnected> for NodeActor {
             .add_socket(&connected.user_id, connected.socket);
         self.follow_group_changes(ctx);
         let directory = self.directory.clone();
-        let (node_id, ttl, notice) = (self.node_id.clone(), self.lease_ttl, self.route_notice());
+        let (node_id, ttl, notice) = (self.node_id.clone(), self.lease_ttl, self.change_notice());
         Box::pin(async move {
             if first {
                 if let Err(error) = directory
@@ -251,7 +259,7 @@ impl Handler<UserConnected> for NodeActor {
                 }
                 // Also when the directory failed: the heartbeat registers them later, and
                 // the caches must not keep what they knew before.
-                notice.send(&connected.user_id).await;
+                notice.send(route_changed(&connected.user_id)).await;
             }
             first
         })
@@ -276,13 +284,13 @@ impl Handler<SocketGone> for NodeActor {
         let last = self.registry.remove_socket(&gone.user_id, &gone.socket_id);
         self.follow_group_changes(ctx);
         let directory = self.directory.clone();
-        let (node_id, notice) = (self.node_id.clone(), self.route_notice());
+        let (node_id, notice) = (self.node_id.clone(), self.change_notice());
         Box::pin(async move {
             if last {
                 if let Err(error) = directory.unregister_user(&gone.user_id, &node_id).await {
                     directory_failed("unregister_user", &error);
                 }
-                notice.send(&gone.user_id).await;
+                notice.send(route_changed(&gone.user_id)).await;
             }
             last
         })
@@ -427,7 +435,12 @@ impl Handler<TellBlocksChanged> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, changed: TellBlocksChanged, _: &mut Self::Context) {
-        self.tell_blocks_changed(changed.a, changed.b);
+        let notice = self.change_notice();
+        let change = Delivery::BlocksChanged {
+            a: changed.a,
+            b: changed.b,
+        };
+        self.pending.spawn(async move { notice.send(change).await });
     }
 }
 

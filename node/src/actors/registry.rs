@@ -261,6 +261,9 @@ impl Registry {
             .get_mut(user_id)
             .and_then(|user| user.unrouted.get_mut(socket))
             .map(|waiters| {
+                // Syncs that gave up waiting (ROUTING_WAIT) leave: what waits is bounded
+                // by the syncs of one socket within that time, which its rate limit caps.
+                waiters.retain(|waiter| !waiter.is_closed());
                 let (routed, answer) = oneshot::channel();
                 waiters.push(routed);
                 answer

@@ -32,7 +32,11 @@ pub enum Conversation {
 impl Conversation {
     /// The direct conversation of two users.
     pub fn direct(one: &UserId, other: &UserId) -> Self {
-        Self::of(&ConversationId::direct(one, other))
+        let (a, b) = UserId::ordered(one, other);
+        Self::Direct {
+            a: a.clone(),
+            b: b.clone(),
+        }
     }
 
     /// A group's conversation.

@@ -118,6 +118,16 @@ fn has_nul(value: &Value) -> bool {
     }
 }
 
+/// A writer could not store something now (`message` tells the client what to do): a
+/// full queue is the load's doing and is only counted by the writer; a database failure
+/// is logged.
+fn unavailable(error: StoreError, message: &str) -> ChatError {
+    if error != StoreError::Busy {
+        tracing::warn!(%error, "storing failed");
+    }
+    ChatError::new(ErrorCode::Unavailable, message)
+}
+
 /// Why the store refused a message, for the sender.
 fn refused(refusal: Refusal) -> ChatError {
     match refusal {
@@ -163,11 +173,8 @@ pub async fn send(
         .await
         .map_err(ChatError::internal)?
         .map_err(|error| {
-            if error != StoreError::Busy {
-                tracing::warn!(%error, "storing a message failed");
-            }
-            ChatError::new(
-                ErrorCode::Unavailable,
+            unavailable(
+                error,
                 "the message could not be stored now; retry with the same client_msg_id",
             )
         })?
@@ -320,15 +327,7 @@ pub async fn read(
         .send(MoveCursor(cursor))
         .await
         .map_err(ChatError::internal)?
-        .map_err(|error| {
-            if error != StoreError::Busy {
-                tracing::warn!(%error, "moving a read cursor failed");
-            }
-            ChatError::new(
-                ErrorCode::Unavailable,
-                "the receipt could not be stored now; retry",
-            )
-        })?;
+        .map_err(|error| unavailable(error, "the receipt could not be stored now; retry"))?;
     let receipt = Receipt {
         conversation: id,
         user: caller.to_owned(),

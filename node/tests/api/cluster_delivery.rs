@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::cluster_fixture::{Cluster, User, WITHIN, connect, direct, register, wait_presence};
-use crate::helpers::client;
+use crate::helpers::{client, direct_conversation};
 use confab_testkit::{NodeProcess, SioClient};
 
 /// Pauses the cluster's Redis for `millis` ms: `scope` `ALL` or `WRITE` commands wait.
@@ -427,13 +427,6 @@ async fn a_sync_right_after_connecting_waits_until_the_connection_is_routed() {
     .await;
 }
 
-/// The direct conversation of two users.
-fn conversation_of(one: &User, other: &User) -> String {
-    let mut ids = [one.id.as_str(), other.id.as_str()];
-    ids.sort();
-    format!("d:{}:{}", ids[0], ids[1])
-}
-
 /// Node B knows that alice and bob have not blocked each other (it checked for bob's
 /// first `typing`, and keeps it for as long as the test runs); alice then blocks bob on
 /// node A. Node B must forget what it knew at once: bob's next `typing` reaches carol,
@@ -451,7 +444,8 @@ async fn a_block_made_on_one_node_stops_typing_from_the_other_at_once() {
     let mut carols = connect(a, &carol).await;
     let mut bobs = connect(b, &bob).await;
     wait_presence(b, &bob, &[(&alice, true), (&carol, true)], WITHIN).await;
-    let typing = |to: &User| json!({"conversation": conversation_of(&bob, to), "typing": true});
+    let typing =
+        |to: &User| json!({"conversation": direct_conversation(&bob.id, &to.id), "typing": true});
     bobs.request("typing", typing(&alice)).await.unwrap();
     alices.next("typing").await.unwrap();
     bobs.request("typing", typing(&carol)).await.unwrap();

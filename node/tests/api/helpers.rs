@@ -121,6 +121,13 @@ async fn start_node(settings: &Settings) -> String {
 }
 
 /// A client with a timeout, using the ring TLS provider.
+/// The id of the direct conversation of two users.
+pub(crate) fn direct_conversation(one: &str, other: &str) -> String {
+    use confab_protocol::chat::{ConversationId, UserId};
+    let user = |id: &str| UserId::stored(id.to_owned());
+    ConversationId::direct(&user(one), &user(other)).into()
+}
+
 pub(crate) fn client() -> reqwest::Client {
     confab_node::tls::install_crypto_provider();
     reqwest::Client::builder()

@@ -135,14 +135,21 @@ pub enum ConversationKind<'a> {
     Group(&'a str),
 }
 
-impl ConversationId {
-    /// The id of the direct conversation of two users, whichever asks.
-    pub fn direct(one: &UserId, other: &UserId) -> Self {
-        let (a, b) = if one <= other {
+impl UserId {
+    /// Two users in the order a direct conversation's id names them: the lower id first.
+    pub fn ordered<'a>(one: &'a UserId, other: &'a UserId) -> (&'a UserId, &'a UserId) {
+        if one <= other {
             (one, other)
         } else {
             (other, one)
-        };
+        }
+    }
+}
+
+impl ConversationId {
+    /// The id of the direct conversation of two users, whichever asks.
+    pub fn direct(one: &UserId, other: &UserId) -> Self {
+        let (a, b) = UserId::ordered(one, other);
         Self(format!("d:{a}:{b}"))
     }
 

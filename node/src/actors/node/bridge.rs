@@ -1,8 +1,8 @@
 //! The `NodeActor`'s side of the bus: which subjects it listens on, the envelopes it sends
 //! to other nodes, and what it does with the envelopes it receives.
 //!
-//! Subjects: the node's own and the changes subject (from start to stop) and one per group with local members
-//! (from its first local member until its last one leaves). A subscription that failed or
+//! Subjects: the node's own and the changes subject (from start to stop), and one per
+//! group with local members (from its first local member until its last one leaves). A subscription that failed or
 //! ended is retried on the next heartbeat. The `NodeActor` holds the group subscriptions
 //! rather than each `GroupActor`, so that one place follows membership and retries; the
 //! `GroupActor` still does the local fan-out. Publishing and lookups run in spawned tasks
@@ -81,23 +81,21 @@ impl Handler<RoutesFound> for NodeActor {
     }
 }
 
-/// Says on the routes subject that a user's nodes changed, so that every node's route
-/// cache forgets them (see `routes`).
+/// Says on the changes subject that something every node caches changed (a user's nodes,
+/// a block), so that every node forgets it (see `routes` and `chat::blocks`).
 #[derive(Debug, Clone)]
-pub(super) struct RouteNotice {
+pub(super) struct ChangeNotice {
     bus: Arc<dyn Bus>,
     subject: String,
     origin: Arc<str>,
 }
 
-impl RouteNotice {
-    /// Tells every node that `user` was registered here or unregistered.
-    pub(super) async fn send(&self, user: &str) {
+impl ChangeNotice {
+    /// Tells every node of `change` (a `RouteChanged` or a `BlocksChanged`).
+    pub(super) async fn send(&self, change: Delivery) {
         let envelope = Envelope {
             origin: self.origin.to_string(),
-            delivery: Delivery::RouteChanged {
-                user: user.to_owned(),
-            },
+            delivery: change,
         };
         publish(
             self.bus.clone(),
@@ -142,24 +140,13 @@ fn deliver_of(frames: Frames) -> Deliver {
 }
 
 impl NodeActor {
-    /// What tells the other nodes that a user's route changed.
-    pub(super) fn route_notice(&self) -> RouteNotice {
-        RouteNotice {
+    /// What tells the other nodes of a change they must forget what they cached of.
+    pub(super) fn change_notice(&self) -> ChangeNotice {
+        ChangeNotice {
             bus: self.bus.clone(),
             subject: self.keys.changes_subject(),
             origin: self.node_id.clone(),
         }
-    }
-
-    /// Tells the other nodes that a block between two users changed.
-    pub(super) fn tell_blocks_changed(&self, a: String, b: String) {
-        let envelope = self.envelope(Delivery::BlocksChanged { a, b });
-        self.pending.spawn(publish(
-            self.bus.clone(),
-            self.keys.changes_subject(),
-            envelope.encode(),
-            Headers::new(),
-        ));
     }
 
     fn envelope(&self, delivery: Delivery) -> Envelope {

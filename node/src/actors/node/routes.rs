@@ -59,7 +59,7 @@ impl Routes {
     pub(super) fn known(&self, users: Vec<String>) -> Known {
         let mut known = Known::default();
         for user in users {
-            match self.cache.get(&user) {
+            match self.cache.get(user.as_str()) {
                 Some(nodes) => {
                     let nodes = nodes.clone();
                     known.found.push((user, nodes));
@@ -91,7 +91,7 @@ impl Routes {
 
     /// A user's nodes changed somewhere: look them up next time.
     pub(super) fn forget(&mut self, user: &str) {
-        self.cache.forget(&user.to_owned());
+        self.cache.forget(user);
     }
 
     /// How many users the cache holds.

@@ -9,7 +9,7 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use super::{User, WebSocket, connect, raw_connect, raw_session, send, user};
-use crate::helpers::{TestApp, on_every_backend};
+use crate::helpers::{TestApp, direct_conversation, on_every_backend};
 
 on_every_backend!(
     a_presence_query_answers_every_id_as_the_asker_may_see_it,
@@ -348,11 +348,7 @@ async fn cursors_moved_in_bulk_never_move_back(backend: Backend) {
             .await
             .unwrap();
     }
-    let conversation = format!("d:{}", {
-        let mut ids = [alice.id.clone(), bob.id.clone()];
-        ids.sort();
-        ids.join(":")
-    });
+    let conversation = direct_conversation(&alice.id, &bob.id);
     let moved = |user: &User, seq| CursorMove {
         conversation_id: conversation.clone(),
         user_id: user.id.clone(),
@@ -383,4 +379,58 @@ async fn cursors_moved_in_bulk_never_move_back(backend: Backend) {
             .unwrap()
             .unwrap();
     assert_eq!(stored.updated_at, early, "a move back leaves the time be");
+}
+
+/// The read cursors' writer holds at most its bound of receipts waiting: while its
+/// statement waits for a row another transaction locked, one receipt past the bound is
+/// refused at once, and the waiting ones are written once the lock goes.
+#[actix_web::test]
+async fn past_its_bound_the_cursor_writer_refuses_at_once_and_writes_the_waiting_ones() {
+    use actix::Actor;
+    use confab_node::actors::cursors::{CursorWriter, MoveCursor};
+    use confab_node::actors::store::StoreError;
+    use confab_node::store::cursors::{CursorMove, advance};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let mut alices = connect(&app.address, &alice).await;
+    alices
+        .request("message:send", send(&bob, "x", "b1"))
+        .await
+        .unwrap();
+    let conversation = direct_conversation(&alice.id, &bob.id);
+    let moved = |user: &User| CursorMove {
+        conversation_id: conversation.clone(),
+        user_id: user.id.clone(),
+        seq: 1,
+    };
+    advance(&app.db, vec![moved(&bob)], chrono::Utc::now())
+        .await
+        .unwrap();
+    let lock = app.db.begin().await.unwrap();
+    lock.execute_unprepared("SELECT * FROM read_cursors FOR UPDATE")
+        .await
+        .unwrap();
+
+    let writer = CursorWriter::new(app.db.clone(), 2).start();
+    // Bob's waits for the lock; two of alice's wait for it; the next one is past the bound.
+    let written = writer.send(MoveCursor(moved(&bob)));
+    let waiting = [
+        writer.send(MoveCursor(moved(&alice))),
+        writer.send(MoveCursor(moved(&alice))),
+    ];
+    // Answered while the lock is held: not queued behind it.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(10),
+        writer.send(MoveCursor(moved(&alice))),
+    )
+    .await
+    .expect("refused at once");
+    assert_eq!(refused.unwrap(), Err(StoreError::Busy));
+    lock.rollback().await.unwrap();
+    assert_eq!(written.await.unwrap(), Ok(()));
+    for answer in waiting {
+        assert_eq!(answer.await.unwrap(), Ok(()));
+    }
+    assert_eq!(read_seq(&app, &alice, &conversation).await, 1);
 }
