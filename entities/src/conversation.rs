@@ -47,6 +47,8 @@ pub struct Model {
     pub last_seq: i64,
     /// When the conversation was created.
     pub created_at: DateTimeUtc,
+    /// How long a message sent here lives, in seconds; `None`: for ever.
+    pub expire_secs: Option<i64>,
 }
 
 /// The conversation's group, members, messages and read cursors.
@@ -80,6 +82,9 @@ pub enum Relation {
     /// The members' read cursors; deleted with it.
     #[sea_orm(has_many = "super::read_cursor::Entity")]
     ReadCursor,
+    /// The reactions to its messages; deleted with it.
+    #[sea_orm(has_many = "super::reaction::Entity")]
+    Reaction,
 }
 
 impl Related<super::group::Entity> for Entity {

@@ -17,6 +17,8 @@
 //! | [`contact`] | `contacts` | `(user_id, contact_id)` |
 //! | [`block`] | `blocks` | `(user_id, blocked_id)` |
 //! | [`read_cursor`] | `read_cursors` | `(conversation_id, user_id)` |
+//! | [`reaction`] | `reactions` | `(conversation_id, seq, user_id, emoji)` |
+//! | [`webhook_event`] | `webhook_events` | `id` |
 #![warn(missing_docs)]
 
 pub mod block;
@@ -28,12 +30,15 @@ pub mod group_member;
 pub mod message;
 pub mod migration;
 pub mod prelude;
+pub mod reaction;
 pub mod read_cursor;
 mod secret;
 pub mod server_setting;
 pub mod user;
+pub mod webhook_event;
 
 pub use contact_request::ContactRequestStatus;
 pub use conversation::ConversationKind;
 pub use group_member::GroupRole;
+pub use message::MessageKind;
 pub use secret::Secret;

@@ -1,7 +1,12 @@
 //! `messages`: every message ever acknowledged, keyed for history/sync by
 //! (conversation_id, seq) and for idempotent sends by (sender_id, client_msg_id), both unique.
+//!
+//! An edit or a deletion is an entry of its own (`kind`), with its own seq, so that `sync`
+//! carries changes in order; the message it changes (`target_seq`) is updated in the same
+//! transaction to what it is now, so that `history` reads the current state.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// One stored message.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -33,6 +38,50 @@ pub struct Model {
     pub client_msg_id: String,
     /// When the message was stored.
     pub created_at: DateTimeUtc,
+    /// A message, or an edit or deletion of the one at `target_seq`.
+    pub kind: MessageKind,
+    /// For an edit or a deletion: the seq of the message it changes.
+    pub target_seq: Option<i64>,
+    /// The seq of the message (of the same conversation) this one answers.
+    pub reply_to: Option<i64>,
+    /// The user ids a group message mentions (a JSON array).
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub mentions: Option<Json>,
+    /// When the message was last edited.
+    pub edited_at: Option<DateTimeUtc>,
+    /// When the message was deleted: its body, meta and mentions are gone.
+    pub deleted_at: Option<DateTimeUtc>,
+    /// When the message disappears (its conversation's expiry when it was sent).
+    pub expires_at: Option<DateTimeUtc>,
+}
+
+/// What an entry of a conversation is.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// `"message"`: something a user said.
+    #[default]
+    #[sea_orm(string_value = "message")]
+    Message,
+    /// `"edit"`: the message at `target_seq` now reads as this entry's body and meta.
+    #[sea_orm(string_value = "edit")]
+    Edit,
+    /// `"delete"`: the message at `target_seq` was deleted for everyone.
+    #[sea_orm(string_value = "delete")]
+    Delete,
 }
 
 /// The message's conversation.

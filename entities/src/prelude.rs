@@ -7,8 +7,10 @@ pub use crate::contact_request::{ContactRequestStatus, Entity as ContactRequest}
 pub use crate::conversation::{ConversationKind, Entity as Conversation};
 pub use crate::group::Entity as Group;
 pub use crate::group_member::{Entity as GroupMember, GroupRole};
-pub use crate::message::Entity as Message;
+pub use crate::message::{Entity as Message, MessageKind};
+pub use crate::reaction::Entity as Reaction;
 pub use crate::read_cursor::Entity as ReadCursor;
 pub use crate::secret::Secret;
 pub use crate::server_setting::Entity as ServerSetting;
 pub use crate::user::Entity as User;
+pub use crate::webhook_event::Entity as WebhookEvent;

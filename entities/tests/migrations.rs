@@ -6,8 +6,9 @@
 use chrono::{DateTime, Utc};
 use confab_entities::migration::{Migrator, MigratorTrait};
 use confab_entities::{
-    ContactRequestStatus, ConversationKind, GroupRole, Secret, block, contact, contact_request,
-    conversation, group, group_member, message, read_cursor, server_setting, user,
+    ContactRequestStatus, ConversationKind, GroupRole, MessageKind, Secret, block, contact,
+    contact_request, conversation, group, group_member, message, reaction, read_cursor,
+    server_setting, user,
 };
 use confab_testkit::{Backend, TestDb};
 use sea_orm::{
@@ -20,8 +21,8 @@ use sea_orm_migration::SchemaManager;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type TestResult = Result<(), BoxError>;
 
-/// Every table the initial migration creates.
-const TABLES: [&str; 10] = [
+/// Every table the migrations create.
+const TABLES: [&str; 12] = [
     "users",
     "server_settings",
     "groups",
@@ -32,6 +33,8 @@ const TABLES: [&str; 10] = [
     "contacts",
     "blocks",
     "read_cursors",
+    "reactions",
+    "webhook_events",
 ];
 
 macro_rules! on_every_backend {
@@ -94,20 +97,44 @@ async fn up_creates_every_table_and_every_entity_round_trips(backend: Backend) -
             user_b: Some(bob.id.clone()),
             last_seq: 0,
             created_at: at(3),
+            expire_secs: Some(3600),
         },
     )
     .await?;
     insert_round_trip(
         &conn,
         message::Model {
-            meta: Some(serde_json::json!({
-                "reply_to": 7, "mentions": [bob.id], "format": {"markdown": true}, "emoji": "🎉"
-            })),
+            meta: Some(serde_json::json!({"format": {"markdown": true}, "emoji": "🎉"})),
+            reply_to: Some(7),
+            mentions: Some(serde_json::json!([bob.id])),
+            edited_at: Some(at(8)),
+            expires_at: Some(at(3700)),
             ..message(100, &group_chat, 1, &alice, "c-1")
         },
     )
     .await?;
     insert_round_trip(&conn, message(101, &direct, 1, &bob, "c-1")).await?;
+    insert_round_trip(
+        &conn,
+        message::Model {
+            kind: MessageKind::Delete,
+            target_seq: Some(1),
+            body: String::new(),
+            ..message(102, &direct, 2, &bob, "c-2")
+        },
+    )
+    .await?;
+    insert_round_trip(
+        &conn,
+        reaction::Model {
+            conversation_id: direct.id.clone(),
+            seq: 1,
+            user_id: alice.id.clone(),
+            emoji: "👍🏽".to_owned(),
+            created_at: at(9),
+        },
+    )
+    .await?;
     insert_round_trip(
         &conn,
         server_setting::Model {
@@ -425,6 +452,7 @@ fn group_conversation(group: &group::Model) -> conversation::Model {
         user_b: None,
         last_seq: 0,
         created_at: at(3),
+        expire_secs: None,
     }
 }
 
@@ -444,5 +472,12 @@ fn message(
         meta: None,
         client_msg_id: client_msg_id.to_owned(),
         created_at: at(10 + i64::from(n)),
+        kind: MessageKind::Message,
+        target_seq: None,
+        reply_to: None,
+        mentions: None,
+        edited_at: None,
+        deleted_at: None,
+        expires_at: None,
     }
 }

@@ -75,6 +75,8 @@ async fn main() -> anyhow::Result<()> {
                     body: body.into(),
                     meta: None,
                     client_msg_id: format!("{n}"),
+                    reply_to: None,
+                    mentions: None,
                 };
                 store
                     .send(Append(new))

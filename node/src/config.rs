@@ -103,6 +103,13 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Most members a group may have. Default 1000.
     pub max_group_members: usize,
+    /// How long after sending its author may still delete (recall) a message, in seconds;
+    /// 0: any time. A group's owner and admins delete any time. Default 172800 (48 h).
+    pub recall_window_secs: u64,
+    /// Most different emoji one message may carry as reactions. Default 20.
+    pub max_reactions_per_message: usize,
+    /// Milliseconds between two sweeps for expired (disappearing) messages. Default 1000.
+    pub expiry_sweep_ms: u64,
     /// Seconds between two re-reads of the memberships of the users online on this node,
     /// which repair the routes of changes the node missed. Default 30.
     pub membership_reconcile_secs: u64,
@@ -119,6 +126,23 @@ pub struct Settings {
     /// Group creations and member additions one user may make per minute (and at once).
     /// Default 30.
     pub group_changes_per_minute: u32,
+    /// URLs that get the webhook events (`POST`, signed JSON; see `webhooks.rs`): a list.
+    /// Default empty: no webhooks.
+    pub webhook_urls: Vec<String>,
+    /// The HMAC-SHA256 key webhook requests are signed with (at least 16 bytes); required
+    /// with `webhook_urls`. Default unset.
+    pub webhook_secret: Option<SecretString>,
+    /// Whether webhook events carry message text (bodies, meta, push previews). Default
+    /// true.
+    pub webhook_include_body: bool,
+    /// The wait before the first retry of a failed webhook delivery, in milliseconds;
+    /// each further retry waits twice as long, at most ten minutes. Default 1000.
+    pub webhook_retry_base_ms: u64,
+    /// Attempts before a webhook event is given up (counted and logged). Default 20.
+    pub webhook_max_attempts: u32,
+    /// Most webhook deliveries the outbox holds; past it new events are dropped, counted
+    /// and logged. Default 100000.
+    pub webhook_queue_max: u64,
     /// Origins allowed to open Socket.IO sessions from a browser page of another origin
     /// (CORS): a list, or `["*"]` for any. Default empty: same-origin pages only.
     pub cors_origins: Vec<String>,
@@ -210,12 +234,21 @@ impl Default for Settings {
             node_lease_ttl_secs: 15,
             max_body_bytes: 64 * 1024,
             max_group_members: 1000,
+            recall_window_secs: 48 * 3600,
+            max_reactions_per_message: 20,
+            expiry_sweep_ms: 1000,
             membership_reconcile_secs: 30,
             route_cache_secs: 10,
             block_cache_secs: 10,
             max_groups_per_user: 500,
             group_changes_per_minute: 30,
             cors_origins: Vec::new(),
+            webhook_urls: Vec::new(),
+            webhook_secret: None,
+            webhook_include_body: true,
+            webhook_retry_base_ms: 1000,
+            webhook_max_attempts: 20,
+            webhook_queue_max: 100_000,
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
             outgoing_buffer_frames: 1024,
@@ -316,6 +349,10 @@ impl Settings {
         }
         if self.membership_reconcile_secs == 0 {
             bail!("CONFAB_MEMBERSHIP_RECONCILE_SECS must be at least 1");
+        }
+        self.validate_webhooks()?;
+        if self.expiry_sweep_ms == 0 || self.max_reactions_per_message == 0 {
+            bail!("CONFAB_EXPIRY_SWEEP_MS and CONFAB_MAX_REACTIONS_PER_MESSAGE must be above 0");
         }
         if self.node_lease_ttl_secs < 3 {
             bail!("CONFAB_NODE_LEASE_TTL_SECS must be at least 3");
@@ -421,6 +458,30 @@ fn refuse_unknown_keys(path: &Path) -> Result<()> {
     Ok(())
 }
 
+impl Settings {
+    /// Webhook URLs must be http(s) URLs, and come with a secret to sign with.
+    fn validate_webhooks(&self) -> Result<()> {
+        if self.webhook_urls.is_empty() {
+            return Ok(());
+        }
+        for url in &self.webhook_urls {
+            let parsed = reqwest::Url::parse(url)
+                .with_context(|| format!("CONFAB_WEBHOOK_URLS: {} is no URL", redact_url(url)))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                bail!("CONFAB_WEBHOOK_URLS must be http:// or https:// URLs");
+            }
+        }
+        match &self.webhook_secret {
+            Some(secret) if secret.expose_secret().len() >= 16 => {}
+            _ => bail!("CONFAB_WEBHOOK_URLS needs CONFAB_WEBHOOK_SECRET, at least 16 bytes long"),
+        }
+        if self.webhook_max_attempts == 0 || self.webhook_queue_max == 0 {
+            bail!("CONFAB_WEBHOOK_MAX_ATTEMPTS and CONFAB_WEBHOOK_QUEUE_MAX must be above 0");
+        }
+        Ok(())
+    }
+}
+
 /// Hides the password of a `scheme://user:password@host/...` URL.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -464,12 +525,32 @@ impl fmt::Debug for Settings {
             .field("node_lease_ttl_secs", &self.node_lease_ttl_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_group_members", &self.max_group_members)
+            .field("recall_window_secs", &self.recall_window_secs)
+            .field("max_reactions_per_message", &self.max_reactions_per_message)
+            .field("expiry_sweep_ms", &self.expiry_sweep_ms)
             .field("membership_reconcile_secs", &self.membership_reconcile_secs)
             .field("route_cache_secs", &self.route_cache_secs)
             .field("block_cache_secs", &self.block_cache_secs)
             .field("max_groups_per_user", &self.max_groups_per_user)
             .field("group_changes_per_minute", &self.group_changes_per_minute)
             .field("cors_origins", &self.cors_origins)
+            .field(
+                "webhook_urls",
+                // Query strings often carry tokens: never shown.
+                &self
+                    .webhook_urls
+                    .iter()
+                    .map(|url| redact_url(url.split('?').next().unwrap_or_default()))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
+            .field("webhook_include_body", &self.webhook_include_body)
+            .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
+            .field("webhook_queue_max", &self.webhook_queue_max)
             .field("ping_interval_ms", &self.ping_interval_ms)
             .field("ping_timeout_ms", &self.ping_timeout_ms)
             .field("outgoing_buffer_frames", &self.outgoing_buffer_frames)

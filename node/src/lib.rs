@@ -18,6 +18,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod web;
+pub mod webhooks;
 
 /// The Engine.IO and Socket.IO server, from `confab-socketio`.
 pub use confab_socketio::{engineio, socketio};

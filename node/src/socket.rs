@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use confab_protocol::chat::{ErrorBody, Message, UserId, events};
+use confab_protocol::chat::{ConversationUpdated, ErrorBody, Message, UserId, events};
 use confab_protocol::socketio::{ConnectError, Event};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,9 +18,12 @@ use serde_json::{Map, Value, json};
 
 use crate::actors::node::{GroupsLoaded, SocketGone, UserConnected, WhenRouted};
 use crate::auth::{TokenError, Tokens};
+use crate::chat::changes::Deletion;
 use crate::chat::contacts::{RequestRef, UserRef};
 use crate::chat::groups::{GroupRef, GroupView, MemberRef, RenameRequest, RoleRequest};
-use crate::chat::{Chat, ChatError, contacts, groups, messages, presence};
+use crate::chat::{
+    Chat, ChatError, changes, contacts, expiry, groups, messages, presence, reactions, search,
+};
 use crate::engineio::Sid;
 use crate::socketio::{DisconnectReason, NamespaceHandler, Socket};
 use crate::store::membership;
@@ -279,8 +282,15 @@ impl Reply<'_> {
 
 /// The event name as a metric label: known names only, so clients cannot add series.
 fn known(name: &str) -> &'static str {
-    const NAMES: [&str; 6] = [
+    const NAMES: [&str; 13] = [
         events::MESSAGE_SEND,
+        events::SEARCH,
+        events::MESSAGE_EDIT,
+        events::MESSAGE_DELETE,
+        events::MESSAGE_RECALL,
+        events::REACTION_ADD,
+        events::REACTION_REMOVE,
+        events::CONVERSATION_SET_EXPIRY,
         events::SYNC,
         events::HISTORY,
         events::READ,
@@ -327,6 +337,48 @@ async fn dispatch(chat: &Chat, reply: Reply<'_>, payload: Value) {
             }
             .await,
         ),
+        events::MESSAGE_EDIT => reply.send(
+            async {
+                let message = changes::edit(chat, caller, parse(payload)?, except).await?;
+                Ok(Sent { message })
+            }
+            .await,
+        ),
+        events::MESSAGE_DELETE | events::MESSAGE_RECALL => {
+            let deletion = if reply.event == events::MESSAGE_RECALL {
+                Deletion::Recall
+            } else {
+                Deletion::Delete
+            };
+            reply.send(
+                async {
+                    let request = parse(payload)?;
+                    let message = changes::delete(chat, caller, request, deletion, except).await?;
+                    Ok(Sent { message })
+                }
+                .await,
+            );
+        }
+        events::REACTION_ADD | events::REACTION_REMOVE => {
+            let added = reply.event == events::REACTION_ADD;
+            reply.send(
+                async {
+                    reactions::react(chat, caller, parse(payload)?, added, except).await?;
+                    Ok(Nothing {})
+                }
+                .await,
+            );
+        }
+        events::CONVERSATION_SET_EXPIRY => reply.send(
+            async {
+                let conversation = expiry::set(chat, caller, parse(payload)?).await?;
+                Ok(ConversationReply { conversation })
+            }
+            .await,
+        ),
+        events::SEARCH => {
+            reply.send(async { search::search(chat, caller, parse(payload)?).await }.await);
+        }
         events::SYNC => {
             reply.send(async { messages::sync(chat, caller, parse(payload)?).await }.await)
         }
@@ -484,6 +536,12 @@ async fn dispatch(chat: &Chat, reply: Reply<'_>, payload: Value) {
 #[derive(Serialize)]
 struct Sent {
     message: Message,
+}
+
+/// The ack of `conversation:set_expiry`.
+#[derive(Serialize)]
+struct ConversationReply {
+    conversation: ConversationUpdated,
 }
 
 /// The ack of `presence:query`.

@@ -36,6 +36,7 @@ use crate::pending::Pending;
 use crate::socket::ChatNamespace;
 use crate::socketio::{SocketIo, SocketIoConfig, SocketIoFactory};
 use crate::state::AppState;
+use crate::webhooks::{WebhookSettings, Webhooks};
 use crate::{api, metrics, store, tls};
 
 /// The listener's address cannot be bound (taken, or not this machine's).
@@ -205,13 +206,21 @@ impl Application {
                 max_body_bytes: settings.max_body_bytes,
                 max_group_members: settings.max_group_members,
                 max_groups_per_user: settings.max_groups_per_user,
+                recall_window: (settings.recall_window_secs > 0)
+                    .then(|| Duration::from_secs(settings.recall_window_secs)),
+                max_reactions_per_message: settings.max_reactions_per_message,
                 ..ChatLimits::default()
             }),
             rate: rate_limits(settings, shutdown.clone()),
             pending: pending.clone(),
+            webhooks: webhooks(settings, &db, &shutdown)?,
         };
         actix_web::rt::spawn(chat.clone().reconcile_memberships(
             Duration::from_secs(settings.membership_reconcile_secs),
+            shutdown.clone(),
+        ));
+        actix_web::rt::spawn(chat.clone().sweep_expired(
+            Duration::from_millis(settings.expiry_sweep_ms),
             shutdown.clone(),
         ));
         let socketio_metrics = metrics::socketio();
@@ -407,6 +416,33 @@ async fn settle(
 }
 
 /// The rate limiters from the settings, with a task that forgets idle buckets.
+/// The webhooks, when `webhook_urls` has any.
+fn webhooks(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Webhooks>> {
+    let Some(secret) = settings.webhook_secret.clone() else {
+        return Ok(None);
+    };
+    if settings.webhook_urls.is_empty() {
+        return Ok(None);
+    }
+    let webhooks = Webhooks::start(
+        WebhookSettings {
+            endpoints: settings.webhook_urls.clone(),
+            secret,
+            include_body: settings.webhook_include_body,
+            retry_base: Duration::from_millis(settings.webhook_retry_base_ms),
+            max_attempts: settings.webhook_max_attempts,
+            queue_max: settings.webhook_queue_max,
+        },
+        db.clone(),
+        shutdown.clone(),
+    )?;
+    Ok(Some(webhooks))
+}
+
 fn rate_limits(settings: &Settings, shutdown: CancellationToken) -> Arc<RateLimits> {
     let limits = Arc::new(RateLimits::new(settings.limits()));
     let idle = Arc::downgrade(&limits);

@@ -8,9 +8,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod changes;
 mod ids;
+mod search;
 
+pub use changes::{
+    ConversationUpdated, EditMessage, Expired, ExpiryRequest, MessageRef, Reaction, ReactionCount,
+    ReactionRequest,
+};
 pub use ids::{ConversationId, ConversationKind, GroupId, InvalidId, MAX_ID_BYTES, UserId};
+pub use search::{SearchHit, SearchReply, SearchRequest, SnippetPart};
 
 /// Event names, as they travel in Socket.IO EVENT packets.
 pub mod events {
@@ -60,8 +67,36 @@ pub mod events {
     pub const CONTACT_BLOCK: &str = "contact:block";
     /// Client → server: unblock a user. Ack: `{ok}`.
     pub const CONTACT_UNBLOCK: &str = "contact:unblock";
+    /// Client → server: edit one's own message. Ack: `{ok, message}` (the edit entry).
+    pub const MESSAGE_EDIT: &str = "message:edit";
+    /// Client → server: delete a message for everyone (its author within the recall
+    /// window; a group's owner and admins any time). Ack: `{ok, message}` (the deletion).
+    pub const MESSAGE_DELETE: &str = "message:delete";
+    /// Client → server: recall one's own message: a deletion by its author, within the
+    /// recall window. Ack: `{ok, message}` (the deletion).
+    pub const MESSAGE_RECALL: &str = "message:recall";
+    /// Client → server: react to a message. Ack: `{ok}`.
+    pub const REACTION_ADD: &str = "reaction:add";
+    /// Client → server: take a reaction back. Ack: `{ok}`.
+    pub const REACTION_REMOVE: &str = "reaction:remove";
+    /// Client → server: full-text search over the caller's conversations. Ack:
+    /// `{ok, results, more}`.
+    pub const SEARCH: &str = "search";
+    /// Client → server: set how long new messages of a conversation live. Ack:
+    /// `{ok, conversation}`.
+    pub const CONVERSATION_SET_EXPIRY: &str = "conversation:set_expiry";
     /// Server → client: a new message.
     pub const MESSAGE_NEW: &str = "message:new";
+    /// Server → client: a message was edited (the edit entry).
+    pub const MESSAGE_EDITED: &str = "message:edited";
+    /// Server → client: a message was deleted for everyone (the deletion entry).
+    pub const MESSAGE_DELETED: &str = "message:deleted";
+    /// Server → client: someone reacted to a message, or took a reaction back.
+    pub const REACTION: &str = "reaction";
+    /// Server → client: a conversation's settings changed.
+    pub const CONVERSATION_UPDATED: &str = "conversation:updated";
+    /// Server → client: messages of a conversation expired and are gone.
+    pub const MESSAGES_EXPIRED: &str = "messages:expired";
     /// Server → client: someone read a conversation up to a seq.
     pub const RECEIPT: &str = "receipt";
     /// Server → client: a contact came online or went offline.
@@ -121,6 +156,25 @@ pub struct SendMessage {
     /// Free JSON carried with the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
+    /// The seq of the message of the same conversation this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// Members of the group this message mentions (group messages only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+}
+
+/// What an entry of a conversation is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// Something a user said.
+    #[default]
+    Message,
+    /// The message at `target` now reads as this entry's `body` and `meta`.
+    Edit,
+    /// The message at `target` was deleted for everyone.
+    Delete,
 }
 
 /// A stored message, as clients see it.
@@ -144,6 +198,32 @@ pub struct Message {
     pub client_msg_id: String,
     /// When it was stored, RFC 3339.
     pub ts: String,
+    /// A message, or an edit or deletion of an earlier one.
+    #[serde(default)]
+    pub kind: MessageKind,
+    /// For an edit or a deletion: the seq of the message it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<i64>,
+    /// The seq of the message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// The members a group message mentions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    /// When the message was last edited, RFC 3339 (its `body` and `meta` are the edited
+    /// ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// When the message was deleted for everyone, RFC 3339: a tombstone, with an empty
+    /// `body` and no `meta`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// When the message disappears, RFC 3339 (its conversation's expiry when it was sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// The reactions, with counts and whether the caller reacted (in `history` and pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<Vec<ReactionCount>>,
 }
 
 /// `sync`: the client's last seq per conversation.
@@ -259,6 +339,8 @@ pub enum ErrorCode {
     GroupFull,
     /// The user is in as many groups as a user may be.
     TooManyGroups,
+    /// The message has as many different reactions as a message may have.
+    TooManyReactions,
     /// Something failed on the server.
     InternalError,
     /// The server is not ready (a dependency is down); retry.
@@ -278,6 +360,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::GroupFull => "group_full",
             Self::TooManyGroups => "too_many_groups",
+            Self::TooManyReactions => "too_many_reactions",
             Self::InternalError => "internal_error",
             Self::Unavailable => "unavailable",
         }

@@ -41,6 +41,9 @@ ensure_packages() {
   command -v node >/dev/null || want+=(nodejs)
   command -v npm >/dev/null || want+=(npm)
   command -v chromium >/dev/null || want+=(chromium)
+  # Emoji (reactions) in the browser tests' screenshots.
+  [ -d /usr/share/fonts/truetype/noto ] && ls /usr/share/fonts/truetype/noto | grep -q NotoColorEmoji ||
+    want+=(fonts-noto-color-emoji)
   [ ${#want[@]} -eq 0 ] || apt_install "${want[@]}"
 }
 

@@ -1,8 +1,9 @@
 // The client's model: one Socket.IO connection (docs/API.md §7–§10) and what the user can
-// see — contacts with presence and requests, groups, conversations with their messages,
-// typing and read receipts — plus the connection state. It reconnects by itself (the
-// socket.io-client manager) and catches up with `sync` after every (re)connect. Views
-// listen for "change" and re-render from the fields.
+// see — contacts with presence and requests, groups, conversations with their messages
+// (edits, deletions, replies, reactions, mentions, disappearing messages), typing and read
+// receipts — plus the connection state. It reconnects by itself (the socket.io-client
+// manager) and catches up with `sync` after every (re)connect. Views listen for "change"
+// and re-render from the fields.
 
 import { io } from "socket.io-client";
 import { request } from "./api.js";
@@ -44,6 +45,8 @@ class Conversation {
     this.reads = new Map();
     /** user id → time their typing stops showing. */
     this.typing = new Map();
+    /** Seconds a new message lives here; null: for ever. */
+    this.expireSecs = null;
   }
 
   add(message) {
@@ -51,6 +54,36 @@ class Conversation {
     this.messages.set(message.seq, message);
     this.lastSeq = Math.max(this.lastSeq, message.seq);
     return fresh;
+  }
+
+  /** Applies an edit or deletion entry to the message it changes, if held. */
+  change(entry) {
+    this.lastSeq = Math.max(this.lastSeq, entry.seq);
+    const target = this.messages.get(entry.target);
+    if (!target || target.deleted_at) return;
+    if (entry.kind === "edit") {
+      Object.assign(target, { body: entry.body, meta: entry.meta, edited_at: entry.ts });
+    } else {
+      Object.assign(target, { body: "", meta: null, deleted_at: entry.ts, reactions: [] });
+    }
+  }
+
+  /** Counts `user`'s reaction `emoji` to the message `seq` in or out. */
+  react(seq, emoji, added, mine) {
+    const message = this.messages.get(seq);
+    if (!message) return;
+    const chips = message.reactions ?? [];
+    let chip = chips.find((r) => r.emoji === emoji);
+    if (!chip) {
+      chip = { emoji, count: 0, me: false };
+      chips.push(chip);
+    }
+    chip.count = Math.max(0, chip.count + (added ? 1 : -1));
+    if (mine) chip.me = added;
+    // The order of `history`: most frequent first, then by emoji.
+    message.reactions = chips
+      .filter((r) => r.count > 0)
+      .sort((a, b) => b.count - a.count || (a.emoji < b.emoji ? -1 : a.emoji > b.emoji ? 1 : 0));
   }
 
   /** Messages oldest first. */
@@ -133,6 +166,18 @@ export class Chat extends EventTarget {
       this.onSignedOut("Your session has expired: please log in again.");
     });
     socket.on("message:new", (m) => this.received(m));
+    socket.on("message:edited", (entry) => this.received(entry));
+    socket.on("message:deleted", (entry) => this.received(entry));
+    socket.on("reaction", ({ conversation, seq, user, emoji, added }) => {
+      this.conversations.get(conversation)?.react(seq, emoji, added, user === this.me.id);
+      this.changed();
+    });
+    socket.on("conversation:updated", (update) => this.expiryUpdated(update));
+    socket.on("messages:expired", ({ conversation, seqs }) => {
+      const conv = this.conversations.get(conversation);
+      for (const seq of seqs) conv?.messages.delete(seq);
+      this.changed();
+    });
     socket.on("receipt", ({ conversation, user, seq }) => {
       const conv = this.conversations.get(conversation);
       if (!conv) return;
@@ -229,6 +274,7 @@ export class Chat extends EventTarget {
       if (!conv.loaded) conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
       conv.readSeq = Math.max(conv.readSeq, c.read_seq);
       conv.unread = Math.max(0, conv.lastSeq - conv.readSeq);
+      conv.expireSecs = c.expire_secs;
       if (c.with.user) this.user(c.with.user);
     }
     this.changed();
@@ -268,13 +314,33 @@ export class Chat extends EventTarget {
     return user ? user.display_name || user.username : "…";
   }
 
+  /** The user's role in a group conversation (owner, admin or member); null in a direct one. */
+  role(conv) {
+    if (conv.kind !== "group") return null;
+    return this.groups.get(conv.with.group)?.members.find((m) => m.user === this.me.id)?.role ?? null;
+  }
+
+  /** The other members of a group conversation (those known so far), to mention. */
+  mentionable(conv) {
+    if (conv?.kind !== "group") return [];
+    const members = this.groups.get(conv.with.group)?.members ?? [];
+    return members.filter((m) => m.user !== this.me.id).map((m) => this.user(m.user)).filter(Boolean);
+  }
+
   /** A title for a conversation. */
   title(conv) {
     if (conv.kind === "group") return this.groups.get(conv.with.group)?.name ?? "Group";
     return conv.with.user === this.me.id ? "Notes to self" : this.name(conv.with.user);
   }
 
+  /** A message, or an edit or deletion entry (live or from `sync`). */
   received(message) {
+    if (message.kind === "edit" || message.kind === "delete") {
+      this.conversations.get(message.conversation)?.change(message);
+      this.changed();
+      if (message.conversation === this.active) this.markRead();
+      return;
+    }
     const withWhom = message.to.group
       ? { group: message.to.group }
       : { user: message.from === this.me.id ? message.to.user : message.from };
@@ -354,22 +420,59 @@ export class Chat extends EventTarget {
     }
   }
 
-  /** Sends a message; it shows as pending until acknowledged (sent after a reconnect). */
-  async send(id, body) {
+  /**
+   * Sends a message (`extra`: `reply_to`, `mentions`); it shows as pending until
+   * acknowledged (sent after a reconnect). Rejects with the server's error if refused.
+   */
+  async send(id, body, extra = {}) {
     const conv = this.conversations.get(id);
     const to = conv.kind === "group" ? { group: conv.with.group } : { user: conv.with.user };
     const client_msg_id = clientMsgId();
     conv.pending.set(client_msg_id, { client_msg_id, body, from: this.me.id });
     this.typingStopped();
     this.changed();
-    const reply = await this.socket.emitWithAck("message:send", { to, body, client_msg_id });
+    const reply = await this.socket.emitWithAck("message:send", { to, body, client_msg_id, ...extra });
     conv.pending.delete(client_msg_id);
-    if (reply?.ok) {
-      conv.add(reply.message);
-      conv.readSeq = Math.max(conv.readSeq, reply.message.seq);
-    } else {
-      conv.failed = reply?.error?.message ?? "the message was not sent";
-    }
+    this.changed();
+    if (!reply?.ok) throw new Error(reply?.error?.message ?? "the message was not sent");
+    conv.add(reply.message);
+    conv.readSeq = Math.max(conv.readSeq, reply.message.seq);
+  }
+
+  /** Replaces the text of one's own message (its meta is kept). */
+  async edit(id, seq, body) {
+    const meta = this.conversations.get(id)?.messages.get(seq)?.meta;
+    const payload = { conversation: id, seq, body };
+    if (meta !== null && meta !== undefined) payload.meta = meta;
+    const { message } = await this.call("message:edit", payload);
+    this.received(message);
+  }
+
+  /** Deletes a message for everyone (one's own, or any as a group's owner or admin). */
+  async remove(id, seq) {
+    const { message } = await this.call("message:delete", { conversation: id, seq });
+    this.received(message);
+  }
+
+  /** Adds the user's reaction `emoji` to a message, or takes it back if there. */
+  async toggleReaction(id, seq, emoji) {
+    const conv = this.conversations.get(id);
+    const added = !conv.messages.get(seq)?.reactions?.some((r) => r.emoji === emoji && r.me);
+    await this.call(added ? "reaction:add" : "reaction:remove", { conversation: id, seq, emoji });
+    // The reacting connection is not told: count it here.
+    conv.react(seq, emoji, added, true);
+    this.changed();
+  }
+
+  /** Sets how long new messages of a conversation live (null: for ever). */
+  async setExpiry(id, seconds) {
+    const { conversation } = await this.call("conversation:set_expiry", { conversation: id, seconds });
+    this.expiryUpdated(conversation);
+  }
+
+  expiryUpdated({ id, expire_secs }) {
+    const conv = this.conversations.get(id);
+    if (conv) conv.expireSecs = expire_secs;
     this.changed();
   }
 

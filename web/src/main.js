@@ -1,12 +1,15 @@
 // The page: the sign-in screen, then the chat (a sidebar with the connection state,
-// requests, chats and contacts, and the open conversation). The skeleton is built once
-// (so what is typed in forms survives); the lists are rebuilt from the Chat model on
-// every "change".
+// requests, chats and contacts, and the open conversation with its disappearing-messages
+// setting, the reply being written and the @mention suggestions). The skeleton is built
+// once (so what is typed in forms survives); the lists are rebuilt from the Chat model
+// on every "change".
 
 import "./style.css";
 import { ApiError, authenticate } from "./api.js";
 import { Chat } from "./chat.js";
 import { clock, fill, h, hue, initials } from "./dom.js";
+import { MentionPicker, byUsername, mentionTokens } from "./mentions.js";
+import { MessageViews } from "./messages.js";
 
 const SESSION_KEY = "confab.session";
 const root = document.getElementById("app");
@@ -65,6 +68,23 @@ function avatar(name, online) {
     initials(name),
     online === undefined ? null : h("span", { class: online ? "dot online" : "dot", title: online ? "online" : "offline" }),
   );
+}
+
+/** The disappearing-messages choices: seconds (null: off) and label. */
+const EXPIRY = [
+  [null, "Off"],
+  [30, "30 s"],
+  [300, "5 min"],
+  [3600, "1 h"],
+  [86400, "1 day"],
+];
+
+/** A label for any expiry (another client may have set one not in EXPIRY). */
+function expiryLabel(secs) {
+  const known = EXPIRY.find(([s]) => s === secs);
+  if (known) return known[1];
+  const [unit, name] = [[86400, "day"], [3600, "h"], [60, "min"], [1, "s"]].find(([u]) => secs % u === 0);
+  return `${secs / unit} ${name}`;
 }
 
 const CONNECTION_LABELS = {
@@ -174,11 +194,19 @@ function startChat(session) {
   const title = h("h2", { dataset: { test: "title" } });
   const subtitle = h("p", { class: "muted small", dataset: { test: "subtitle" } });
   const tools = h("div", { class: "tools" });
+  const expiry = h("select", {
+    "aria-label": "disappearing messages",
+    dataset: { test: "expiry" },
+    onchange: () => act(chat.setExpiry(chat.active, expiry.value ? Number(expiry.value) : null)),
+  });
   const banner = h("p", { class: "banner", role: "status", dataset: { test: "connection-banner" } });
   const messages = h("div", { class: "messages", dataset: { test: "messages" } });
   const typing = h("p", { class: "typing", "aria-live": "polite", dataset: { test: "typing" } });
+  const paneError = h("p", { class: "error pane-error", role: "alert", title: "Dismiss", dataset: { test: "pane-error" }, onclick: () => (paneError.textContent = "") });
+  const replying = h("div", { class: "replying", dataset: { test: "replying" } });
   const composerInput = h("textarea", { rows: 1, placeholder: "Write a message", "aria-label": "message", dataset: { test: "composer" } });
-  const composer = h("form", { class: "composer" }, composerInput, h("button", { type: "submit", class: "primary", dataset: { test: "send" } }, "Send"));
+  const mentionPicker = new MentionPicker(composerInput, () => chat.mentionable(chat.conversations.get(chat.active)));
+  const composer = h("form", { class: "composer" }, mentionPicker.el, composerInput, h("button", { type: "submit", class: "primary", dataset: { test: "send" } }, "Send"));
   const pane = h(
     "main",
     { class: "pane" },
@@ -187,11 +215,14 @@ function startChat(session) {
       { class: "conv-head" },
       h("button", { class: "ghost back", title: "Back", onclick: () => openConversation(null), dataset: { test: "back" } }, "‹"),
       h("div", { class: "who" }, title, subtitle),
+      h("label", { class: "expiry", title: "Disappearing messages" }, "⏱", expiry),
       tools,
     ),
     banner,
     messages,
     typing,
+    paneError,
+    replying,
     composer,
   );
   const empty = h("div", { class: "empty" }, h("p", {}, "Pick a chat or a contact, or start a group."));
@@ -199,8 +230,39 @@ function startChat(session) {
   fill(root, shell);
 
   // --- behaviour ---
+  /** The message being answered (its seq), quoted above the composer. */
+  let replyTo = null;
+  const views = new MessageViews(chat, {
+    act,
+    reply: (seq) => {
+      replyTo = seq;
+      renderPane();
+      composerInput.focus();
+    },
+    changed: () => renderMessages(),
+  });
+
+  /** Awaits a user's action; shows the server's error if refused. Resolves whether it went through. */
+  async function act(promise) {
+    paneError.textContent = "";
+    try {
+      await promise;
+      return true;
+    } catch (err) {
+      paneError.textContent = err.message;
+      // Puts back what the refused action had changed on the page (the expiry choice).
+      chat.changed();
+      return false;
+    }
+  }
+
   async function openConversation(id) {
     shell.classList.toggle("open", Boolean(id));
+    if (id !== chat.active) {
+      views.reset();
+      replyTo = null;
+      paneError.textContent = "";
+    }
     if (!id) {
       chat.active = null;
       chat.changed();
@@ -218,19 +280,28 @@ function startChat(session) {
     if (chat.active && composerInput.value) chat.typed(chat.active);
   });
   composerInput.addEventListener("keydown", (event) => {
+    if (mentionPicker.key(event)) return;
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
       composer.requestSubmit();
     }
   });
-  composer.addEventListener("submit", (event) => {
+  composer.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = composerInput.value.trim();
-    if (!body || !chat.active) return;
+    const conv = chat.conversations.get(chat.active);
+    if (!body || !conv) return;
+    const extra = {};
+    if (replyTo !== null) extra.reply_to = replyTo;
+    const mentions = new Set(mentionTokens(body, byUsername(chat.mentionable(conv))).map((t) => t.user.id));
+    if (mentions.size) extra.mentions = [...mentions];
     composerInput.value = "";
     composerInput.style.height = "auto";
+    replyTo = null;
     stickToBottom = true;
-    chat.send(chat.active, body).catch((err) => console.warn(err));
+    const sent = await act(chat.send(conv.id, body, extra));
+    // Refused: give the text back to fix it, unless something new was typed meanwhile.
+    if (!sent && !composerInput.value) composerInput.value = body;
   });
 
   let stickToBottom = true;
@@ -319,7 +390,7 @@ function startChat(session) {
     let who = "";
     if (message.from === session.user.id) who = "You: ";
     else if (message.to.group) who = `${chat.name(message.from)}: `;
-    return `${who}${message.body}`.slice(0, 60);
+    return `${who}${message.deleted_at ? "message deleted" : message.body}`.slice(0, 60);
   }
 
   function lastSeen(presence) {
@@ -351,9 +422,42 @@ function startChat(session) {
         fill(tools, group ? groupTools(group) : null);
       }
     }
+    renderExpiry(conv);
+    renderReplying(conv);
     renderMessages();
     const names = chat.typingNames(conv);
     typing.textContent = names.length ? `${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…` : "";
+  }
+
+  function renderExpiry(conv) {
+    const secs = conv.expireSecs ?? null;
+    const choices = EXPIRY.some(([s]) => s === secs) ? EXPIRY : [...EXPIRY, [secs, expiryLabel(secs)]];
+    // Rebuilt only when the choices change: that would close the list while it is open.
+    const key = choices.map(([s]) => s).join();
+    if (expiry.dataset.choices !== key) {
+      expiry.dataset.choices = key;
+      fill(expiry, choices.map(([s, label]) => h("option", { value: s ?? "" }, label)));
+    }
+    expiry.value = secs ?? "";
+    expiry.dataset.secs = secs ?? "off";
+    const allowed = conv.kind === "direct" || ["owner", "admin"].includes(chat.role(conv));
+    expiry.disabled = !allowed;
+    expiry.parentElement.title = allowed ? "Disappearing messages" : "Disappearing messages (set by the group's owner and admins)";
+  }
+
+  function renderReplying(conv) {
+    const quoted = conv.messages.get(replyTo);
+    // Deleted or expired meanwhile: there is nothing to answer any more.
+    if (!quoted || quoted.deleted_at) replyTo = null;
+    if (replyTo === null) {
+      replying.replaceChildren();
+      return;
+    }
+    fill(
+      replying,
+      h("span", { class: "grow" }, h("small", { class: "muted" }, `Replying to ${chat.name(quoted.from)}`), h("span", { class: "snippet" }, quoted.body)),
+      h("button", { type: "button", class: "ghost small", title: "Cancel the reply", dataset: { test: "reply-cancel" }, onclick: () => views.reply(null) }, "×"),
+    );
   }
 
   function groupTools(group) {
@@ -410,26 +514,16 @@ function startChat(session) {
       const own = m.from === session.user.id;
       const readers = own ? readBy(m.seq) : [];
       const showName = conv.kind === "group" && !own && previous?.from !== m.from;
-      items.push(
-        h(
-          "div",
-          { class: own ? "msg own" : "msg", dataset: { test: "message", seq: String(m.seq), status: own ? (readers.length ? "read" : "sent") : "" } },
-          showName ? h("span", { class: "author", style: `--hue: ${hue(chat.name(m.from))}` }, chat.name(m.from)) : null,
-          h("span", { class: "body" }, m.body),
-          h(
-            "span",
-            { class: "meta" },
-            clock(m.ts),
-            own ? h("span", { class: readers.length ? "tick read" : "tick", title: readers.length ? `Read by ${readers.map((u) => chat.name(u)).join(", ")}` : "Sent" }, readers.length ? " ✓✓" : " ✓") : null,
-          ),
-        ),
-      );
+      items.push(views.bubble(conv, m, { showName, readers }));
       previous = m;
     }
     for (const p of conv.pending.values()) {
       items.push(h("div", { class: "msg own pending", dataset: { test: "message", status: "pending" } }, h("span", { class: "body" }, p.body), h("span", { class: "meta" }, "sending…")));
     }
+    // The inline editor's textarea is kept across renders, but moving it loses the focus.
+    const focused = messages.contains(document.activeElement) ? document.activeElement : null;
     fill(messages, items);
+    if (focused?.isConnected) focused.focus({ preventScroll: true });
     if (stickToBottom) messages.scrollTop = messages.scrollHeight;
     else messages.scrollTop = messages.scrollHeight - fromBottom;
   }

@@ -20,9 +20,9 @@ use sea_orm_migration::{prelude::*, schema::*};
 /// Length of a UUIDv7 in hyphenated form: the shape of every user, group and message id.
 const ID_LEN: u32 = 36;
 /// Length of a conversation id, which the node derives from two user ids or a group id.
-const CONVERSATION_ID_LEN: u32 = 96;
+pub(super) const CONVERSATION_ID_LEN: u32 = 96;
 /// Length of the short tags stored from the entity enums (role, kind, status).
-const TAG_LEN: u32 = 16;
+pub(super) const TAG_LEN: u32 = 16;
 
 /// Creates the initial schema; `down` drops all of it.
 #[derive(DeriveMigrationName)]
@@ -78,11 +78,11 @@ impl MigrationTrait for Migration {
 }
 
 /// The few column and table shapes that differ between backends.
-struct Dialect(DbBackend);
+pub(super) struct Dialect(pub(super) DbBackend);
 
 impl Dialect {
     /// A `CREATE TABLE` with the table options MySQL needs (none elsewhere).
-    fn table(&self, name: impl IntoTableRef) -> TableCreateStatement {
+    pub(super) fn table(&self, name: impl IntoTableRef) -> TableCreateStatement {
         let mut table = Table::create();
         table.table(name);
         if self.0 == DbBackend::MySql {
@@ -95,14 +95,14 @@ impl Dialect {
     }
 
     /// A non-null UTC instant with microsecond precision.
-    fn instant(&self, col: impl IntoIden) -> ColumnDef {
+    pub(super) fn instant(&self, col: impl IntoIden) -> ColumnDef {
         let mut col = self.instant_null(col);
         col.not_null();
         col
     }
 
     /// A nullable UTC instant with microsecond precision.
-    fn instant_null(&self, col: impl IntoIden) -> ColumnDef {
+    pub(super) fn instant_null(&self, col: impl IntoIden) -> ColumnDef {
         let mut def = ColumnDef::new(col);
         match self.0 {
             DbBackend::MySql => def.custom(Alias::new("datetime(6)")),
@@ -114,7 +114,7 @@ impl Dialect {
 }
 
 /// An id column: a hyphenated UUIDv7.
-fn id(col: impl IntoIden) -> ColumnDef {
+pub(super) fn id(col: impl IntoIden) -> ColumnDef {
     string_len(col, ID_LEN)
 }
 
@@ -132,7 +132,7 @@ fn foreign_key(
 }
 
 /// A foreign key whose rows go away with the row they point to.
-fn owned_by(
+pub(super) fn owned_by(
     name: &str,
     from: (impl IntoIden, impl IntoIden),
     to: (impl IntoIden, impl IntoIden),

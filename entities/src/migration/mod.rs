@@ -17,6 +17,9 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
 mod m20261206_000001_message_body_mediumtext;
+mod m20261207_000001_rich_messages;
+mod m20261207_000002_message_search;
+mod m20261207_000003_webhooks;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -31,6 +34,9 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261206_000001_message_body_mediumtext::Migration),
+            Box::new(m20261207_000001_rich_messages::Migration),
+            Box::new(m20261207_000002_message_search::Migration),
+            Box::new(m20261207_000003_webhooks::Migration),
         ]
     }
 }

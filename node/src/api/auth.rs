@@ -21,6 +21,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{hash_password, verify_password};
+use crate::chat::hooks;
 use crate::chat::users::UserView;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -97,10 +98,9 @@ async fn register(
         }
     })?;
     let token = state.tokens.issue(&user.id)?;
-    Ok(HttpResponse::Created().json(AuthReply {
-        user: user.into(),
-        token,
-    }))
+    let user = UserView::from(user);
+    hooks::user_registered(&state.chat, &user);
+    Ok(HttpResponse::Created().json(AuthReply { user, token }))
 }
 
 async fn login(

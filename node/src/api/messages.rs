@@ -1,20 +1,185 @@
 //! Messages over HTTP: `POST /api/v1/messages` (the same as the `message:send` event),
-//! `GET /api/v1/conversations` and `GET /api/v1/conversations/{id}/messages`.
+//! `GET /api/v1/conversations` and `GET /api/v1/conversations/{id}/messages`, and the
+//! changes to a sent message: edit (`PATCH`), delete (`DELETE`), recall, reactions, and a
+//! conversation's expiry. Each calls the same operation as its Socket.IO event.
 
 use actix_web::{HttpResponse, web};
-use confab_protocol::chat::{ConversationId, SendMessage};
+use confab_protocol::chat::{
+    ConversationId, EditMessage, ExpiryRequest, MessageRef, ReactionRequest, SearchRequest,
+    SendMessage,
+};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::caller::Authenticated;
-use crate::chat::messages;
+use crate::chat::changes::{self, Deletion};
+use crate::chat::{expiry, messages, reactions, search};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    const MESSAGE: &str = "/conversations/{id}/messages/{seq}";
     cfg.route("/messages", web::post().to(send))
         .route("/conversations", web::get().to(conversations))
-        .route("/conversations/{id}/messages", web::get().to(page));
+        .route("/conversations/{id}/messages", web::get().to(page))
+        .route(MESSAGE, web::patch().to(edit))
+        .route(MESSAGE, web::delete().to(delete))
+        .route(
+            "/conversations/{id}/messages/{seq}/recall",
+            web::post().to(recall),
+        )
+        .route(
+            "/conversations/{id}/messages/{seq}/reactions/{emoji}",
+            web::put().to(react),
+        )
+        .route(
+            "/conversations/{id}/messages/{seq}/reactions/{emoji}",
+            web::delete().to(unreact),
+        )
+        .route("/conversations/{id}/expiry", web::put().to(set_expiry))
+        .route("/search", web::get().to(search));
+}
+
+/// `GET /search?q=&conversation=&limit=&offset=`.
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    q: String,
+    conversation: Option<ConversationId>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn search(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let SearchQuery {
+        q,
+        conversation,
+        limit,
+        offset,
+    } = query.into_inner();
+    let request = SearchRequest {
+        query: q,
+        conversation,
+        limit,
+        offset,
+    };
+    let found = search::search(&state.chat, &caller.user_id, request).await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// A message named in the path: its conversation and seq.
+type MessagePath = web::Path<(ConversationId, i64)>;
+
+/// The body of an edit: the new body and meta.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditBody {
+    body: String,
+    #[serde(default)]
+    meta: Option<Value>,
+}
+
+async fn edit(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    path: MessagePath,
+    body: web::Json<EditBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (conversation, seq) = path.into_inner();
+    let EditBody { body, meta } = body.into_inner();
+    let request = EditMessage {
+        conversation,
+        seq,
+        body,
+        meta,
+    };
+    let message = changes::edit(&state.chat, &caller.user_id, request, None).await?;
+    Ok(HttpResponse::Ok().json(json!({"ok": true, "message": message})))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    path: MessagePath,
+) -> Result<HttpResponse, ApiError> {
+    remove(&state, &caller, path, Deletion::Delete).await
+}
+
+async fn recall(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    path: MessagePath,
+) -> Result<HttpResponse, ApiError> {
+    remove(&state, &caller, path, Deletion::Recall).await
+}
+
+async fn remove(
+    state: &AppState,
+    caller: &Authenticated,
+    path: MessagePath,
+    deletion: Deletion,
+) -> Result<HttpResponse, ApiError> {
+    let (conversation, seq) = path.into_inner();
+    let request = MessageRef { conversation, seq };
+    let message = changes::delete(&state.chat, &caller.user_id, request, deletion, None).await?;
+    Ok(HttpResponse::Ok().json(json!({"ok": true, "message": message})))
+}
+
+async fn react(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    path: web::Path<(ConversationId, i64, String)>,
+) -> Result<HttpResponse, ApiError> {
+    reaction(&state, &caller, path, true).await
+}
+
+async fn unreact(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    path: web::Path<(ConversationId, i64, String)>,
+) -> Result<HttpResponse, ApiError> {
+    reaction(&state, &caller, path, false).await
+}
+
+async fn reaction(
+    state: &AppState,
+    caller: &Authenticated,
+    path: web::Path<(ConversationId, i64, String)>,
+    added: bool,
+) -> Result<HttpResponse, ApiError> {
+    let (conversation, seq, emoji) = path.into_inner();
+    let request = ReactionRequest {
+        conversation,
+        seq,
+        emoji,
+    };
+    reactions::react(&state.chat, &caller.user_id, request, added, None).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The body of `PUT /conversations/{id}/expiry`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpiryBody {
+    #[serde(default)]
+    seconds: Option<u64>,
+}
+
+async fn set_expiry(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<ConversationId>,
+    body: web::Json<ExpiryBody>,
+) -> Result<HttpResponse, ApiError> {
+    let request = ExpiryRequest {
+        conversation: id.into_inner(),
+        seconds: body.into_inner().seconds,
+    };
+    let conversation = expiry::set(&state.chat, &caller.user_id, request).await?;
+    Ok(HttpResponse::Ok().json(json!({"ok": true, "conversation": conversation})))
 }
 
 async fn send(

@@ -92,9 +92,10 @@ impl From<ChatError> for ApiError {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Forbidden | ErrorCode::Blocked => StatusCode::FORBIDDEN,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Conflict | ErrorCode::GroupFull | ErrorCode::TooManyGroups => {
-                StatusCode::CONFLICT
-            }
+            ErrorCode::Conflict
+            | ErrorCode::GroupFull
+            | ErrorCode::TooManyGroups
+            | ErrorCode::TooManyReactions => StatusCode::CONFLICT,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };

@@ -4,9 +4,11 @@
 //! `g:<group id>`: both are derived, so the first message needs no lookup and every node
 //! agrees. User and group ids never contain `:`.
 
-use chrono::SecondsFormat;
-use confab_entities::message;
-use confab_protocol::chat::{ConversationId, ConversationKind, GroupId, Message, Target, UserId};
+use chrono::{DateTime, SecondsFormat, Utc};
+use confab_entities::{MessageKind, message};
+use confab_protocol::chat::{
+    self, ConversationId, ConversationKind, GroupId, Message, Target, UserId,
+};
 
 use super::{Chat, ChatError};
 use crate::store::membership;
@@ -122,11 +124,26 @@ pub async fn accessible(
     }
 }
 
-/// A stored message as clients see it.
+/// An instant as messages carry it: RFC 3339 in UTC, to the microsecond.
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A stored entry (a message, an edit or a deletion) as clients see it (without
+/// reactions, which a page adds).
 pub fn view(model: message::Model) -> Message {
     let to = Conversation::parse(&model.conversation_id)
         .map(|conversation| conversation.target(&model.sender_id))
         .unwrap_or_else(|| Target::User(UserId::stored(String::new())));
+    let kind = match model.kind {
+        MessageKind::Message => chat::MessageKind::Message,
+        MessageKind::Edit => chat::MessageKind::Edit,
+        MessageKind::Delete => chat::MessageKind::Delete,
+    };
+    let mentions = model
+        .mentions
+        .and_then(|mentions| serde_json::from_value(mentions).ok())
+        .unwrap_or_default();
     Message {
         id: model.id,
         conversation: model.conversation_id,
@@ -136,9 +153,15 @@ pub fn view(model: message::Model) -> Message {
         body: model.body,
         meta: model.meta.unwrap_or(serde_json::Value::Null),
         client_msg_id: model.client_msg_id,
-        ts: model
-            .created_at
-            .to_rfc3339_opts(SecondsFormat::Micros, true),
+        ts: timestamp(model.created_at),
+        kind,
+        target: model.target_seq,
+        reply_to: model.reply_to,
+        mentions,
+        edited_at: model.edited_at.map(timestamp),
+        deleted_at: model.deleted_at.map(timestamp),
+        expires_at: model.expires_at.map(timestamp),
+        reactions: None,
     }
 }
 

@@ -24,14 +24,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::conversations::Conversation;
-use super::{Chat, ChatError, encode_event};
+use super::{Chat, ChatError, encode_event, hooks};
 use crate::store::groups::{self as store, NewGroup};
 use crate::store::membership::{self, NoConsent};
 
 /// Longest group name, in characters (after trimming).
 const MAX_NAME_CHARS: usize = 128;
 /// Roles that manage members and the name.
-const MANAGERS: &[GroupRole] = &[GroupRole::Owner, GroupRole::Admin];
+pub(super) const MANAGERS: &[GroupRole] = &[GroupRole::Owner, GroupRole::Admin];
 /// The role that sets roles and dissolves the group.
 const OWNER: &[GroupRole] = &[GroupRole::Owner];
 
@@ -268,6 +268,7 @@ fn publish(chat: &Chat, group_id: &str, before: &BTreeSet<String>, after: Option
         Some(group) => json!(group),
         None => json!({"id": group_id, "dissolved": true}),
     };
+    hooks::group_changed(chat, &payload);
     let everyone = before.union(&now).cloned().collect();
     chat.push_to_users(everyone, encode_event(events::GROUP_UPDATED, payload), None);
 }

@@ -5,22 +5,22 @@ use std::time::Instant;
 
 use confab_entities::message;
 use confab_protocol::chat::{
-    ConversationId, ErrorCode, HistoryRequest, Message, ReadRequest, Receipt, SendMessage,
-    SyncReply, SyncRequest, Target, Typing, TypingRequest, UserId, events,
+    ConversationId, ErrorCode, HistoryRequest, Message, ReactionCount, ReadRequest, Receipt,
+    SendMessage, SyncReply, SyncRequest, Target, Typing, TypingRequest, UserId, events,
 };
 use serde::Serialize;
 use serde_json::Value;
 
 use super::conversations::{Conversation, accessible, view};
-use super::{Chat, ChatError, encode_event};
+use super::{Chat, ChatError, encode_event, hooks};
 use crate::actors::cursors::MoveCursor;
 use crate::actors::store::{Append, StoreError};
 use crate::actors::user::Deliver;
 use crate::engineio::Sid;
 use crate::store::append::Refusal;
 use crate::store::cursors::CursorMove;
-use crate::store::membership;
-use crate::store::messages::{self as stored, NewMessage};
+use crate::store::messages::{self as stored, Kinds, NewMessage};
+use crate::store::{changes, membership, reactions};
 
 /// Default and largest page of `sync`.
 const SYNC_LIMIT: (u32, u32) = (500, 1000);
@@ -70,37 +70,53 @@ fn page_size(requested: Option<u32>, (default, max): (u32, u32)) -> u64 {
     u64::from(requested.unwrap_or(default).clamp(1, max))
 }
 
+/// Most members one message may mention.
+const MAX_MENTIONS: usize = 50;
+
 /// Checks a message against the limits before anything else happens; returns the length
 /// of its serialised `meta`.
 fn check_message(chat: &Chat, request: &SendMessage) -> Result<usize, ChatError> {
     if request.client_msg_id.is_empty() || request.client_msg_id.len() > MAX_CLIENT_MSG_ID {
         return Err(ChatError::invalid("client_msg_id must have 1 to 64 bytes"));
     }
-    if request.body.len() > chat.limits.max_body_bytes {
+    if request.mentions.len() > MAX_MENTIONS {
+        return Err(ChatError::new(
+            ErrorCode::TooLarge,
+            format!("at most {MAX_MENTIONS} mentions per message"),
+        ));
+    }
+    check_content(chat, &request.body, request.meta.as_ref())
+}
+
+/// Checks a body and meta (of a new message or an edit) against the limits; returns the
+/// length of the serialised meta.
+pub(super) fn check_content(
+    chat: &Chat,
+    body: &str,
+    meta: Option<&Value>,
+) -> Result<usize, ChatError> {
+    if body.len() > chat.limits.max_body_bytes {
         return Err(ChatError::new(
             ErrorCode::TooLarge,
             format!("the body is over {} bytes", chat.limits.max_body_bytes),
         ));
     }
-    let meta_len = request
-        .meta
-        .as_ref()
-        .map_or(0, |meta| meta.to_string().len());
+    let meta_len = meta.map_or(0, |meta| meta.to_string().len());
     if meta_len > chat.limits.max_meta_bytes {
         return Err(ChatError::new(
             ErrorCode::TooLarge,
             format!("meta is over {} bytes", chat.limits.max_meta_bytes),
         ));
     }
-    if request.body.is_empty() && request.meta.is_none() {
+    if body.is_empty() && meta.is_none() {
         return Err(ChatError::invalid("a message needs a body or meta"));
     }
     // PostgreSQL's `text` and `jsonb` cannot hold U+0000: refused here, it can never reach
     // (and fail) a batch of other people's messages, and every backend stores the same.
-    if request.body.contains('\0') {
+    if body.contains('\0') {
         return Err(ChatError::invalid("the body must not contain U+0000 (NUL)"));
     }
-    if request.meta.as_ref().is_some_and(has_nul) {
+    if meta.is_some_and(has_nul) {
         return Err(ChatError::invalid("meta must not contain U+0000 (NUL)"));
     }
     Ok(meta_len)
@@ -118,10 +134,57 @@ fn has_nul(value: &Value) -> bool {
     }
 }
 
+/// Checks what a message refers to: the message it answers must be a message of the
+/// conversation, not deleted; those it mentions must be members of its group (a direct
+/// message mentions nobody). Asks the database only when there is something to check,
+/// and first whether the sender is in the group, so that a stranger learns nothing of
+/// what is in it.
+async fn check_references(
+    chat: &Chat,
+    sender: &UserId,
+    conversation: &Conversation,
+    request: &SendMessage,
+) -> Result<(), ChatError> {
+    if request.reply_to.is_none() && request.mentions.is_empty() {
+        return Ok(());
+    }
+    let members = match conversation {
+        Conversation::Group { group_id } => {
+            let members = membership::member_ids(&chat.db, group_id).await?;
+            if !members.iter().any(|member| *member == *sender) {
+                return Err(refused(Refusal::NotMember));
+            }
+            members
+        }
+        Conversation::Direct { .. } if !request.mentions.is_empty() => {
+            return Err(ChatError::invalid("only group messages mention members"));
+        }
+        Conversation::Direct { .. } => Vec::new(),
+    };
+    if let Some(seq) = request.reply_to {
+        let answered = changes::message_at(&chat.db, conversation.id().as_str(), seq).await?;
+        if answered.is_none_or(|message| message.deleted_at.is_some()) {
+            return Err(ChatError::invalid(
+                "reply_to is not a message of this conversation",
+            ));
+        }
+    }
+    if let Some(stranger) = request
+        .mentions
+        .iter()
+        .find(|mentioned| !members.iter().any(|member| *member == **mentioned))
+    {
+        return Err(ChatError::invalid(format!(
+            "{stranger} is not a member of this group"
+        )));
+    }
+    Ok(())
+}
+
 /// A writer could not store something now (`message` tells the client what to do): a
 /// full queue is the load's doing and is only counted by the writer; a database failure
 /// is logged.
-fn unavailable(error: StoreError, message: &str) -> ChatError {
+pub(super) fn unavailable(error: StoreError, message: &str) -> ChatError {
     if error != StoreError::Busy {
         tracing::warn!(%error, "storing failed");
     }
@@ -159,6 +222,11 @@ pub async fn send(
         Target::User(recipient) => Conversation::direct(sender, recipient),
         Target::Group(group_id) => Conversation::group(group_id),
     };
+    check_references(chat, sender, &conversation, &request).await?;
+    let mentions = (!request.mentions.is_empty())
+        .then(|| serde_json::to_value(&request.mentions))
+        .transpose()
+        .map_err(ChatError::internal)?;
     let new = NewMessage {
         conversation: conversation.to_ref(),
         sender_id: sender.to_string(),
@@ -166,6 +234,8 @@ pub async fn send(
         body: request.body,
         meta: request.meta,
         client_msg_id: request.client_msg_id,
+        reply_to: request.reply_to,
+        mentions,
     };
     let stored = chat
         .store
@@ -184,22 +254,13 @@ pub async fn send(
     if !stored.fresh {
         return Ok(message);
     }
-    let frames = encode_event(events::MESSAGE_NEW, &message);
     let deliver = Deliver {
-        frames,
+        frames: encode_event(events::MESSAGE_NEW, &message),
         except,
         committed_at,
     };
-    match &conversation {
-        Conversation::Direct { a, b } => {
-            let mut users = vec![a.to_string()];
-            if b != a {
-                users.push(b.to_string());
-            }
-            chat.deliver_to_users(users, deliver);
-        }
-        Conversation::Group { group_id } => chat.deliver_to_group(group_id, deliver),
-    }
+    chat.deliver_to_conversation(&conversation, deliver);
+    hooks::message_created(chat, &conversation, &message);
     Ok(message)
 }
 
@@ -235,7 +296,17 @@ pub async fn page(
     let conversation = accessible(chat, caller, conversation).await?.id();
     let limit = page_size(limit, HISTORY_LIMIT);
     let mut models = match after_seq {
-        Some(after) => stored::between(&chat.db, &conversation, after, before_seq, limit).await?,
+        Some(after) => {
+            stored::between(
+                &chat.db,
+                &conversation,
+                after,
+                before_seq,
+                limit,
+                Kinds::Messages,
+            )
+            .await?
+        }
         None => stored::latest_before(&chat.db, &conversation, before_seq, limit).await?,
     };
     let total = models.len();
@@ -246,9 +317,25 @@ pub async fn page(
             models.drain(..total - keep);
         }
     }
+    let seqs: Vec<i64> = models.iter().map(|model| model.seq).collect();
+    let mut counts = reactions::counts(&chat.db, conversation.as_str(), &seqs, caller).await?;
+    let messages = models
+        .into_iter()
+        .map(|model| {
+            let counts = counts.remove(&model.seq).unwrap_or_default();
+            let mut message = view(model);
+            message.reactions = Some(
+                counts
+                    .into_iter()
+                    .map(|(emoji, count, me)| ReactionCount { emoji, count, me })
+                    .collect(),
+            );
+            message
+        })
+        .collect();
     Ok(Page {
-        more: models.len() < total,
-        messages: models.into_iter().map(view).collect(),
+        more: total > seqs.len(),
+        messages,
     })
 }
 
@@ -280,14 +367,17 @@ pub async fn sync(
             more = true;
             break;
         }
-        let mut page = stored::between(&chat.db, &conversation.id, after, None, room).await?;
+        let mut page =
+            stored::between(&chat.db, &conversation.id, after, None, room, Kinds::All).await?;
+        // A page short of `room` has all there is: the seqs after it are gone (expired).
+        let full = page.len() as u64 == room;
         let fits = fitting(&page, budget, messages.is_empty());
         budget = budget.saturating_sub(page[..fits].iter().map(reply_bytes).sum());
         let cut = fits < page.len();
         page.truncate(fits);
         let last = page.last().map_or(after, |message| message.seq);
         messages.extend(page.into_iter().map(view));
-        if cut || last < conversation.last_seq {
+        if cut || (full && last < conversation.last_seq) {
             more = true;
             break;
         }
@@ -355,7 +445,7 @@ pub async fn typing(chat: &Chat, caller: &UserId, request: TypingRequest) -> Res
 /// other members; nobody in a direct conversation with a block either way), in one query:
 /// a group's members (the caller among them, or it is `not_found`), or whether the two
 /// users of a direct conversation blocked each other.
-async fn audience(
+pub(super) async fn audience(
     chat: &Chat,
     caller: &UserId,
     id: &ConversationId,
@@ -394,6 +484,8 @@ pub struct ConversationView {
     pub last_seq: i64,
     /// What the caller has read.
     pub read_seq: i64,
+    /// How long a new message lives here, in seconds; `null`: for ever.
+    pub expire_secs: Option<i64>,
 }
 
 /// The caller's conversations, those with the most messages first.
@@ -416,6 +508,7 @@ pub async fn conversations(
                 with: conversation.target(caller),
                 kind,
                 last_seq: row.last_seq,
+                expire_secs: row.expire_secs,
                 id: row.id,
             })
         })

@@ -9,12 +9,17 @@
 //! `actors/user.rs` / `actors/group.rs` → the recipients' sockets.
 
 pub mod blocks;
+pub mod changes;
 pub mod contacts;
 pub mod conversations;
+pub mod expiry;
 pub mod groups;
+pub mod hooks;
 pub mod messages;
 pub mod presence;
 pub mod rate;
+pub mod reactions;
+pub mod search;
 pub mod users;
 
 use std::sync::{Arc, LazyLock};
@@ -26,6 +31,7 @@ use confab_protocol::socketio::{Namespace, event_frame};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
+use self::conversations::Conversation;
 use crate::actors::cursors::CursorWriter;
 use crate::actors::node::{
     DeliverToGroup, DeliverToUsers, MembershipChanged, MembershipsRead, NodeActor, StartReconcile,
@@ -46,6 +52,11 @@ pub struct ChatLimits {
     pub max_group_members: usize,
     /// Most groups a user may be in. Default 500.
     pub max_groups_per_user: usize,
+    /// How long after sending its author may still delete (recall) a message; `None`: any
+    /// time. Default 48 hours.
+    pub recall_window: Option<std::time::Duration>,
+    /// Most different emoji one message may carry as reactions. Default 20.
+    pub max_reactions_per_message: usize,
 }
 
 impl Default for ChatLimits {
@@ -55,6 +66,8 @@ impl Default for ChatLimits {
             max_meta_bytes: 16 * 1024,
             max_group_members: 1000,
             max_groups_per_user: 500,
+            recall_window: Some(std::time::Duration::from_secs(48 * 3600)),
+            max_reactions_per_message: 20,
         }
     }
 }
@@ -140,6 +153,8 @@ pub struct Chat {
     /// What closed and opened connections still have to do (presence announcements); a
     /// stopping node waits for it.
     pub pending: Pending,
+    /// The operator's webhooks, when configured.
+    pub webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 /// The chat's namespace, `/`.
@@ -173,6 +188,21 @@ impl Chat {
                 committed_at: None,
             },
         );
+    }
+
+    /// Delivers to every member of `conversation` (but the socket `deliver.except`): both
+    /// users of a direct conversation, or a group's online members.
+    pub(crate) fn deliver_to_conversation(&self, conversation: &Conversation, deliver: Deliver) {
+        match conversation {
+            Conversation::Direct { a, b } => {
+                let mut users = vec![a.to_string()];
+                if b != a {
+                    users.push(b.to_string());
+                }
+                self.deliver_to_users(users, deliver);
+            }
+            Conversation::Group { group_id } => self.deliver_to_group(group_id, deliver),
+        }
     }
 
     pub(crate) fn deliver_to_users(&self, users: Vec<String>, deliver: Deliver) {

@@ -19,11 +19,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use confab_entities::{block, conversation, group_member, message};
+use confab_entities::{MessageKind, block, conversation, group_member, message};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryFilter, QuerySelect,
 };
 
 use super::messages::{ConversationRefKind, NewMessage, new_conversation};
@@ -99,14 +99,7 @@ async fn write(
     batch: &[NewMessage],
     repeats: Repeats,
 ) -> Result<Vec<Appended>, DbErr> {
-    // A write transaction from the start: on SQLite a read that later wants to write can
-    // fail at once when another connection writes; other databases ignore the mode.
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
+    let txn = super::begin_write(db).await?;
     let refusals = refusals(&txn, batch).await?;
     let accepted: Vec<&NewMessage> = batch
         .iter()
@@ -131,16 +124,18 @@ async fn write(
                 .push(new);
         }
     }
-    let last_seqs = reserve_seqs(&txn, &per_conversation, now).await?;
+    let reserved = reserve_seqs(&txn, &per_conversation, now).await?;
     let mut inserted: HashSet<(&str, &str)> = HashSet::new();
     let mut rows = Vec::new();
     let mut sizes = Vec::new();
     for (conversation_id, news) in &per_conversation {
-        let last = last_seqs
+        let reserved = reserved
             .get(*conversation_id)
-            .copied()
             .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {conversation_id}")))?;
-        let first_seq = last - news.len() as i64 + 1;
+        let first_seq = reserved.last_seq - news.len() as i64 + 1;
+        let expires_at = reserved
+            .expire_secs
+            .map(|secs| now + chrono::TimeDelta::seconds(secs));
         for (offset, new) in news.iter().enumerate() {
             let model = message::Model {
                 id: uuid::Uuid::now_v7().to_string(),
@@ -151,6 +146,13 @@ async fn write(
                 meta: new.meta.clone(),
                 client_msg_id: new.client_msg_id.clone(),
                 created_at: now,
+                kind: MessageKind::Message,
+                target_seq: None,
+                reply_to: new.reply_to,
+                mentions: new.mentions.clone(),
+                edited_at: None,
+                deleted_at: None,
+                expires_at,
             };
             rows.push(active(&model));
             sizes.push(new.size);
@@ -301,16 +303,7 @@ async fn rows_of<E: EntityTrait>(
 }
 
 fn active(model: &message::Model) -> message::ActiveModel {
-    message::ActiveModel {
-        id: Set(model.id.clone()),
-        conversation_id: Set(model.conversation_id.clone()),
-        seq: Set(model.seq),
-        sender_id: Set(model.sender_id.clone()),
-        body: Set(model.body.clone()),
-        meta: Set(model.meta.clone()),
-        client_msg_id: Set(model.client_msg_id.clone()),
-        created_at: Set(model.created_at),
-    }
+    model.clone().into()
 }
 
 /// The stored messages of the entries whose `(sender, client_msg_id)` exists already.
@@ -346,15 +339,24 @@ async fn existing_by_client_id<'a>(
     Ok(by_key)
 }
 
+/// What [`reserve_seqs`] reserved in one conversation.
+#[derive(Debug, Clone, Copy)]
+struct Reserved {
+    /// The conversation's new `last_seq`: its messages own `last_seq - count + 1 ..=
+    /// last_seq`.
+    last_seq: i64,
+    /// How long its messages live.
+    expire_secs: Option<i64>,
+}
+
 /// Reserves sequence numbers for the messages of each conversation (creating the
 /// conversations that do not exist yet) with upserts that add the count to `last_seq`
-/// and lock the rows until the transaction ends; returns each conversation's new
-/// `last_seq`: its messages own `new - count + 1 ..= new`.
+/// and lock the rows until the transaction ends; returns what each reserved.
 async fn reserve_seqs(
     db: &impl ConnectionTrait,
     per_conversation: &BTreeMap<&str, Vec<&NewMessage>>,
     now: DateTime<Utc>,
-) -> Result<HashMap<String, i64>, DbErr> {
+) -> Result<HashMap<String, Reserved>, DbErr> {
     // The row proposed for insertion carries the count in `last_seq`.
     let proposed = if db.get_database_backend() == DbBackend::MySql {
         Expr::cust("VALUES(`last_seq`)")
@@ -386,7 +388,13 @@ async fn reserve_seqs(
                 .all(db)
                 .await?
         };
-        last_seqs.extend(updated.into_iter().map(|row| (row.id, row.last_seq)));
+        last_seqs.extend(updated.into_iter().map(|row| {
+            let reserved = Reserved {
+                last_seq: row.last_seq,
+                expire_secs: row.expire_secs,
+            };
+            (row.id, reserved)
+        }));
     }
     Ok(last_seqs)
 }

@@ -175,11 +175,27 @@ pub async fn conversations_of(
     db: &DatabaseConnection,
     user_id: &str,
 ) -> Result<Vec<conversation::Model>, DbErr> {
-    let mine = Condition::any()
+    conversation::Entity::find()
+        .filter(conversations_of_condition(user_id))
+        .all(db)
+        .await
+}
+
+/// The conversations `user_id` is in: their direct ones and their groups'.
+fn conversations_of_condition(user_id: &str) -> Condition {
+    Condition::any()
         .add(conversation::Column::UserA.eq(user_id))
         .add(conversation::Column::UserB.eq(user_id))
-        .add(conversation::Column::GroupId.in_subquery(groups_of(user_id)));
-    conversation::Entity::find().filter(mine).all(db).await
+        .add(conversation::Column::GroupId.in_subquery(groups_of(user_id)))
+}
+
+/// `SELECT id FROM conversations WHERE <user_id is in it>`, to use inside other queries.
+pub fn conversation_ids_of(user_id: &str) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(conversation::Column::Id)
+        .from(conversation::Entity)
+        .cond_where(conversations_of_condition(user_id))
+        .to_owned()
 }
 
 /// `SELECT group_id FROM group_members WHERE user_id = ?`, to use inside other queries.

@@ -2,7 +2,7 @@
 //! writes are in `append.rs`).
 
 use chrono::{DateTime, Utc};
-use confab_entities::{ConversationKind, conversation, message};
+use confab_entities::{ConversationKind, MessageKind, conversation, message};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -48,6 +48,10 @@ pub struct NewMessage {
     pub meta: Option<Value>,
     /// The sender's id for it.
     pub client_msg_id: String,
+    /// The seq of the message it answers (checked to be one of the conversation's).
+    pub reply_to: Option<i64>,
+    /// The members it mentions, a JSON array (checked to be the group's members).
+    pub mentions: Option<Value>,
     /// About how many bytes it takes to queue and to insert: see [`NewMessage::size_of`].
     pub size: usize,
 }
@@ -85,6 +89,7 @@ pub(super) fn new_conversation(
         user_b: Set(user_b),
         last_seq: Set(last_seq),
         created_at: Set(now),
+        expire_secs: Set(None),
     }
 }
 
@@ -101,17 +106,30 @@ pub async fn ensure_conversation(
     Ok(())
 }
 
-/// Messages of `conversation_id` with `after < seq < before`, oldest first, at most `limit`.
+/// Which entries of a conversation a read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kinds {
+    /// Messages and the edits and deletions of them: the stream `sync` replays.
+    All,
+    /// Messages only, each as it is now: what `history` shows.
+    Messages,
+}
+
+/// Entries of `conversation_id` with `after < seq < before`, oldest first, at most `limit`.
 pub async fn between(
     db: &DatabaseConnection,
     conversation_id: &str,
     after: i64,
     before: Option<i64>,
     limit: u64,
+    kinds: Kinds,
 ) -> Result<Vec<message::Model>, DbErr> {
     let mut query = message::Entity::find()
         .filter(message::Column::ConversationId.eq(conversation_id))
         .filter(message::Column::Seq.gt(after));
+    if kinds == Kinds::Messages {
+        query = query.filter(message::Column::Kind.eq(MessageKind::Message));
+    }
     if let Some(before) = before {
         query = query.filter(message::Column::Seq.lt(before));
     }
@@ -122,7 +140,7 @@ pub async fn between(
         .await
 }
 
-/// The newest messages of `conversation_id` before `before` (all when `None`), returned
+/// The newest messages (not edits or deletions) of `conversation_id` before `before` (all when `None`), returned
 /// oldest first, at most `limit`.
 pub async fn latest_before(
     db: &DatabaseConnection,
@@ -130,8 +148,9 @@ pub async fn latest_before(
     before: Option<i64>,
     limit: u64,
 ) -> Result<Vec<message::Model>, DbErr> {
-    let mut query =
-        message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
+    let mut query = message::Entity::find()
+        .filter(message::Column::ConversationId.eq(conversation_id))
+        .filter(message::Column::Kind.eq(MessageKind::Message));
     if let Some(before) = before {
         query = query.filter(message::Column::Seq.lt(before));
     }

@@ -2,15 +2,34 @@
 //! area. Handlers never build queries themselves; business rules stay in the callers.
 
 pub mod append;
+pub mod changes;
 pub mod contacts;
 pub mod cursors;
+pub mod expiry;
 pub mod groups;
 pub mod membership;
 pub mod messages;
+pub mod reactions;
+pub mod search;
 pub mod settings;
 pub mod users;
+pub mod webhooks;
 
-use sea_orm::{DbErr, RuntimeErr, SqlErr};
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+
+/// Begins a transaction that will write: on SQLite it takes the write lock at once
+/// (`IMMEDIATE`), since a read that later wants to write can fail at once when another
+/// connection writes; other databases ignore the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
 
 /// Whether `error` is a unique-constraint violation (a duplicate key).
 pub fn is_unique_violation(error: &DbErr) -> bool {

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod chat;
+mod cluster_changes;
 mod cluster_delivery;
 mod cluster_faults;
 mod cluster_fixture;
@@ -21,3 +22,4 @@ mod loadtest_smoke;
 mod telemetry;
 mod tls;
 mod web;
+mod webhooks;

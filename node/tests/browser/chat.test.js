@@ -1,14 +1,16 @@
 // The web client (web/dist) in a real browser: Debian's chromium driven by playwright-core,
 // against a real two-node cluster (../js/lib/cluster.js). Alice's browser talks to node A
 // on a laptop-sized window, Bob's to node B on a phone-sized one; Carol exists only
-// through the HTTP API. Screenshots of the main screens go to artifacts/.
+// through the HTTP API. A second test has Dave (laptop, node A) and Erin (phone, node B)
+// edit, delete, answer, react to, mention and expire messages. Screenshots of the main
+// screens go to artifacts/.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { apiOk, confabUnavailableReason } from "../js/lib/confab.js";
+import { apiOk, befriend, confabUnavailableReason } from "../js/lib/confab.js";
 import { startCluster } from "../js/lib/cluster.js";
 
 const WEB_DIR = fileURLToPath(new URL("../../../web/dist", import.meta.url));
@@ -60,18 +62,43 @@ function shot(page, name) {
   return page.screenshot({ path: `${ARTIFACTS}${name}.png` });
 }
 
-async function registerInPage(page, username) {
+/** Signs in on the sign-in screen: `how` is "register" or "login". */
+async function signInPage(page, username, how) {
   await page.fill("input[name=username]", username);
   await page.fill("input[name=password]", PASSWORD);
-  await page.click("[data-test=register]");
+  await page.click(`[data-test=${how}]`);
   await see(page, "[data-test=me]", username, REGISTER_WITHIN_MS);
   await see(page, "[data-test=connection][data-state=synced]");
 }
 
+function registerInPage(page, username) {
+  return signInPage(page, username, "register");
+}
+
+/** Sends `body` from the composer; resolves its seq once the server has it. */
 async function send(page, body) {
   await page.fill("[data-test=composer]", body);
   await page.press("[data-test=composer]", "Enter");
-  await see(page, "[data-test=message][data-status=sent], [data-test=message][data-status=read]", body);
+  const sent = await see(page, "[data-test=message][data-status=sent], [data-test=message][data-status=read]", body);
+  return Number(await sent.getAttribute("data-seq"));
+}
+
+/** The message `seq` of the open conversation, or a selector inside it. */
+function at(seq, inside = "") {
+  return `[data-test=message][data-seq='${seq}'] ${inside}`.trim();
+}
+
+/** Clicks a message (which shows its actions), then its action `name`. */
+async function messageAction(page, seq, name) {
+  await page.locator(at(seq, ".meta")).click();
+  await page.locator(at(seq, `[data-test=${name}]`)).click();
+}
+
+async function editMessage(page, seq, body) {
+  await messageAction(page, seq, "edit");
+  await page.fill("[data-test=edit-input]", body);
+  await page.press("[data-test=edit-input]", "Enter");
+  await see(page, at(seq, "[data-test=edited]"));
 }
 
 test("two users on two nodes chat in the browser", { skip: skip ?? false, timeout: 120_000 }, async () => {
@@ -205,4 +232,164 @@ test("two users on two nodes chat in the browser", { skip: skip ?? false, timeou
     err.message += `\nnode A:\n${nodeA.output()}\nnode B:\n${nodeB.output()}`;
     throw err;
   }
+});
+
+test("rich messages in the browser: edits, deletions, replies, reactions, mentions, expiry", { skip: skip ?? false, timeout: 240_000 }, async (t) => {
+  const [nodeA, nodeB] = cluster.nodes;
+  const register = (username) => apiOk(nodeA, "POST", "/api/v1/auth/register", { body: { username, password: PASSWORD }, timeoutMs: REGISTER_WITHIN_MS }, 201);
+  const [dave, erin, frank] = await Promise.all(["dave", "erin", "frank"].map(register));
+  await befriend(nodeA, dave, erin);
+  await befriend(nodeA, dave, frank);
+  const { group } = await apiOk(nodeA, "POST", "/api/v1/groups", { token: dave.token, body: { name: "Book club", members: [erin.user.id, frank.user.id] } }, 201);
+  const laptop = await openPage(nodeA.url, { width: 1200, height: 760 });
+  const phone = await openPage(nodeB.url, { width: 390, height: 760 });
+  // Each step is a subtest; a failing one leaves screenshots and the nodes' logs.
+  const step = (name, fn) =>
+    t.test(name, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        const slug = name.replace(/\W+/g, "-").slice(0, 40);
+        await shot(laptop, `failure-${slug}-laptop`).catch(() => {});
+        await shot(phone, `failure-${slug}-phone`).catch(() => {});
+        err.message += `\nnode A:\n${nodeA.output()}\nnode B:\n${nodeB.output()}`;
+        throw err;
+      }
+    });
+  let plan;
+  let answer;
+  let draft;
+
+  await step("Dave (laptop) and Erin (phone) log in and open their chat", async () => {
+    await Promise.all([signInPage(laptop, "dave", "login"), signInPage(phone, "erin", "login")]);
+    await laptop.click("[data-test=contact][data-user=erin]");
+    await phone.click("[data-test=contact][data-user=dave]");
+    await see(phone, "[data-test=title]", "dave");
+  });
+
+  await step("an edit shows in the other browser with the edited marker", async () => {
+    plan = await send(laptop, "see you at 7");
+    await see(phone, at(plan), "see you at 7");
+    await editMessage(laptop, plan, "see you at 8");
+    await see(phone, `${at(plan)}:has([data-test=edited])`, "see you at 8");
+    await shot(phone, "13-edited-phone");
+  });
+
+  await step("a deletion leaves a tombstone in the other browser", async () => {
+    const oops = await send(laptop, "oops, wrong chat");
+    await see(phone, at(oops), "oops, wrong chat");
+    await messageAction(laptop, oops, "delete");
+    await see(laptop, at(oops, "[data-test=tombstone]"));
+    await see(phone, at(oops, "[data-test=tombstone]"), "message deleted");
+    assert.equal(await phone.locator("[data-test=message]", { hasText: "oops, wrong chat" }).count(), 0);
+    await shot(phone, "14-deleted-phone");
+  });
+
+  await step("a reply quotes the answered message", async () => {
+    await messageAction(phone, plan, "reply");
+    await see(phone, "[data-test=replying]", "see you at 8");
+    answer = await send(phone, "works for me");
+    assert.equal(await phone.locator("[data-test=replying]").isVisible(), false);
+    await see(phone, at(answer, "[data-test=quote]"), "see you at 8");
+    await see(laptop, at(answer, "[data-test=quote]"), "see you at 8");
+    await shot(laptop, "15-reply-laptop");
+  });
+
+  await step("a reaction is counted in the other browser, and one's own chip takes it back", async () => {
+    const chip = (count, me) => at(answer, `[data-test=reaction][data-emoji='👍'][data-count='${count}'][data-me=${me}]`);
+    await messageAction(laptop, answer, "react");
+    await laptop.locator(at(answer, "[data-test=pick]"), { hasText: "👍" }).click();
+    await see(laptop, chip(1, true));
+    await see(phone, chip(1, false));
+    await phone.click(chip(1, false));
+    await see(phone, chip(2, true));
+    await see(laptop, chip(2, true));
+    await shot(phone, "16-reactions-phone");
+    await laptop.click(chip(2, true));
+    await see(laptop, chip(1, false));
+    await see(phone, chip(1, true));
+    // A history page carries the reactions.
+    await phone.reload();
+    await phone.click("[data-test=contact][data-user=dave]");
+    await see(phone, chip(1, true));
+  });
+
+  await step("edits and deletions made while offline apply to their messages after the reconnect", async () => {
+    draft = await send(laptop, "draft one");
+    await see(phone, at(draft), "draft one");
+    await nodeB.stop();
+    await see(phone, "[data-test=connection-banner][data-state=reconnecting]");
+    await editMessage(laptop, draft, "final one");
+    await messageAction(laptop, plan, "delete");
+    await see(laptop, at(plan, "[data-test=tombstone]"));
+    await nodeB.start();
+    await phone.locator("[data-test=connection][data-state=synced]").waitFor({ state: "attached", timeout: 30_000 });
+    await see(phone, `${at(draft)}:has([data-test=edited])`, "final one");
+    await see(phone, at(plan, "[data-test=tombstone]"));
+    await see(phone, at(answer, "[data-test=quote]"), "message deleted");
+    // The edit and the deletion are not shown as messages of their own.
+    assert.equal(await phone.locator("[data-test=message]").count(), await laptop.locator("[data-test=message]").count());
+    await shot(phone, "17-synced-changes-phone");
+  });
+
+  await step("a refused edit shows the server's error", async () => {
+    await messageAction(laptop, draft, "edit");
+    await laptop.fill("[data-test=edit-input]", "x".repeat(70_000));
+    await laptop.click("[data-test=edit-save]");
+    await see(laptop, "[data-test=pane-error]", "the body is over 65536 bytes");
+    await see(laptop, "[data-test=edit-input]");
+    await shot(laptop, "18-refused-edit-laptop");
+    await laptop.press("[data-test=edit-input]", "Escape");
+    await see(laptop, at(draft), "final one");
+  });
+
+  await step("an @mention in a group is offered, sent, and highlighted for the mentioned user", async () => {
+    await laptop.click("[data-test=chat][data-name='Book club']");
+    await see(laptop, "[data-test=subtitle]", "frank");
+    await phone.click("[data-test=back]");
+    await phone.click("[data-test=chat][data-name='Book club']");
+    await see(phone, "[data-test=title]", "Book club");
+    await laptop.type("[data-test=composer]", "bring the book @", { delay: 20 });
+    await see(laptop, "[data-test=mention-option][data-user=frank]");
+    await see(laptop, "[data-test=mention-option][data-user=erin]");
+    await shot(laptop, "19-mention-list-laptop");
+    await laptop.type("[data-test=composer]", "er", { delay: 20 });
+    assert.equal(await laptop.locator("[data-test=mention-option]").count(), 1);
+    await laptop.press("[data-test=composer]", "Enter");
+    assert.equal(await laptop.inputValue("[data-test=composer]"), "bring the book @erin ");
+    await laptop.type("[data-test=composer]", "please");
+    await laptop.press("[data-test=composer]", "Enter");
+    await see(laptop, "[data-test=message][data-status=sent] [data-test=mention]", "@erin");
+    await see(phone, "[data-test=message][data-mentioned=true] [data-test=mention]", "@erin");
+    await shot(phone, "20-mention-phone");
+    const { messages } = await apiOk(nodeA, "GET", `/api/v1/conversations/g:${group.id}/messages`, { token: frank.token });
+    assert.deepEqual(messages.at(-1).mentions, [erin.user.id]);
+  });
+
+  await step("disappearing messages: the setting shows live, and an expired message goes", async () => {
+    const expiry = "[data-test=expiry]";
+    // Only the group's owner and admins set it.
+    assert.equal(await phone.locator(expiry).isDisabled(), true);
+    await laptop.selectOption(expiry, "30");
+    await see(phone, `${expiry}[data-secs='30']`);
+    // A new page has it from the conversation list.
+    await phone.reload();
+    await phone.click("[data-test=chat][data-name='Book club']");
+    await see(phone, `${expiry}[data-secs='30']`);
+    const timed = await send(laptop, "gone in 30 seconds");
+    await see(phone, at(timed, "[data-test=expires]"));
+    await shot(phone, "21-expiry-phone");
+    // A few seconds (set over HTTP, as another client could) so that the test need not
+    // wait for 30; the message is looked for until a deadline.
+    await apiOk(nodeA, "PUT", `/api/v1/conversations/g:${group.id}/expiry`, { token: dave.token, body: { seconds: 5 } });
+    await see(phone, `${expiry}[data-secs='5']`);
+    await see(laptop, `${expiry}[data-secs='5']`);
+    const brief = await send(laptop, "gone in 5 seconds");
+    await see(phone, at(brief), "gone in 5 seconds");
+    await phone.locator(at(brief)).waitFor({ state: "detached", timeout: 30_000 });
+    await laptop.locator(at(brief)).waitFor({ state: "detached", timeout: WITHIN_MS });
+    await laptop.selectOption(expiry, { label: "Off" });
+    await see(phone, `${expiry}[data-secs=off]`);
+    await shot(laptop, "22-expiry-laptop");
+  });
 });

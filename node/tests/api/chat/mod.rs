@@ -1,11 +1,14 @@
-//! The chat over Socket.IO on one node (and two nodes sharing one database), in four
-//! parts: messages (delivery, idempotency, sync, sequence numbers, limits), access (who
-//! may connect and act), delivery (presence, receipts, typing, slow consumers, rate) and
-//! the store's batches (the rules checked per entry inside one transaction).
+//! The chat over Socket.IO on one node (and two nodes sharing one database), in five
+//! parts: messages (delivery, idempotency, sync, sequence numbers, limits), rich messages
+//! (edits, deletions, replies, mentions, reactions, expiry), access (who may connect and
+//! act), delivery (presence, receipts, typing, slow consumers, rate) and the store's
+//! batches (the rules checked per entry inside one transaction).
 
 mod access;
 mod delivery;
 mod messages;
+mod rich;
+mod search;
 mod store;
 
 use confab_testkit::SioClient;

@@ -59,6 +59,8 @@ fn entry(sender: &User, to: Conversation, client_msg_id: &str) -> NewMessage {
         body: format!("body of {client_msg_id}"),
         meta: None,
         client_msg_id: client_msg_id.to_owned(),
+        reply_to: None,
+        mentions: None,
         size: 300,
     }
 }

@@ -1,0 +1,145 @@
+//! Edits and deletions of sent messages. Each is stored as an entry of the conversation
+//! with its own seq (`store/changes.rs`), delivered live like a message
+//! (`message:edited`, `message:deleted`) and replayed by `sync` in order; `history` shows
+//! the message as it is now.
+//!
+//! Who may do what: the author edits their message any time, and deletes it ("recall")
+//! within the recall window; a group's owner and admins delete any message of the group
+//! any time. A deletion removes the text from the database, not only from view.
+
+use chrono::Utc;
+use confab_protocol::chat::{
+    ConversationId, EditMessage, Message, MessageKind, MessageRef, UserId, events,
+};
+
+use super::conversations::{Conversation, accessible, view};
+use super::groups::MANAGERS;
+use super::messages::check_content;
+use super::{Chat, ChatError, encode_event, hooks};
+use crate::actors::user::Deliver;
+use crate::engineio::Sid;
+use crate::store::changes::{self as store, Change, ChangeRefusal, ChangeRequest};
+use crate::store::membership;
+
+/// `message:edit`: replaces the body and meta of the caller's own message.
+pub async fn edit(
+    chat: &Chat,
+    caller: &UserId,
+    request: EditMessage,
+    except: Option<Sid>,
+) -> Result<Message, ChatError> {
+    chat.rate.check_sender(caller)?;
+    check_content(chat, &request.body, request.meta.as_ref())?;
+    let conversation = accessible(chat, caller, &request.conversation).await?;
+    let change = Change::Edit {
+        body: request.body,
+        meta: request.meta,
+    };
+    let request = ChangeRequest {
+        conversation_id: conversation.id().into(),
+        seq: request.seq,
+        caller: caller.to_string(),
+        change,
+        moderator: false,
+        author_since: None,
+    };
+    apply(chat, &conversation, request, except).await
+}
+
+/// Who deletes: `message:delete` lets a group's owner and admins delete anyone's message;
+/// `message:recall` is the author's own deletion only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// The author, or a group's manager.
+    Delete,
+    /// The author only.
+    Recall,
+}
+
+/// `message:delete` and `message:recall`: deletes a message for everyone.
+pub async fn delete(
+    chat: &Chat,
+    caller: &UserId,
+    request: MessageRef,
+    deletion: Deletion,
+    except: Option<Sid>,
+) -> Result<Message, ChatError> {
+    chat.rate.check_sender(caller)?;
+    let (conversation, manager) = standing(chat, caller, &request.conversation).await?;
+    let since = chat
+        .limits
+        .recall_window
+        .and_then(|window| chrono::TimeDelta::from_std(window).ok())
+        .map(|window| Utc::now() - window);
+    let request = ChangeRequest {
+        conversation_id: conversation.id().into(),
+        seq: request.seq,
+        caller: caller.to_string(),
+        change: Change::Delete,
+        moderator: manager && deletion == Deletion::Delete,
+        author_since: since,
+    };
+    apply(chat, &conversation, request, except).await
+}
+
+/// The conversation `id` if `caller` is in it, and whether they manage it (the owner or
+/// an admin of its group).
+async fn standing(
+    chat: &Chat,
+    caller: &UserId,
+    id: &ConversationId,
+) -> Result<(Conversation, bool), ChatError> {
+    let conversation = Conversation::of(id);
+    let manager = match &conversation {
+        Conversation::Direct { a, b } if a == caller || b == caller => Some(false),
+        Conversation::Direct { .. } => None,
+        Conversation::Group { group_id } => membership::role_of(&chat.db, group_id, caller)
+            .await?
+            .map(|role| MANAGERS.contains(&role)),
+    }
+    .ok_or_else(|| ChatError::not_found("no such conversation"))?;
+    Ok((conversation, manager))
+}
+
+/// Stores the change and, unless it repeats an earlier deletion, tells the conversation.
+async fn apply(
+    chat: &Chat,
+    conversation: &Conversation,
+    request: ChangeRequest,
+    except: Option<Sid>,
+) -> Result<Message, ChatError> {
+    let edit = matches!(request.change, Change::Edit { .. });
+    let changed = store::apply(&chat.db, request)
+        .await?
+        .map_err(|refusal| refused(chat, refusal, edit))?;
+    let entry = view(changed.entry);
+    if changed.fresh {
+        let event = if entry.kind == MessageKind::Edit {
+            events::MESSAGE_EDITED
+        } else {
+            events::MESSAGE_DELETED
+        };
+        let deliver = Deliver {
+            frames: encode_event(event, &entry),
+            except,
+            committed_at: None,
+        };
+        chat.deliver_to_conversation(conversation, deliver);
+        hooks::message_changed(chat, &entry);
+    }
+    Ok(entry)
+}
+
+fn refused(chat: &Chat, refusal: ChangeRefusal, edit: bool) -> ChatError {
+    match refusal {
+        ChangeRefusal::NoSuchMessage => ChatError::not_found("no such message"),
+        ChangeRefusal::NotAuthor if edit => ChatError::forbidden("only its author edits a message"),
+        ChangeRefusal::NotAuthor => ChatError::forbidden(
+            "only its author (or, in a group, the owner or an admin) deletes a message",
+        ),
+        ChangeRefusal::TooLate => ChatError::forbidden(format!(
+            "the message is older than the recall window ({} s)",
+            chat.limits.recall_window.unwrap_or_default().as_secs()
+        )),
+    }
+}

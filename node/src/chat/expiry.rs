@@ -1,0 +1,122 @@
+//! Disappearing messages: a conversation's members set how long its new messages live
+//! (in a group its owner and admins; in a direct conversation either user), and every
+//! node sweeps what has expired, telling the members (`messages:expired`).
+//!
+//! The setting applies to messages sent after it changes; each message carries its own
+//! `expires_at`. Several nodes sweeping at once is safe (`store/expiry.rs`); members may
+//! then hear of one expiry twice, which changes nothing for them.
+
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use confab_protocol::chat::{ConversationUpdated, Expired, ExpiryRequest, UserId, events};
+use tokio_util::sync::CancellationToken;
+
+use super::conversations::Conversation;
+use super::groups::MANAGERS;
+use super::{Chat, ChatError, encode_event};
+use crate::actors::user::Deliver;
+use crate::store::{expiry as store, membership, users};
+
+/// Longest expiry: a year.
+const MAX_EXPIRE_SECS: u64 = 365 * 24 * 3600;
+/// Most entries one sweep deletes before it looks again.
+const SWEEP_BATCH: u64 = 500;
+
+/// `conversation:set_expiry`: sets (or with `null` clears) how long new messages of the
+/// conversation live, and tells its members.
+pub async fn set(
+    chat: &Chat,
+    caller: &UserId,
+    request: ExpiryRequest,
+) -> Result<ConversationUpdated, ChatError> {
+    let secs = match request.seconds {
+        Some(secs) if !(1..=MAX_EXPIRE_SECS).contains(&secs) => {
+            return Err(ChatError::invalid(format!(
+                "seconds must be 1 to {MAX_EXPIRE_SECS}, or null"
+            )));
+        }
+        secs => secs,
+    };
+    let conversation = Conversation::of(&request.conversation);
+    let not_found = || ChatError::not_found("no such conversation");
+    match &conversation {
+        Conversation::Direct { a, b } if a != caller && b != caller => return Err(not_found()),
+        Conversation::Direct { a, b } => {
+            // The conversation may not exist yet: both users must, to create it.
+            if users::existing(&chat.db, &[a.as_str(), b.as_str()])
+                .await?
+                .len()
+                < 2 - usize::from(a == b)
+            {
+                return Err(ChatError::not_found("no such user"));
+            }
+        }
+        Conversation::Group { group_id } => {
+            let role = membership::role_of(&chat.db, group_id, caller)
+                .await?
+                .ok_or_else(not_found)?;
+            if !MANAGERS.contains(&role) {
+                return Err(ChatError::forbidden(
+                    "only the group's owner and admins set its expiry",
+                ));
+            }
+        }
+    }
+    let stored_secs = secs.map(|secs| i64::try_from(secs).unwrap_or(i64::MAX));
+    let now = Utc::now().trunc_subsecs(6);
+    store::set(&chat.db, &conversation.to_ref(), stored_secs, now).await?;
+    let updated = ConversationUpdated {
+        id: request.conversation,
+        expire_secs: secs,
+        by: caller.clone(),
+    };
+    tell(chat, &conversation, events::CONVERSATION_UPDATED, &updated);
+    Ok(updated)
+}
+
+/// Tells every member of `conversation`, on every connection.
+fn tell(chat: &Chat, conversation: &Conversation, event: &str, payload: impl serde::Serialize) {
+    let deliver = Deliver {
+        frames: encode_event(event, payload),
+        except: None,
+        committed_at: None,
+    };
+    chat.deliver_to_conversation(conversation, deliver);
+}
+
+impl Chat {
+    /// Every `every`, deletes the entries that expired and tells their conversations.
+    /// Runs until `shutdown`.
+    pub async fn sweep_expired(self, every: Duration, shutdown: CancellationToken) {
+        let mut rounds = tokio::time::interval(every);
+        rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while shutdown.run_until_cancelled(rounds.tick()).await.is_some() {
+            loop {
+                let swept = store::sweep(&self.db, Utc::now(), SWEEP_BATCH).await;
+                let removed = match swept {
+                    Ok(removed) => removed,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not delete expired messages");
+                        break;
+                    }
+                };
+                let count: usize = removed.values().map(Vec::len).sum();
+                metrics::counter!("confab_messages_expired_total").increment(count as u64);
+                for (id, seqs) in removed {
+                    let Some(conversation) = Conversation::parse(&id) else {
+                        continue;
+                    };
+                    let expired = Expired {
+                        conversation: conversation.id(),
+                        seqs,
+                    };
+                    tell(&self, &conversation, events::MESSAGES_EXPIRED, &expired);
+                }
+                if (count as u64) < SWEEP_BATCH {
+                    break;
+                }
+            }
+        }
+    }
+}

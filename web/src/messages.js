@@ -1,0 +1,204 @@
+// One message of the open conversation as an element: its author, the quote of the
+// message it answers, its text (mentions marked), the inline editor or a tombstone, its
+// reactions, the time with "edited", ⏱ and the ticks, and — when clicked (or hovered with
+// a mouse) — its actions: reply, react, edit, delete.
+
+import { clock, h, hue } from "./dom.js";
+import { byUsername, mentionTokens } from "./mentions.js";
+
+/** The reactions offered. */
+export const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+export class MessageViews {
+  /**
+   * `act(promise)` resolves false (and shows the error) when the action was refused;
+   * `reply(seq)` quotes a message above the composer; `changed()` renders the messages again.
+   */
+  constructor(chat, { act, reply, changed }) {
+    this.chat = chat;
+    this.act = act;
+    this.reply = reply;
+    this.changed = changed;
+    this.reset();
+  }
+
+  /** Forgets the selected message, the emoji picker and the editor. */
+  reset() {
+    this.selected = null;
+    this.picking = false;
+    this.editor = null;
+  }
+
+  /** `readers`: who has read one's own message. */
+  bubble(conv, m, { showName, readers }) {
+    const own = m.from === this.chat.me.id;
+    const mentioned = Boolean(m.mentions?.includes(this.chat.me.id));
+    const editing = this.editor?.seq === m.seq && !m.deleted_at;
+    const classes = ["msg", own && "own", m.deleted_at && "deleted", mentioned && "mentioned", this.selected === m.seq && "selected"];
+    return h(
+      "div",
+      {
+        class: classes.filter(Boolean).join(" "),
+        dataset: { test: "message", seq: String(m.seq), status: own ? (readers.length ? "read" : "sent") : "", mentioned: String(mentioned) },
+        onclick: (event) => this.select(m.seq, event),
+      },
+      showName ? h("span", { class: "author", style: `--hue: ${hue(this.chat.name(m.from))}` }, this.chat.name(m.from)) : null,
+      m.reply_to ? this.quote(conv, m.reply_to) : null,
+      m.deleted_at ? h("span", { class: "body tombstone", dataset: { test: "tombstone" } }, "message deleted") : null,
+      editing ? this.editorView(conv, m) : null,
+      m.deleted_at || editing ? null : h("span", { class: "body" }, this.text(m)),
+      this.reactions(conv, m),
+      this.meta(m, own, readers),
+      m.deleted_at || editing ? null : this.toolbar(conv, m, own),
+    );
+  }
+
+  select(seq, event) {
+    if (event.target.closest("button, textarea, form")) return;
+    this.selected = this.selected === seq ? null : seq;
+    this.picking = false;
+    this.changed();
+  }
+
+  /** The answered message in short; "a message" when it is not loaded (or is gone). */
+  quote(conv, seq) {
+    const quoted = conv.messages.get(seq);
+    let text = "a message";
+    if (quoted) text = quoted.deleted_at ? "message deleted" : quoted.body;
+    return h(
+      "div",
+      { class: "quote", dataset: { test: "quote" } },
+      quoted ? h("strong", {}, `${this.chat.name(quoted.from)} `) : null,
+      h("span", {}, text),
+    );
+  }
+
+  /** The body, with the `@username`s of the users it mentions marked. */
+  text(m) {
+    if (!m.mentions?.length) return m.body;
+    const users = byUsername(m.mentions.map((id) => this.chat.user(id)).filter(Boolean));
+    const parts = [];
+    let at = 0;
+    for (const { start, end, user } of mentionTokens(m.body, users)) {
+      const mine = user.id === this.chat.me.id;
+      parts.push(m.body.slice(at, start), h("span", { class: mine ? "mention mine" : "mention", dataset: { test: "mention" } }, m.body.slice(start, end)));
+      at = end;
+    }
+    parts.push(m.body.slice(at));
+    return parts;
+  }
+
+  reactions(conv, m) {
+    if (!m.reactions?.length) return null;
+    return h(
+      "div",
+      { class: "reactions" },
+      m.reactions.map((r) =>
+        h(
+          "button",
+          {
+            type: "button",
+            class: r.me ? "chip mine" : "chip",
+            title: r.me ? "Take your reaction back" : "React too",
+            dataset: { test: "reaction", emoji: r.emoji, count: String(r.count), me: String(r.me) },
+            onclick: () => this.act(this.chat.toggleReaction(conv.id, m.seq, r.emoji)),
+          },
+          r.emoji,
+          h("span", { class: "count" }, String(r.count)),
+        ),
+      ),
+    );
+  }
+
+  meta(m, own, readers) {
+    const read = readers.length > 0;
+    return h(
+      "span",
+      { class: "meta" },
+      m.expires_at ? h("span", { title: `Disappears at ${clock(m.expires_at)}`, dataset: { test: "expires" } }, "⏱ ") : null,
+      m.edited_at && !m.deleted_at ? h("span", { class: "edited", title: `Edited at ${clock(m.edited_at)}`, dataset: { test: "edited" } }, "edited ") : null,
+      clock(m.ts),
+      own ? h("span", { class: read ? "tick read" : "tick", title: read ? `Read by ${readers.map((u) => this.chat.name(u)).join(", ")}` : "Sent" }, read ? " ✓✓" : " ✓") : null,
+    );
+  }
+
+  /** The actions of a message, or the emoji to react with once "react" was clicked. */
+  toolbar(conv, m, own) {
+    if (this.picking && this.selected === m.seq) {
+      const react = (emoji) => () => {
+        this.selected = null;
+        this.act(this.chat.toggleReaction(conv.id, m.seq, emoji));
+      };
+      return h("div", { class: "toolbar picker", dataset: { test: "picker" } }, EMOJI.map((emoji) => tool(emoji, `React with ${emoji}`, "pick", react(emoji))));
+    }
+    const manager = ["owner", "admin"].includes(this.chat.role(conv));
+    return h(
+      "div",
+      { class: "toolbar" },
+      tool("↩", "Reply", "reply", () => {
+        this.selected = null;
+        this.reply(m.seq);
+      }),
+      tool("☺", "React", "react", () => {
+        this.selected = m.seq;
+        this.picking = true;
+        this.changed();
+      }),
+      own ? tool("✎", "Edit", "edit", () => this.startEdit(m)) : null,
+      own || manager ? tool("🗑", "Delete for everyone", "delete", () => this.remove(conv, m)) : null,
+    );
+  }
+
+  remove(conv, m) {
+    if (!confirm("Delete this message for everyone?")) return;
+    this.selected = null;
+    this.act(this.chat.remove(conv.id, m.seq));
+  }
+
+  /** Opens the inline editor. Its textarea is kept across renders, so typing survives them. */
+  startEdit(m) {
+    const input = h("textarea", { rows: 2, "aria-label": "edit the message", dataset: { test: "edit-input" } });
+    input.value = m.body;
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        input.form.requestSubmit();
+      } else if (event.key === "Escape") {
+        this.stopEditing();
+      }
+    });
+    this.editor = { seq: m.seq, input };
+    this.selected = null;
+    this.changed();
+    input.focus();
+  }
+
+  stopEditing() {
+    this.editor = null;
+    this.changed();
+  }
+
+  editorView(conv, m) {
+    const save = async (event) => {
+      event.preventDefault();
+      const body = this.editor.input.value.trim();
+      if (!body) return;
+      if (body === m.body || (await this.act(this.chat.edit(conv.id, m.seq, body)))) this.stopEditing();
+    };
+    return h(
+      "form",
+      { class: "editor", onsubmit: save },
+      this.editor.input,
+      h(
+        "div",
+        { class: "row" },
+        h("button", { type: "button", class: "small", onclick: () => this.stopEditing() }, "Cancel"),
+        h("button", { type: "submit", class: "small primary", dataset: { test: "edit-save" } }, "Save"),
+      ),
+    );
+  }
+}
+
+function tool(label, title, test, onclick) {
+  return h("button", { type: "button", class: "action", title, "aria-label": title, dataset: { test }, onclick }, label);
+}
