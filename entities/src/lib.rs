@@ -8,6 +8,7 @@
 //! | module | table | primary key |
 //! |---|---|---|
 //! | [`user`] | `users` | `id` |
+//! | [`attachment`] | `attachments` | `id` |
 //! | [`server_setting`] | `server_settings` | `key` |
 //! | [`group`] | `groups` | `id` |
 //! | [`group_member`] | `group_members` | `(group_id, user_id)` |
@@ -21,6 +22,7 @@
 //! | [`webhook_event`] | `webhook_events` | `id` |
 #![warn(missing_docs)]
 
+pub mod attachment;
 pub mod block;
 pub mod contact;
 pub mod contact_request;

@@ -53,6 +53,9 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     /// When the message disappears (its conversation's expiry when it was sent).
     pub expires_at: Option<DateTimeUtc>,
+    /// The views of the files it carries (a JSON array); removed with its text.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub attachments: Option<Json>,
 }
 
 /// What an entry of a conversation is.

@@ -1,6 +1,7 @@
 //! Every entity under its table's singular name, and the column value types, for
 //! `use confab_entities::prelude::*;`.
 
+pub use crate::attachment::Entity as Attachment;
 pub use crate::block::Entity as Block;
 pub use crate::contact::Entity as Contact;
 pub use crate::contact_request::{ContactRequestStatus, Entity as ContactRequest};

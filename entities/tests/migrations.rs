@@ -22,7 +22,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type TestResult = Result<(), BoxError>;
 
 /// Every table the migrations create.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "users",
     "server_settings",
     "groups",
@@ -35,6 +35,7 @@ const TABLES: [&str; 12] = [
     "read_cursors",
     "reactions",
     "webhook_events",
+    "attachments",
 ];
 
 macro_rules! on_every_backend {
@@ -479,5 +480,6 @@ fn message(
         edited_at: None,
         deleted_at: None,
         expires_at: None,
+        attachments: None,
     }
 }

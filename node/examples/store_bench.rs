@@ -77,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
                     client_msg_id: format!("{n}"),
                     reply_to: None,
                     mentions: None,
+                    attachments: None,
                 };
                 store
                     .send(Append(new))

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use confab_cluster::NatsSecurity;
 
 use crate::chat::rate::{Limits, Rate};
+use crate::storage::StorageSettings;
 
 /// The shortest JWT secret accepted: HS256 wants at least 256 bits of key.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
@@ -203,6 +204,29 @@ pub struct Settings {
     /// `/`. Default `web/dist`, relative to the working directory; when it does not exist,
     /// `/` answers a page that says how to build it.
     pub web_dir: PathBuf,
+    /// Directory attachments are kept in when no S3 bucket is set (created if missing).
+    /// Default `confab-uploads`, relative to the working directory.
+    pub storage_dir: PathBuf,
+    /// S3 bucket for attachments (every node of a cluster must share one). Default unset:
+    /// `storage_dir`.
+    pub s3_bucket: Option<String>,
+    /// URL of an S3-compatible service (MinIO, Ceph, R2, ...). Default unset: AWS.
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region. Default `us-east-1`.
+    pub s3_region: String,
+    /// Access key id for the bucket. Default unset.
+    pub s3_access_key_id: Option<String>,
+    /// Secret access key for the bucket. Default unset.
+    pub s3_secret_access_key: Option<SecretString>,
+    /// Largest upload, in bytes. Default 26214400 (25 MiB).
+    pub max_upload_bytes: u64,
+    /// Types an upload may be, as sniffed from its bytes. Default: JPEG, PNG, GIF, WebP,
+    /// PDF, plain text, MP4, MP3, Ogg, WebM and ZIP.
+    pub upload_types: Vec<String>,
+    /// Most bytes one user's uploads may take in all. Default 1073741824 (1 GiB).
+    pub storage_quota_bytes: u64,
+    /// Seconds an upload no message took is kept before it is deleted. Default 86400.
+    pub unreferenced_upload_secs: u64,
 }
 
 impl Default for Settings {
@@ -271,6 +295,30 @@ impl Default for Settings {
             messages_per_sec: 50,
             messages_burst: 200,
             web_dir: PathBuf::from("web/dist"),
+            storage_dir: PathBuf::from("confab-uploads"),
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            max_upload_bytes: 25 * 1024 * 1024,
+            upload_types: [
+                "image/jpeg",
+                "image/png",
+                "image/gif",
+                "image/webp",
+                "application/pdf",
+                "text/plain",
+                "video/mp4",
+                "audio/mpeg",
+                "audio/ogg",
+                "video/webm",
+                "application/zip",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            storage_quota_bytes: 1024 * 1024 * 1024,
+            unreferenced_upload_secs: 24 * 3600,
         }
     }
 }
@@ -351,6 +399,7 @@ impl Settings {
             bail!("CONFAB_MEMBERSHIP_RECONCILE_SECS must be at least 1");
         }
         self.validate_webhooks()?;
+        self.storage()?;
         if self.expiry_sweep_ms == 0 || self.max_reactions_per_message == 0 {
             bail!("CONFAB_EXPIRY_SWEEP_MS and CONFAB_MAX_REACTIONS_PER_MESSAGE must be above 0");
         }
@@ -459,6 +508,25 @@ fn refuse_unknown_keys(path: &Path) -> Result<()> {
 }
 
 impl Settings {
+    /// Where attachments are kept: the bucket, or the directory.
+    pub fn storage(&self) -> Result<StorageSettings> {
+        let Some(bucket) = &self.s3_bucket else {
+            return Ok(StorageSettings::Directory(self.storage_dir.clone()));
+        };
+        let (Some(access_key_id), Some(secret_access_key)) =
+            (&self.s3_access_key_id, &self.s3_secret_access_key)
+        else {
+            bail!("CONFAB_S3_BUCKET needs CONFAB_S3_ACCESS_KEY_ID and CONFAB_S3_SECRET_ACCESS_KEY");
+        };
+        Ok(StorageSettings::S3 {
+            bucket: bucket.clone(),
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+        })
+    }
+
     /// Webhook URLs must be http(s) URLs, and come with a secret to sign with.
     fn validate_webhooks(&self) -> Result<()> {
         if self.webhook_urls.is_empty() {
@@ -534,6 +602,19 @@ impl fmt::Debug for Settings {
             .field("max_groups_per_user", &self.max_groups_per_user)
             .field("group_changes_per_minute", &self.group_changes_per_minute)
             .field("cors_origins", &self.cors_origins)
+            .field("storage_dir", &self.storage_dir)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field(
+                "s3_secret_access_key",
+                &self.s3_secret_access_key.as_ref().map(|_| "***"),
+            )
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("upload_types", &self.upload_types)
+            .field("storage_quota_bytes", &self.storage_quota_bytes)
+            .field("unreferenced_upload_secs", &self.unreferenced_upload_secs)
             .field(
                 "webhook_urls",
                 // Query strings often carry tokens: never shown.

@@ -14,6 +14,7 @@ pub mod polling;
 pub mod socket;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -27,6 +27,7 @@ use crate::actors::cursors::{self, CursorWriter};
 use crate::actors::node::{Leave, NodeActor, NodeSettings, Settle};
 use crate::actors::store::StoreActor;
 use crate::auth::Tokens;
+use crate::chat::attachments::UploadLimits;
 use crate::chat::blocks::Blocks;
 use crate::chat::rate::RateLimits;
 use crate::chat::{Chat, ChatLimits};
@@ -36,6 +37,7 @@ use crate::pending::Pending;
 use crate::socket::ChatNamespace;
 use crate::socketio::{SocketIo, SocketIoConfig, SocketIoFactory};
 use crate::state::AppState;
+use crate::storage::Storage;
 use crate::webhooks::{WebhookSettings, Webhooks};
 use crate::{api, metrics, store, tls};
 
@@ -209,10 +211,18 @@ impl Application {
                 recall_window: (settings.recall_window_secs > 0)
                     .then(|| Duration::from_secs(settings.recall_window_secs)),
                 max_reactions_per_message: settings.max_reactions_per_message,
+                uploads: UploadLimits {
+                    max_bytes: settings.max_upload_bytes,
+                    types: settings.upload_types.clone(),
+                    quota_bytes: settings.storage_quota_bytes,
+                    unreferenced_for: Duration::from_secs(settings.unreferenced_upload_secs),
+                },
                 ..ChatLimits::default()
             }),
             rate: rate_limits(settings, shutdown.clone()),
             pending: pending.clone(),
+            storage: Storage::open(&settings.storage()?)
+                .context("opening the attachment storage")?,
             webhooks: webhooks(settings, &db, &shutdown)?,
         };
         actix_web::rt::spawn(chat.clone().reconcile_memberships(

@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod attachments;
 mod changes;
 mod ids;
 mod search;
 
+pub use attachments::Attachment;
 pub use changes::{
     ConversationUpdated, EditMessage, Expired, ExpiryRequest, MessageRef, Reaction, ReactionCount,
     ReactionRequest,
@@ -162,6 +164,9 @@ pub struct SendMessage {
     /// Members of the group this message mentions (group messages only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<UserId>,
+    /// Ids of files the sender uploaded, to send with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
 }
 
 /// What an entry of a conversation is.
@@ -221,6 +226,9 @@ pub struct Message {
     /// When the message disappears, RFC 3339 (its conversation's expiry when it was sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// The files it carries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
     /// The reactions, with counts and whether the caller reacted (in `history` and pages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reactions: Option<Vec<ReactionCount>>,
@@ -341,6 +349,10 @@ pub enum ErrorCode {
     TooManyGroups,
     /// The message has as many different reactions as a message may have.
     TooManyReactions,
+    /// An upload's type (sniffed from its bytes) is not accepted.
+    UnsupportedType,
+    /// The upload would take the user past their storage quota.
+    QuotaExceeded,
     /// Something failed on the server.
     InternalError,
     /// The server is not ready (a dependency is down); retry.
@@ -361,6 +373,8 @@ impl ErrorCode {
             Self::GroupFull => "group_full",
             Self::TooManyGroups => "too_many_groups",
             Self::TooManyReactions => "too_many_reactions",
+            Self::UnsupportedType => "unsupported_type",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::InternalError => "internal_error",
             Self::Unavailable => "unavailable",
         }

@@ -41,10 +41,23 @@ ensure_packages() {
   command -v node >/dev/null || want+=(nodejs)
   command -v npm >/dev/null || want+=(npm)
   command -v chromium >/dev/null || want+=(chromium)
+  python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)
   # Emoji (reactions) in the browser tests' screenshots.
   [ -d /usr/share/fonts/truetype/noto ] && ls /usr/share/fonts/truetype/noto | grep -q NotoColorEmoji ||
     want+=(fonts-noto-color-emoji)
   [ ${#want[@]} -eq 0 ] || apt_install "${want[@]}"
+}
+
+# The S3-compatible server the attachment tests start (moto's `moto_server`), from PyPI
+# into a virtual environment of its own; puts it on PATH.
+ensure_s3_server() {
+  local venv="${HOME}/.cache/confab/moto"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    log "installing moto (an S3-compatible server for the tests)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+  fi
+  export PATH="$venv/bin:$PATH"
 }
 
 ensure_postgres() {

@@ -68,6 +68,23 @@ const NATS: Flavour = Flavour {
 
 /// What a test adds to a server: arguments (users, TLS), and the probe that tells it is
 /// ready when the flavour's would be refused.
+/// An S3-compatible server: moto's (`scripts/lib/services.sh` installs it), answering
+/// any credentials.
+const S3: Flavour = Flavour {
+    program: "moto_server",
+    scheme: "http",
+    args: |port, _dir| {
+        vec![
+            "-H".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ]
+    },
+    probe: b"GET / HTTP/1.0\r\n\r\n",
+    ready_reply: b"HTTP/1",
+};
+
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
     /// Arguments after the flavour's own.
@@ -235,5 +252,21 @@ impl NatsServer {
     /// Starts the server again on the same port and waits until it answers.
     pub fn restart(&mut self) -> Result<()> {
         self.0.restart()
+    }
+}
+
+/// A private S3-compatible server on a free port (moto's `moto_server`).
+#[derive(Debug)]
+pub struct S3Server(ServerProcess);
+
+impl S3Server {
+    /// Starts a server and waits until it answers HTTP.
+    pub fn start() -> Result<Self> {
+        ServerProcess::start(S3, ServerOptions::default()).map(Self)
+    }
+
+    /// `http://127.0.0.1:<port>`: the endpoint to give S3 clients.
+    pub fn url(&self) -> String {
+        self.0.url()
     }
 }

@@ -20,6 +20,7 @@ mod m20261206_000001_message_body_mediumtext;
 mod m20261207_000001_rich_messages;
 mod m20261207_000002_message_search;
 mod m20261207_000003_webhooks;
+mod m20261207_000004_attachments;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_rich_messages::Migration),
             Box::new(m20261207_000002_message_search::Migration),
             Box::new(m20261207_000003_webhooks::Migration),
+            Box::new(m20261207_000004_attachments::Migration),
         ]
     }
 }

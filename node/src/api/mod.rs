@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`, plus the operational endpoints. Handlers parse and check
 //! the request, call the store, and shape the reply; errors go through [`ApiError`].
 
+mod attachments;
 mod auth;
 mod caller;
 mod contacts;
@@ -40,7 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize, with_metrics: 
                 .configure(users::configure)
                 .configure(groups::configure)
                 .configure(contacts::configure)
-                .configure(messages::configure),
+                .configure(messages::configure)
+                .configure(attachments::configure),
         )
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such endpoint"))
@@ -88,7 +90,8 @@ impl From<ChatError> for ApiError {
     fn from(error: ChatError) -> Self {
         let status = match error.code {
             ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooLarge | ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Forbidden | ErrorCode::Blocked => StatusCode::FORBIDDEN,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,

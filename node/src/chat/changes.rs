@@ -15,13 +15,14 @@ use confab_protocol::chat::{
 use super::conversations::{Conversation, accessible, view};
 use super::groups::MANAGERS;
 use super::messages::check_content;
-use super::{Chat, ChatError, encode_event, hooks};
+use super::{Chat, ChatError, attachments, encode_event, hooks};
 use crate::actors::user::Deliver;
 use crate::engineio::Sid;
 use crate::store::changes::{self as store, Change, ChangeRefusal, ChangeRequest};
 use crate::store::membership;
 
-/// `message:edit`: replaces the body and meta of the caller's own message.
+/// `message:edit`: replaces the body and meta of the caller's own message (to empty a
+/// message, delete it).
 pub async fn edit(
     chat: &Chat,
     caller: &UserId,
@@ -29,6 +30,9 @@ pub async fn edit(
     except: Option<Sid>,
 ) -> Result<Message, ChatError> {
     chat.rate.check_sender(caller)?;
+    if request.body.is_empty() && request.meta.is_none() {
+        return Err(ChatError::invalid("an edit needs a body or meta"));
+    }
     check_content(chat, &request.body, request.meta.as_ref())?;
     let conversation = accessible(chat, caller, &request.conversation).await?;
     let change = Change::Edit {
@@ -126,6 +130,11 @@ async fn apply(
         };
         chat.deliver_to_conversation(conversation, deliver);
         hooks::message_changed(chat, &entry);
+        attachments::remove(
+            chat,
+            &attachments::ids_in(changed.removed_attachments.as_ref()),
+        )
+        .await;
     }
     Ok(entry)
 }

@@ -144,6 +144,10 @@ pub fn view(model: message::Model) -> Message {
         .mentions
         .and_then(|mentions| serde_json::from_value(mentions).ok())
         .unwrap_or_default();
+    let attachments = model
+        .attachments
+        .and_then(|attachments| serde_json::from_value(attachments).ok())
+        .unwrap_or_default();
     Message {
         id: model.id,
         conversation: model.conversation_id,
@@ -161,6 +165,7 @@ pub fn view(model: message::Model) -> Message {
         edited_at: model.edited_at.map(timestamp),
         deleted_at: model.deleted_at.map(timestamp),
         expires_at: model.expires_at.map(timestamp),
+        attachments,
         reactions: None,
     }
 }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conversations::Conversation;
 use super::groups::MANAGERS;
-use super::{Chat, ChatError, encode_event};
+use super::{Chat, ChatError, attachments, encode_event};
 use crate::actors::user::Deliver;
 use crate::store::{expiry as store, membership, users};
 
@@ -86,37 +86,49 @@ fn tell(chat: &Chat, conversation: &Conversation, event: &str, payload: impl ser
 }
 
 impl Chat {
-    /// Every `every`, deletes the entries that expired and tells their conversations.
-    /// Runs until `shutdown`.
+    /// Every `every`, deletes the entries that expired (telling their conversations) and
+    /// the uploads no message took in time. Runs until `shutdown`.
     pub async fn sweep_expired(self, every: Duration, shutdown: CancellationToken) {
         let mut rounds = tokio::time::interval(every);
         rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while shutdown.run_until_cancelled(rounds.tick()).await.is_some() {
+            while let Ok(true) = self.sweep_messages().await {}
             loop {
-                let swept = store::sweep(&self.db, Utc::now(), SWEEP_BATCH).await;
-                let removed = match swept {
-                    Ok(removed) => removed,
+                match attachments::sweep_unreferenced(&self).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
                     Err(error) => {
-                        tracing::warn!(%error, "could not delete expired messages");
+                        tracing::warn!(?error, "could not delete unused uploads");
                         break;
                     }
-                };
-                let count: usize = removed.values().map(Vec::len).sum();
-                metrics::counter!("confab_messages_expired_total").increment(count as u64);
-                for (id, seqs) in removed {
-                    let Some(conversation) = Conversation::parse(&id) else {
-                        continue;
-                    };
-                    let expired = Expired {
-                        conversation: conversation.id(),
-                        seqs,
-                    };
-                    tell(&self, &conversation, events::MESSAGES_EXPIRED, &expired);
-                }
-                if (count as u64) < SWEEP_BATCH {
-                    break;
                 }
             }
         }
+    }
+
+    /// One round of the sweep of expired entries; true if there may be more.
+    async fn sweep_messages(&self) -> Result<bool, ChatError> {
+        let swept = store::sweep(&self.db, Utc::now(), SWEEP_BATCH)
+            .await
+            .inspect_err(|error| tracing::warn!(%error, "could not delete expired messages"))?;
+        let count: usize = swept.seqs.values().map(Vec::len).sum();
+        metrics::counter!("confab_messages_expired_total").increment(count as u64);
+        for (id, seqs) in swept.seqs {
+            let Some(conversation) = Conversation::parse(&id) else {
+                continue;
+            };
+            let expired = Expired {
+                conversation: conversation.id(),
+                seqs,
+            };
+            tell(self, &conversation, events::MESSAGES_EXPIRED, &expired);
+        }
+        let files: Vec<String> = swept
+            .attachments
+            .iter()
+            .flat_map(|views| attachments::ids_in(Some(views)))
+            .collect();
+        attachments::remove(self, &files).await;
+        Ok(count as u64 >= SWEEP_BATCH)
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::conversations::{Conversation, accessible, view};
-use super::{Chat, ChatError, encode_event, hooks};
+use super::{Chat, ChatError, attachments, encode_event, hooks};
 use crate::actors::cursors::MoveCursor;
 use crate::actors::store::{Append, StoreError};
 use crate::actors::user::Deliver;
@@ -85,6 +85,11 @@ fn check_message(chat: &Chat, request: &SendMessage) -> Result<usize, ChatError>
             format!("at most {MAX_MENTIONS} mentions per message"),
         ));
     }
+    if request.body.is_empty() && request.meta.is_none() && request.attachments.is_empty() {
+        return Err(ChatError::invalid(
+            "a message needs a body, meta or attachments",
+        ));
+    }
     check_content(chat, &request.body, request.meta.as_ref())
 }
 
@@ -107,9 +112,6 @@ pub(super) fn check_content(
             ErrorCode::TooLarge,
             format!("meta is over {} bytes", chat.limits.max_meta_bytes),
         ));
-    }
-    if body.is_empty() && meta.is_none() {
-        return Err(ChatError::invalid("a message needs a body or meta"));
     }
     // PostgreSQL's `text` and `jsonb` cannot hold U+0000: refused here, it can never reach
     // (and fail) a batch of other people's messages, and every backend stores the same.
@@ -227,6 +229,14 @@ pub async fn send(
         .then(|| serde_json::to_value(&request.mentions))
         .transpose()
         .map_err(ChatError::internal)?;
+    let attachments = if request.attachments.is_empty() {
+        None
+    } else {
+        let views =
+            attachments::take_for_message(chat, sender, &conversation, &request.attachments)
+                .await?;
+        Some(serde_json::to_value(views).map_err(ChatError::internal)?)
+    };
     let new = NewMessage {
         conversation: conversation.to_ref(),
         sender_id: sender.to_string(),
@@ -236,6 +246,7 @@ pub async fn send(
         client_msg_id: request.client_msg_id,
         reply_to: request.reply_to,
         mentions,
+        attachments,
     };
     let stored = chat
         .store

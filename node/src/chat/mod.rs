@@ -8,6 +8,7 @@
 //! `actors/store.rs` (sequence number, durable write) → the ack → `actors/node.rs` →
 //! `actors/user.rs` / `actors/group.rs` → the recipients' sockets.
 
+pub mod attachments;
 pub mod blocks;
 pub mod changes;
 pub mod contacts;
@@ -57,6 +58,8 @@ pub struct ChatLimits {
     pub recall_window: Option<std::time::Duration>,
     /// Most different emoji one message may carry as reactions. Default 20.
     pub max_reactions_per_message: usize,
+    /// What uploads may be.
+    pub uploads: attachments::UploadLimits,
 }
 
 impl Default for ChatLimits {
@@ -68,6 +71,12 @@ impl Default for ChatLimits {
             max_groups_per_user: 500,
             recall_window: Some(std::time::Duration::from_secs(48 * 3600)),
             max_reactions_per_message: 20,
+            uploads: attachments::UploadLimits {
+                max_bytes: 25 * 1024 * 1024,
+                types: Vec::new(),
+                quota_bytes: 1024 * 1024 * 1024,
+                unreferenced_for: std::time::Duration::from_secs(24 * 3600),
+            },
         }
     }
 }
@@ -153,6 +162,8 @@ pub struct Chat {
     /// What closed and opened connections still have to do (presence announcements); a
     /// stopping node waits for it.
     pub pending: Pending,
+    /// Where attachments are kept.
+    pub storage: crate::storage::Storage,
     /// The operator's webhooks, when configured.
     pub webhooks: Option<crate::webhooks::Webhooks>,
 }

@@ -153,6 +153,7 @@ async fn write(
                 edited_at: None,
                 deleted_at: None,
                 expires_at,
+                attachments: new.attachments.clone(),
             };
             rows.push(active(&model));
             sizes.push(new.size);

@@ -67,6 +67,8 @@ pub struct Changed {
     pub entry: message::Model,
     /// Whether this call wrote it.
     pub fresh: bool,
+    /// The views of the files a deletion took from the message, for the caller to delete.
+    pub removed_attachments: Option<Value>,
 }
 
 /// Applies `request` in one transaction.
@@ -92,6 +94,7 @@ pub async fn apply(
             .map(|entry| Changed {
                 entry,
                 fresh: false,
+                removed_attachments: None,
             })
             .ok_or(ChangeRefusal::NoSuchMessage));
     }
@@ -100,12 +103,20 @@ pub async fn apply(
     }
     let now = Utc::now().trunc_subsecs(6);
     let entry = entry(&request, &target, seq, now);
+    let removed_attachments = match request.change {
+        Change::Delete => target.attachments.clone(),
+        Change::Edit { .. } => None,
+    };
     change_target(&txn, &request.change, target, now).await?;
     message::Entity::insert(entry.clone().into_active_model())
         .exec_without_returning(&txn)
         .await?;
     txn.commit().await?;
-    Ok(Ok(Changed { entry, fresh: true }))
+    Ok(Ok(Changed {
+        entry,
+        fresh: true,
+        removed_attachments,
+    }))
 }
 
 /// Whether the caller may make the change to `target`.
@@ -195,6 +206,7 @@ fn entry(
         edited_at: None,
         deleted_at: None,
         expires_at: target.expires_at,
+        attachments: None,
     }
 }
 
@@ -219,6 +231,7 @@ async fn change_target(
             active.body = Set(String::new());
             active.meta = Set(None);
             active.mentions = Set(None);
+            active.attachments = Set(None);
             active.deleted_at = Set(Some(now));
             active.update(txn).await?;
             message::Entity::update_many()

@@ -15,6 +15,8 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use serde_json::Value;
+
 use super::messages::{ConversationRef, ensure_conversation};
 
 /// Sets how long new messages of `conversation` live (creating it if it has no message
@@ -34,32 +36,40 @@ pub async fn set(
     Ok(())
 }
 
-/// Deletes at most `limit` entries that expired before `now`, with their reactions;
-/// returns the seqs this call removed, by conversation.
+/// What one sweep removed.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// The seqs, by conversation.
+    pub seqs: BTreeMap<String, Vec<i64>>,
+    /// The views of the files the removed messages carried, for the caller to delete.
+    pub attachments: Vec<Value>,
+}
+
+/// Deletes at most `limit` entries that expired before `now`, with their reactions.
 pub async fn sweep(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     limit: u64,
-) -> Result<BTreeMap<String, Vec<i64>>, DbErr> {
-    let due: Vec<(String, i64)> = message::Entity::find()
+) -> Result<Swept, DbErr> {
+    let due: Vec<(String, i64, Option<Value>)> = message::Entity::find()
         .select_only()
         .column(message::Column::ConversationId)
         .column(message::Column::Seq)
+        .column(message::Column::Attachments)
         .filter(message::Column::ExpiresAt.lt(now))
         .order_by_asc(message::Column::ExpiresAt)
         .limit(limit)
         .into_tuple()
         .all(db)
         .await?;
-    let mut by_conversation: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (conversation_id, seq) in due {
-        by_conversation
-            .entry(conversation_id)
-            .or_default()
-            .push(seq);
+    let mut by_conversation: BTreeMap<String, (Vec<i64>, Vec<Value>)> = BTreeMap::new();
+    for (conversation_id, seq, attachments) in due {
+        let (seqs, files) = by_conversation.entry(conversation_id).or_default();
+        seqs.push(seq);
+        files.extend(attachments);
     }
-    let mut removed = BTreeMap::new();
-    for (conversation_id, seqs) in by_conversation {
+    let mut removed = Swept::default();
+    for (conversation_id, (seqs, files)) in by_conversation {
         reaction::Entity::delete_many()
             .filter(reaction::Column::ConversationId.eq(&conversation_id))
             .filter(reaction::Column::Seq.is_in(seqs.iter().copied()))
@@ -72,7 +82,8 @@ pub async fn sweep(
             .exec(db)
             .await?;
         if deleted.rows_affected > 0 {
-            removed.insert(conversation_id, seqs);
+            removed.seqs.insert(conversation_id, seqs);
+            removed.attachments.extend(files);
         }
     }
     Ok(removed)

@@ -52,6 +52,8 @@ pub struct NewMessage {
     pub reply_to: Option<i64>,
     /// The members it mentions, a JSON array (checked to be the group's members).
     pub mentions: Option<Value>,
+    /// The views of the files it carries, a JSON array (checked to be the sender's).
+    pub attachments: Option<Value>,
     /// About how many bytes it takes to queue and to insert: see [`NewMessage::size_of`].
     pub size: usize,
 }

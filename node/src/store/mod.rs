@@ -2,6 +2,7 @@
 //! area. Handlers never build queries themselves; business rules stay in the callers.
 
 pub mod append;
+pub mod attachments;
 pub mod changes;
 pub mod contacts;
 pub mod cursors;

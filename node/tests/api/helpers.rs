@@ -38,6 +38,8 @@ pub(crate) struct TestApp {
     pub(crate) test_db: TestDb,
     /// The settings the node runs with, to start more nodes like it.
     pub(crate) settings: Settings,
+    /// The node's attachment directory (unless a test gave it a bucket).
+    pub(crate) storage: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -49,11 +51,13 @@ impl TestApp {
     /// A node on a fresh `backend` database, with `adjust` applied to its settings.
     pub(crate) async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
         let test_db = TestDb::create(backend).await.expect("test database");
+        let storage = tempfile::tempdir().expect("attachment directory");
         let mut settings = Settings {
             listen: "127.0.0.1:0".parse().expect("address"),
             database_url: test_db.url().to_owned(),
             jwt_secret: Some(SecretString::from(TEST_SECRET)),
             workers: 2,
+            storage_dir: storage.path().to_owned(),
             ..Settings::default()
         };
         adjust(&mut settings);
@@ -64,6 +68,7 @@ impl TestApp {
             db: test_db.connect().await.expect("test pool"),
             test_db,
             settings,
+            storage,
         }
     }
 

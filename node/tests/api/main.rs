@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod attachments;
 mod auth;
 mod chat;
 mod cluster_changes;

@@ -61,6 +61,7 @@ fn entry(sender: &User, to: Conversation, client_msg_id: &str) -> NewMessage {
         client_msg_id: client_msg_id.to_owned(),
         reply_to: None,
         mentions: None,
+        attachments: None,
         size: 300,
     }
 }
