@@ -75,12 +75,17 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let statements: &[&str] = match manager.get_database_backend() {
-            DbBackend::Postgres => &POSTGRES_DOWN,
-            DbBackend::MySql => &MYSQL_DOWN,
-            _ => &SQLITE_DOWN,
-        };
-        run(manager, statements).await
+        run(manager, drop_statements(manager.get_database_backend())).await
+    }
+}
+
+/// The statements that take the search index away on `backend` (also what the search
+/// benchmark runs to measure what the index costs a write).
+pub fn drop_statements(backend: DbBackend) -> &'static [&'static str] {
+    match backend {
+        DbBackend::Postgres => &POSTGRES_DOWN,
+        DbBackend::MySql => &MYSQL_DOWN,
+        _ => &SQLITE_DOWN,
     }
 }
 

@@ -22,6 +22,7 @@ mod m20261207_000002_message_search;
 mod m20261207_000003_webhooks;
 mod m20261207_000004_attachments;
 
+pub use m20261207_000002_message_search::drop_statements as drop_search_index;
 pub use sea_orm_migration::MigratorTrait;
 
 /// Every Confab migration, oldest first. Use it through [`MigratorTrait`] (`up`, `down`,
