@@ -14,6 +14,8 @@ const TYPING_SHOWS_MS = 6000;
 const TYPING_IDLE_MS = 3000;
 /** Messages per `history` page. */
 export const PAGE = 30;
+/** Results per `search` page. */
+export const SEARCH_PAGE = 20;
 
 /** The direct conversation id of two users (docs/API.md §1.4). */
 export function directId(a, b) {
@@ -47,6 +49,8 @@ class Conversation {
     this.typing = new Map();
     /** Seconds a new message lives here; null: for ever. */
     this.expireSecs = null;
+    /** The `history` request on its way, if any. */
+    this.loadingOlder = null;
   }
 
   add(message) {
@@ -290,6 +294,14 @@ export class Chat extends EventTarget {
     return conv;
   }
 
+  /** The conversation of a message, created (empty) if unknown. */
+  conversationOf(message) {
+    const withWhom = message.to.group
+      ? { group: message.to.group }
+      : { user: message.from === this.me.id ? message.to.user : message.from };
+    return this.conversation(message.conversation, withWhom);
+  }
+
   /** A user by id (from the cache; looked up once in the background if unknown). */
   user(id) {
     const known = this.users.get(id);
@@ -341,10 +353,7 @@ export class Chat extends EventTarget {
       if (message.conversation === this.active) this.markRead();
       return;
     }
-    const withWhom = message.to.group
-      ? { group: message.to.group }
-      : { user: message.from === this.me.id ? message.to.user : message.from };
-    const conv = this.conversation(message.conversation, withWhom);
+    const conv = this.conversationOf(message);
     conv.pending.delete(message.client_msg_id);
     if (conv.add(message) && message.from !== this.me.id && message.seq > conv.readSeq) {
       conv.unread = Math.max(0, conv.lastSeq - conv.readSeq);
@@ -379,13 +388,19 @@ export class Chat extends EventTarget {
     return id;
   }
 
-  /** The page before the oldest message held; resolves how many came. */
+  /** The page before the oldest message held; resolves how many came (0 if one is on its way). */
   async loadOlder(id) {
     const conv = this.conversations.get(id);
     if (!conv || conv.complete || conv.loadingOlder) return 0;
-    conv.loadingOlder = true;
+    conv.loadingOlder = this.fetchOlder(conv).finally(() => {
+      conv.loadingOlder = null;
+    });
+    return conv.loadingOlder;
+  }
+
+  async fetchOlder(conv) {
     try {
-      const payload = { conversation: id, limit: PAGE };
+      const payload = { conversation: conv.id, limit: PAGE };
       if (conv.loaded && conv.messages.size) payload.before_seq = conv.oldestSeq();
       const { messages } = await this.call("history", payload);
       for (const m of messages) conv.add(m);
@@ -402,9 +417,30 @@ export class Chat extends EventTarget {
         return 0;
       }
       throw err;
-    } finally {
-      conv.loadingOlder = false;
     }
+  }
+
+  /** Loads older pages of a conversation until it holds the message `seq`. */
+  async reveal(id, seq) {
+    const conv = this.conversations.get(id);
+    while (!conv.messages.has(seq) && !conv.complete) {
+      if (conv.loadingOlder) await conv.loadingOlder;
+      else await this.loadOlder(id);
+    }
+    if (!conv.messages.has(seq)) throw new Error("that message is no longer in the conversation");
+  }
+
+  /**
+   * A page of the messages whose text matches `query` (every word, by prefix), best first:
+   * resolves `{results: [{message, snippet: [{text, hit}]}], more}`.
+   */
+  async search(query, offset = 0) {
+    const { results, more } = await this.call("search", { query, limit: SEARCH_PAGE, offset });
+    for (const { message } of results) {
+      this.conversationOf(message);
+      this.user(message.from);
+    }
+    return { results, more };
   }
 
   /** Sends `read` for the active conversation if the page is visible and there is news. */

@@ -52,3 +52,10 @@ export function hue(text) {
 export function clock(ts) {
   return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
+
+/** `HH:MM` of an RFC 3339 time today, with the day (`3 Dec`) before it on other days. */
+export function when(ts) {
+  const date = new Date(ts);
+  if (date.toDateString() === new Date().toDateString()) return clock(ts);
+  return `${date.toLocaleDateString([], { day: "numeric", month: "short" })}, ${clock(ts)}`;
+}

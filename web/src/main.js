@@ -1,8 +1,8 @@
-// The page: the sign-in screen, then the chat (a sidebar with the connection state,
-// requests, chats and contacts, and the open conversation with its disappearing-messages
-// setting, the reply being written and the @mention suggestions). The skeleton is built
-// once (so what is typed in forms survives); the lists are rebuilt from the Chat model
-// on every "change".
+// The page: the sign-in screen, then the chat (a sidebar with the connection state, the
+// message search, requests, chats and contacts, and the open conversation with its
+// disappearing-messages setting, the reply being written and the @mention suggestions).
+// The skeleton is built once (so what is typed in forms survives); the lists are rebuilt
+// from the Chat model on every "change".
 
 import "./style.css";
 import { ApiError, authenticate } from "./api.js";
@@ -10,6 +10,7 @@ import { Chat } from "./chat.js";
 import { clock, fill, h, hue, initials } from "./dom.js";
 import { MentionPicker, byUsername, mentionTokens } from "./mentions.js";
 import { MessageViews } from "./messages.js";
+import { SearchView } from "./search.js";
 
 const SESSION_KEY = "confab.session";
 const root = document.getElementById("app");
@@ -113,6 +114,7 @@ function startChat(session) {
   const groupName = h("input", { placeholder: "group name", "aria-label": "group name", required: true, dataset: { test: "group-name" } });
   const groupMembers = h("input", { placeholder: "members: bob, carol", "aria-label": "group members", dataset: { test: "group-members" } });
   const groupError = h("p", { class: "error small" });
+  const search = new SearchView(chat, { jump });
 
   const guarded = (errorEl, action) => async (event) => {
     event.preventDefault();
@@ -147,6 +149,8 @@ function startChat(session) {
         "Log out",
       ),
     ),
+    search.form,
+    search.el,
     h("div", { class: "scroll" }, requests, chats, contacts,
       h(
         "details",
@@ -272,6 +276,16 @@ function startChat(session) {
     // Focus first: focusing after the history arrives would steal it from another field.
     composerInput.focus();
     await chat.open(id);
+  }
+
+  /** Opens the conversation of a search result, then shows the message, highlighted. */
+  async function jump({ conversation, seq }) {
+    const held = await act(openConversation(conversation).then(() => chat.reveal(conversation, seq)));
+    if (!held || chat.active !== conversation) return;
+    views.highlight(seq);
+    stickToBottom = false;
+    renderMessages();
+    messages.querySelector(`[data-seq='${seq}']`).scrollIntoView({ block: "center" });
   }
 
   composerInput.addEventListener("input", () => {
@@ -530,6 +544,7 @@ function startChat(session) {
 
   chat.addEventListener("change", () => {
     renderSidebar();
+    search.render();
     renderPane();
   });
   // A page whose messages do not fill the pane cannot scroll: fetch older ones then.

@@ -1,13 +1,16 @@
 // One message of the open conversation as an element: its author, the quote of the
 // message it answers, its text (mentions marked), the inline editor or a tombstone, its
 // reactions, the time with "edited", ⏱ and the ticks, and — when clicked (or hovered with
-// a mouse) — its actions: reply, react, edit, delete.
+// a mouse) — its actions: reply, react, edit, delete. One jumped to from the search is
+// highlighted for a moment.
 
 import { clock, h, hue } from "./dom.js";
 import { byUsername, mentionTokens } from "./mentions.js";
 
 /** The reactions offered. */
 export const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+/** How long a message jumped to stays highlighted. */
+const HIGHLIGHT_MS = 3000;
 
 export class MessageViews {
   /**
@@ -22,11 +25,22 @@ export class MessageViews {
     this.reset();
   }
 
-  /** Forgets the selected message, the emoji picker and the editor. */
+  /** Forgets the selected message, the emoji picker, the editor and the highlight. */
   reset() {
     this.selected = null;
     this.picking = false;
     this.editor = null;
+    this.found = null;
+  }
+
+  /** Highlights the message `seq` (one jumped to from the search) for a moment. */
+  highlight(seq) {
+    this.found = seq;
+    clearTimeout(this.highlightTimer);
+    this.highlightTimer = setTimeout(() => {
+      this.found = null;
+      this.changed();
+    }, HIGHLIGHT_MS);
   }
 
   /** `readers`: who has read one's own message. */
@@ -34,7 +48,7 @@ export class MessageViews {
     const own = m.from === this.chat.me.id;
     const mentioned = Boolean(m.mentions?.includes(this.chat.me.id));
     const editing = this.editor?.seq === m.seq && !m.deleted_at;
-    const classes = ["msg", own && "own", m.deleted_at && "deleted", mentioned && "mentioned", this.selected === m.seq && "selected"];
+    const classes = ["msg", own && "own", m.deleted_at && "deleted", mentioned && "mentioned", this.selected === m.seq && "selected", this.found === m.seq && "found"];
     return h(
       "div",
       {

@@ -2,8 +2,9 @@
 // against a real two-node cluster (../js/lib/cluster.js). Alice's browser talks to node A
 // on a laptop-sized window, Bob's to node B on a phone-sized one; Carol exists only
 // through the HTTP API. A second test has Dave (laptop, node A) and Erin (phone, node B)
-// edit, delete, answer, react to, mention and expire messages. Screenshots of the main
-// screens go to artifacts/.
+// edit, delete, answer, react to, mention and expire messages; a third has Gina (laptop,
+// node A) and Hank (phone, node B) search the messages and jump to one far back in the
+// history. Screenshots of the main screens go to artifacts/.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -391,5 +392,113 @@ test("rich messages in the browser: edits, deletions, replies, reactions, mentio
     await laptop.selectOption(expiry, { label: "Off" });
     await see(phone, `${expiry}[data-secs=off]`);
     await shot(laptop, "22-expiry-laptop");
+  });
+});
+
+/** Whether the message `seq` is inside the visible part of the messages pane. */
+function inView(page, seq) {
+  return page.locator(at(seq)).evaluate((el) => {
+    const box = el.getBoundingClientRect();
+    const pane = el.closest("[data-test=messages]").getBoundingClientRect();
+    return box.top >= pane.top && box.bottom <= pane.bottom;
+  });
+}
+
+/** Searches from the sidebar's box; resolves once the results (or an error) show. */
+async function searchFor(page, query) {
+  await page.fill("[data-test=search-input]", query);
+  await page.press("[data-test=search-input]", "Enter");
+  await page.locator("[data-test=search-heading]", { hasNotText: "Searching…" }).waitFor({ timeout: WITHIN_MS });
+}
+
+test("search in the browser: hits marked, paging, and a jump far back in the history", { skip: skip ?? false, timeout: 240_000 }, async (t) => {
+  const [nodeA, nodeB] = cluster.nodes;
+  const register = (username) => apiOk(nodeA, "POST", "/api/v1/auth/register", { body: { username, password: PASSWORD }, timeoutMs: REGISTER_WITHIN_MS }, 201);
+  const [gina, hank] = await Promise.all(["gina", "hank"].map(register));
+  await befriend(nodeA, gina, hank);
+  const { group } = await apiOk(nodeA, "POST", "/api/v1/groups", { token: gina.token, body: { name: "Planning", members: [hank.user.id] } }, 201);
+  const post = (from, to, body, tag) => apiOk(nodeA, "POST", "/api/v1/messages", { token: from.token, body: { to, body, client_msg_id: tag } });
+  // The target first, then more than two history pages (PAGE = 30) after it.
+  const { message: target } = await post(gina, { user: hank.user.id }, "The Quarterly report is ready: see the shared folder", "target");
+  for (let n = 1; n <= 70; n++) await post(n % 2 ? gina : hank, { user: n % 2 ? hank.user.id : gina.user.id }, `filler message ${n} of the history`, `filler-${n}`);
+  // Markup in a message is shown as text, in the snippet as everywhere.
+  await post(hank, { group: group.id }, "<b>quarterly</b> numbers look <i>good</i>", "markup");
+  const laptop = await openPage(nodeA.url, { width: 1200, height: 760 });
+  const phone = await openPage(nodeB.url, { width: 390, height: 760 });
+  const step = (name, fn) =>
+    t.test(name, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        const slug = name.replace(/\W+/g, "-").slice(0, 40);
+        await shot(laptop, `failure-${slug}-laptop`).catch(() => {});
+        await shot(phone, `failure-${slug}-phone`).catch(() => {});
+        err.message += `\nnode A:\n${nodeA.output()}\nnode B:\n${nodeB.output()}`;
+        throw err;
+      }
+    });
+  const result = (seq, conversation) => `[data-test=search-result][data-conversation='${conversation}'][data-seq='${seq}']`;
+
+  await step("Gina (laptop) and Hank (phone) log in", async () => {
+    await Promise.all([signInPage(laptop, "gina", "login"), signInPage(phone, "hank", "login")]);
+  });
+
+  await step("a query without a word shows the server's error", async () => {
+    await searchFor(laptop, "  ?! ");
+    await see(laptop, "[data-test=search-error]");
+    assert.equal(await laptop.locator("[data-test=search-result]").count(), 0);
+    await shot(laptop, "23-search-error-laptop");
+  });
+
+  await step("a word prefix finds the messages of both conversations, hits marked as text", async () => {
+    await searchFor(laptop, "quart");
+    await see(laptop, "[data-test=search-heading]", "2 messages found");
+    const direct = await see(laptop, result(target.seq, target.conversation));
+    assert.deepEqual(await direct.locator("[data-test=hit]").allTextContents(), ["Quarterly"]);
+    await see(laptop, `${result(target.seq, target.conversation)} [data-test=snippet]`, "The Quarterly report is ready");
+    await see(laptop, `${result(target.seq, target.conversation)}`, "hank");
+    const markup = await see(laptop, `[data-test=search-result][data-conversation='g:${group.id}']`, "Planning");
+    assert.deepEqual(await markup.locator("[data-test=hit]").allTextContents(), ["quarterly"]);
+    assert.match(await markup.locator("[data-test=snippet]").textContent(), /<b>quarterly<\/b> numbers look <i>good<\/i>/);
+    assert.equal(await markup.locator("[data-test=snippet] b, [data-test=snippet] i").count(), 0);
+    await shot(laptop, "24-search-results-laptop");
+  });
+
+  await step("clicking a result loads older pages until the message shows, highlighted", async () => {
+    await laptop.click(result(target.seq, target.conversation));
+    await see(laptop, "[data-test=title]", "hank");
+    await see(laptop, `${at(target.seq)}.found`, "The Quarterly report is ready");
+    assert.equal(await inView(laptop, target.seq), true);
+    assert.equal(await laptop.locator("[data-test=message]").count(), 71);
+    await shot(laptop, "25-search-jump-laptop");
+    await laptop.locator(`${at(target.seq)}.found`).waitFor({ state: "detached", timeout: WITHIN_MS });
+    await see(laptop, at(target.seq), "The Quarterly report is ready");
+  });
+
+  await step("on the phone: every word must match, and the result opens the conversation", async () => {
+    await searchFor(phone, "REPORT quarterly");
+    await see(phone, "[data-test=search-heading]", "1 message found");
+    await see(phone, `${result(target.seq, target.conversation)} [data-test=hit]`, "Quarterly");
+    await see(phone, `${result(target.seq, target.conversation)} [data-test=hit]`, "report");
+    await shot(phone, "26-search-results-phone");
+    await phone.click(result(target.seq, target.conversation));
+    await see(phone, `${at(target.seq)}.found`, "The Quarterly report is ready");
+    assert.equal(await inView(phone, target.seq), true);
+    await shot(phone, "27-search-jump-phone");
+  });
+
+  await step("more results page on, and closing the search brings the lists back", async () => {
+    await phone.click("[data-test=back]");
+    await see(phone, result(target.seq, target.conversation));
+    await searchFor(phone, "filler");
+    await see(phone, "[data-test=search-heading]", "20+ messages found");
+    await phone.click("[data-test=search-more]");
+    await see(phone, "[data-test=search-heading]", "40+ messages found");
+    assert.equal(await phone.locator("[data-test=search-result]").count(), 40);
+    await see(phone, "[data-test=search-result] [data-test=hit]", "filler");
+    await shot(phone, "28-search-more-phone");
+    await phone.click("[data-test=search-close]");
+    await see(phone, "[data-test=chat][data-name=gina]");
+    assert.equal(await phone.locator("[data-test=search-results]").isVisible(), false);
   });
 });
