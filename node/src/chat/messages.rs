@@ -495,6 +495,9 @@ pub struct ConversationView {
     pub last_seq: i64,
     /// What the caller has read.
     pub read_seq: i64,
+    /// How many messages of others the caller has not read (edits, deletions and their
+    /// own messages do not count).
+    pub unread: i64,
     /// How long a new message lives here, in seconds; `null`: for ever.
     pub expire_secs: Option<i64>,
 }
@@ -506,6 +509,7 @@ pub async fn conversations(
 ) -> Result<Vec<ConversationView>, ChatError> {
     let rows = membership::conversations_of(&chat.db, caller).await?;
     let cursors = membership::read_cursors_of(&chat.db, caller).await?;
+    let unread = membership::unread_counts(&chat.db, caller).await?;
     let mut views: Vec<ConversationView> = rows
         .into_iter()
         .filter_map(|row| {
@@ -516,6 +520,7 @@ pub async fn conversations(
             };
             Some(ConversationView {
                 read_seq: cursors.get(&row.id).copied().unwrap_or(0),
+                unread: unread.get(&row.id).copied().unwrap_or(0),
                 with: conversation.target(caller),
                 kind,
                 last_seq: row.last_seq,

@@ -4,8 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use confab_entities::{GroupRole, block, contact, conversation, group_member, read_cursor, user};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
+use confab_entities::{
+    GroupRole, MessageKind, block, contact, conversation, group_member, message, read_cursor, user,
+};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     QuerySelect,
@@ -325,4 +327,44 @@ pub async fn read_cursors_of(
         .into_iter()
         .map(|cursor| (cursor.conversation_id, cursor.seq))
         .collect())
+}
+
+/// For each of `user_id`'s conversations with any, how many messages they have not read:
+/// messages (not edits or deletions, not deleted) of others after their read cursor. One
+/// query for all conversations.
+pub async fn unread_counts(
+    db: &DatabaseConnection,
+    user_id: &str,
+) -> Result<HashMap<String, i64>, DbErr> {
+    let read_up_to = Expr::col((read_cursor::Entity, read_cursor::Column::Seq));
+    let query = Query::select()
+        .column((message::Entity, message::Column::ConversationId))
+        .expr(Expr::col((message::Entity, message::Column::Seq)).count())
+        .from(message::Entity)
+        .left_join(
+            read_cursor::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((read_cursor::Entity, read_cursor::Column::ConversationId))
+                        .equals((message::Entity, message::Column::ConversationId)),
+                )
+                .add(Expr::col((read_cursor::Entity, read_cursor::Column::UserId)).eq(user_id)),
+        )
+        .and_where(
+            Expr::col((message::Entity, message::Column::ConversationId))
+                .in_subquery(conversation_ids_of(user_id)),
+        )
+        .and_where(Expr::col((message::Entity, message::Column::Kind)).eq(MessageKind::Message))
+        .and_where(Expr::col((message::Entity, message::Column::DeletedAt)).is_null())
+        .and_where(Expr::col((message::Entity, message::Column::SenderId)).ne(user_id))
+        .and_where(
+            Expr::col((message::Entity, message::Column::Seq))
+                .gt(Func::coalesce([read_up_to, Expr::val(0)])),
+        )
+        .group_by_col((message::Entity, message::Column::ConversationId))
+        .to_owned();
+    let rows = db.query_all(&query).await?;
+    rows.into_iter()
+        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+        .collect()
 }

@@ -89,6 +89,24 @@ async fn an_edit_reaches_everyone_replays_in_sync_and_shows_in_history(backend: 
         .await
         .unwrap();
     assert_eq!(next["message"]["seq"], 3);
+    // Unread counts others' messages only: not the edit entry, not one's own.
+    let unread = |token: String| {
+        let app = &app;
+        async move {
+            let listed: Value = app
+                .get("/api/v1/conversations", Some(&token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            listed["conversations"][0]["unread"].clone()
+        }
+    };
+    assert_eq!(unread(bob.token.clone()).await, 1);
+    assert_eq!(unread(alice.token.clone()).await, 1);
+    let read = json!({"conversation": original["conversation"], "seq": 3});
+    bobs.request("read", read).await.unwrap();
+    assert_eq!(unread(bob.token.clone()).await, 0);
 
     // Edits obey the limits of a new message.
     let mut nul = at(original);
