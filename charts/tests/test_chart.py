@@ -377,12 +377,45 @@ def secrets_come_from_the_existing_secret_by_reference():
 
 
 @test
+def webhook_secret_comes_from_the_secret_like_the_jwt_secret():
+    urls = {"config": {"webhook_urls": ["https://push-relay.chat.svc/hook"], "webhook_include_body": False}}
+    # No webhooks: the Secret is not asked for a key it need not have.
+    for values in (None, PRODUCTION, {"secrets": {"existingSecret": "s"}}):
+        assert "CONFAB_WEBHOOK_SECRET" not in Rendered(values).env_names()
+    r = Rendered(merge(PRODUCTION, urls))
+    ref = env_of(r.container, "CONFAB_WEBHOOK_SECRET")["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "confab-secrets", "key": "webhook-secret"}, ref
+    data = r.config_data()
+    assert data["CONFAB_WEBHOOK_URLS"] == '["https://push-relay.chat.svc/hook"]', data
+    assert data["CONFAB_WEBHOOK_INCLUDE_BODY"] == "false", data
+    for configmap in r.all("ConfigMap"):
+        assert "CONFAB_WEBHOOK_SECRET" not in configmap.get("data", {})
+    custom = Rendered(merge(PRODUCTION, merge(urls, {"secrets": {"keys": {"webhookSecret": "hook-key"}}})))
+    assert env_of(custom.container, "CONFAB_WEBHOOK_SECRET")["valueFrom"]["secretKeyRef"]["key"] == "hook-key"
+    # A quick start: the chart-made Secret holds it, and nothing else shows it.
+    given = "quickstart-webhook-secret-0123456789"
+    quick = Rendered(merge(QUICKSTART, merge(urls, {"secrets": {"webhookSecret": given}})))
+    stored = {k: base64.b64decode(v).decode() for k, v in quick.one("Secret")["data"].items()}
+    assert stored["webhook-secret"] == given
+    ref = env_of(quick.container, "CONFAB_WEBHOOK_SECRET")["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": f"{FULLNAME}-secrets", "key": "webhook-secret"}, ref
+    for doc in quick.docs:
+        if doc["kind"] != "Secret":
+            text = yaml.safe_dump(doc)
+            assert given not in text and base64.b64encode(given.encode()).decode() not in text, doc["kind"]
+    render_fails(merge(QUICKSTART, urls), "config.webhook_urls needs the webhook secret")
+
+
+@test
 def every_environment_variable_is_one_confab_reads():
     fields = settings_fields()
     known = {f"CONFAB_{f.upper()}" for f in fields} | EXTRA_ENV
     renders = {
         "default": None, "production": PRODUCTION, "quickstart": QUICKSTART,
         "standalone+secret": {"secrets": {"existingSecret": "s"}},
+        "webhooks": merge(PRODUCTION, {"config": {"webhook_urls": ["https://relay.example/hook"],
+                                                  "webhook_include_body": False, "webhook_retry_base_ms": 500,
+                                                  "webhook_max_attempts": 5, "webhook_queue_max": 1000}}),
     }
     seen = set()
     for label, values in renders.items():
@@ -401,8 +434,9 @@ def every_environment_variable_is_one_confab_reads():
 @test
 def schema_rejects_settings_the_chart_owns_and_unknown_ones():
     for bad in ({"config": {"listen": "0.0.0.0:1"}}, {"config": {"jwt_secret": "x" * 40}},
+                {"config": {"webhook_secret": "x" * 40}}, {"config": {"webhook_urls": ["ftp://x"]}},
                 {"config": {"drain_windw_secs": 3}}, {"mode": "cluster-ish"},
-                {"secrets": {"jwtSecret": "too-short"}}):
+                {"secrets": {"jwtSecret": "too-short"}}, {"secrets": {"webhookSecret": "too-short"}}):
         try:
             Rendered(bad)
         except helm.HelmError:

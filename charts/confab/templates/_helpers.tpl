@@ -74,24 +74,28 @@ app.kubernetes.io/component: node
 {{/* Non-empty when the chart creates the Secret from values. */}}
 {{- define "confab.createSecret" -}}
 {{- $s := .Values.secrets -}}
-{{- if and (not $s.existingSecret) (or $s.jwtSecret $s.databaseUrl $s.redisUrl $s.natsUrl) -}}
+{{- if and (not $s.existingSecret) (or $s.jwtSecret $s.databaseUrl $s.redisUrl $s.natsUrl $s.webhookSecret) -}}
 true
 {{- end -}}
 {{- end -}}
 
 {{/*
 The secret-backed settings the pods get, as a list of "ENV_NAME=valueKey" items:
-with an existing Secret, every key the mode needs; with a chart-made one, the keys
-given in values.
+with an existing Secret, every key the mode needs (the webhook secret when
+config.webhook_urls is set); with a chart-made one, the keys given in values.
 */}}
 {{- define "confab.secretEnv" -}}
 {{- $s := .Values.secrets -}}
-{{- $all := list (list "CONFAB_JWT_SECRET" "jwtSecret") (list "CONFAB_DATABASE_URL" "databaseUrl") (list "CONFAB_REDIS_URL" "redisUrl") (list "CONFAB_NATS_URL" "natsUrl") -}}
+{{- $all := list (list "CONFAB_JWT_SECRET" "jwtSecret") (list "CONFAB_DATABASE_URL" "databaseUrl") (list "CONFAB_REDIS_URL" "redisUrl") (list "CONFAB_NATS_URL" "natsUrl") (list "CONFAB_WEBHOOK_SECRET" "webhookSecret") -}}
 {{- range $all -}}
 {{- $env := index . 0 -}}
 {{- $field := index . 1 -}}
 {{- if $s.existingSecret -}}
-{{- if or (eq $.Values.mode "cluster") (has $field (list "jwtSecret" "databaseUrl")) }}
+{{- if eq $field "webhookSecret" -}}
+{{- if $.Values.config.webhook_urls }}
+- {{ $env }}={{ index $s.keys $field }}
+{{- end -}}
+{{- else if or (eq $.Values.mode "cluster") (has $field (list "jwtSecret" "databaseUrl")) }}
 - {{ $env }}={{ index $s.keys $field }}
 {{- end -}}
 {{- else if index $s $field }}
@@ -156,6 +160,12 @@ true
 {{- end -}}
 {{- if and $s.jwtSecret (lt (len $s.jwtSecret) 32) -}}
   {{- fail "secrets.jwtSecret must be at least 32 bytes long" -}}
+{{- end -}}
+{{- if and $s.webhookSecret (lt (len $s.webhookSecret) 16) -}}
+  {{- fail "secrets.webhookSecret must be at least 16 bytes long" -}}
+{{- end -}}
+{{- if and $v.config.webhook_urls (not $s.existingSecret) (not $s.webhookSecret) -}}
+  {{- fail "config.webhook_urls needs the webhook secret: secrets.existingSecret with the key secrets.keys.webhookSecret, or secrets.webhookSecret for a chart-made Secret" -}}
 {{- end -}}
 {{- $cs := $v.clusterSecurity -}}
 {{- if and (not $cs.existingSecret) (or $cs.natsAuth $cs.redisCa $cs.natsCa $cs.natsClientCert) -}}
