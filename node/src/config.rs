@@ -543,8 +543,14 @@ impl Settings {
             Some(secret) if secret.expose_secret().len() >= 16 => {}
             _ => bail!("CONFAB_WEBHOOK_URLS needs CONFAB_WEBHOOK_SECRET, at least 16 bytes long"),
         }
-        if self.webhook_max_attempts == 0 || self.webhook_queue_max == 0 {
-            bail!("CONFAB_WEBHOOK_MAX_ATTEMPTS and CONFAB_WEBHOOK_QUEUE_MAX must be above 0");
+        if self.webhook_max_attempts == 0
+            || self.webhook_queue_max == 0
+            || self.webhook_retry_base_ms == 0
+        {
+            bail!(
+                "CONFAB_WEBHOOK_MAX_ATTEMPTS, CONFAB_WEBHOOK_QUEUE_MAX and \
+                 CONFAB_WEBHOOK_RETRY_BASE_MS must be above 0"
+            );
         }
         Ok(())
     }

@@ -91,8 +91,10 @@ impl Webhooks {
         let (queue, events) = mpsc::channel(QUEUE_EVENTS);
         let full = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(Notify::new());
+        // A redirect is no delivery: followed, it would turn the POST into a GET.
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("confab/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let include_body = settings.include_body;

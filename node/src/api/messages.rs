@@ -54,6 +54,8 @@ async fn search(
     caller: Authenticated,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // The costliest read there is: it takes from the same bucket as writes.
+    state.chat.rate.check_http_write(caller.user_id.as_str())?;
     let SearchQuery {
         q,
         conversation,
