@@ -1,4 +1,6 @@
-// The HTTP API (docs/API.md §2–§5) on the page's own origin, as JSON.
+// The HTTP API (docs/API.md §2–§5) on the page's own origin, as JSON; uploads with their
+// progress, and attachments fetched as Blobs (they need the Bearer token, which an
+// `<img src>` cannot send).
 
 /** An API failure: `code` is the stable error code, `message` is for people. */
 export class ApiError extends Error {
@@ -9,29 +11,71 @@ export class ApiError extends Error {
   }
 }
 
+const UNREACHABLE = () => new ApiError(0, "network", "the server cannot be reached");
+
+/** The body of a response as JSON; null when empty or not JSON. */
+function parse(text) {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The ApiError of a refused request, from its status and error envelope. */
+function failure(status, json) {
+  const error = json?.error ?? {};
+  return new ApiError(status, error.code ?? "http_error", error.message ?? `HTTP ${status}`);
+}
+
+/** `fetch`, with the token as a Bearer; throws ApiError when the server cannot be reached. */
+async function call(path, { token, ...init } = {}) {
+  const headers = { ...init.headers };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  try {
+    return await fetch(path, { ...init, headers });
+  } catch {
+    throw UNREACHABLE();
+  }
+}
+
 /** One request; resolves the parsed body (null for 204), throws ApiError otherwise. */
 export async function request(method, path, { token, body } = {}) {
-  const headers = {};
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let res;
-  try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch {
-    throw new ApiError(0, "network", "the server cannot be reached");
-  }
-  const text = await res.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = null;
-  }
-  if (!res.ok) {
-    const error = json?.error ?? {};
-    throw new ApiError(res.status, error.code ?? "http_error", error.message ?? `HTTP ${res.status}`);
-  }
+  const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+  const res = await call(path, { method, token, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const json = parse(await res.text());
+  if (!res.ok) throw failure(res.status, json);
   return json;
+}
+
+/** `GET path` (an attachment or its thumbnail); resolves its body as a Blob, throws ApiError otherwise. */
+export async function blob(path, token) {
+  const res = await call(path, { token });
+  if (!res.ok) throw failure(res.status, parse(await res.text()));
+  return res.blob();
+}
+
+/**
+ * `POST /uploads?name=` with the file as the body, through XMLHttpRequest for its upload
+ * progress (`onProgress(fraction)`). Returns `{done, abort}`: `done` resolves the
+ * attachment, or rejects with the ApiError of the refusal.
+ */
+export function upload(file, { token, onProgress }) {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise((resolve, reject) => {
+    xhr.open("POST", `/api/v1/uploads?name=${encodeURIComponent(file.name)}`);
+    xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+    xhr.upload.addEventListener("progress", (event) => event.lengthComputable && onProgress(event.loaded / event.total));
+    xhr.addEventListener("load", () => {
+      const json = parse(xhr.responseText);
+      if (xhr.status === 201 && json?.attachment) resolve(json.attachment);
+      else reject(failure(xhr.status, json));
+    });
+    xhr.addEventListener("error", () => reject(UNREACHABLE()));
+    xhr.addEventListener("abort", () => reject(new ApiError(0, "aborted", "the upload was cancelled")));
+    xhr.send(file);
+  });
+  return { done, abort: () => xhr.abort() };
 }
 
 /** `POST /auth/register` or `/auth/login`; resolves `{user, token}`. */

@@ -1,12 +1,12 @@
 // The client's model: one Socket.IO connection (docs/API.md §7–§10) and what the user can
 // see — contacts with presence and requests, groups, conversations with their messages
-// (edits, deletions, replies, reactions, mentions, disappearing messages), typing and read
-// receipts — plus the connection state. It reconnects by itself (the socket.io-client
-// manager) and catches up with `sync` after every (re)connect. Views listen for "change"
-// and re-render from the fields.
+// (edits, deletions, replies, reactions, mentions, disappearing messages, attachments),
+// typing and read receipts — plus the connection state. It reconnects by itself (the
+// socket.io-client manager) and catches up with `sync` after every (re)connect. Views
+// listen for "change" and re-render from the fields.
 
 import { io } from "socket.io-client";
-import { request } from "./api.js";
+import { blob, request, upload } from "./api.js";
 
 /** How long a peer's "typing" shows without a refresh. */
 const TYPING_SHOWS_MS = 6000;
@@ -68,7 +68,7 @@ class Conversation {
     if (entry.kind === "edit") {
       Object.assign(target, { body: entry.body, meta: entry.meta, edited_at: entry.ts });
     } else {
-      Object.assign(target, { body: "", meta: null, deleted_at: entry.ts, reactions: [] });
+      Object.assign(target, { body: "", meta: null, deleted_at: entry.ts, reactions: [], attachments: [] });
     }
   }
 
@@ -457,14 +457,15 @@ export class Chat extends EventTarget {
   }
 
   /**
-   * Sends a message (`extra`: `reply_to`, `mentions`); it shows as pending until
-   * acknowledged (sent after a reconnect). Rejects with the server's error if refused.
+   * Sends a message (`extra`: `reply_to`, `mentions`, `attachments`: upload ids); it shows
+   * as pending until acknowledged (sent after a reconnect). Rejects with the server's
+   * error if refused.
    */
   async send(id, body, extra = {}) {
     const conv = this.conversations.get(id);
     const to = conv.kind === "group" ? { group: conv.with.group } : { user: conv.with.user };
     const client_msg_id = clientMsgId();
-    conv.pending.set(client_msg_id, { client_msg_id, body, from: this.me.id });
+    conv.pending.set(client_msg_id, { client_msg_id, body, from: this.me.id, files: extra.attachments?.length ?? 0 });
     this.typingStopped();
     this.changed();
     const reply = await this.socket.emitWithAck("message:send", { to, body, client_msg_id, ...extra });
@@ -473,6 +474,16 @@ export class Chat extends EventTarget {
     if (!reply?.ok) throw new Error(reply?.error?.message ?? "the message was not sent");
     conv.add(reply.message);
     conv.readSeq = Math.max(conv.readSeq, reply.message.seq);
+  }
+
+  /** Uploads a file (`onProgress(fraction)` as it goes): `{done, abort}`, see api.js `upload`. */
+  upload(file, onProgress) {
+    return upload(file, { token: this.token, onProgress });
+  }
+
+  /** An attachment's file, or its thumbnail, as a Blob. */
+  attachment(id, thumbnail = false) {
+    return blob(`/api/v1/attachments/${encodeURIComponent(id)}${thumbnail ? "/thumbnail" : ""}`, this.token);
   }
 
   /** Replaces the text of one's own message (its meta is kept). */

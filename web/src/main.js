@@ -1,11 +1,13 @@
 // The page: the sign-in screen, then the chat (a sidebar with the connection state, the
 // message search, requests, chats and contacts, and the open conversation with its
-// disappearing-messages setting, the reply being written and the @mention suggestions).
+// disappearing-messages setting, the reply being written, the @mention suggestions and
+// the files waiting to be sent, picked or dropped onto the conversation).
 // The skeleton is built once (so what is typed in forms survives); the lists are rebuilt
 // from the Chat model on every "change".
 
 import "./style.css";
 import { ApiError, authenticate } from "./api.js";
+import { Uploads, summary } from "./attachments.js";
 import { Chat } from "./chat.js";
 import { clock, fill, h, hue, initials } from "./dom.js";
 import { MentionPicker, byUsername, mentionTokens } from "./mentions.js";
@@ -210,7 +212,9 @@ function startChat(session) {
   const replying = h("div", { class: "replying", dataset: { test: "replying" } });
   const composerInput = h("textarea", { rows: 1, placeholder: "Write a message", "aria-label": "message", dataset: { test: "composer" } });
   const mentionPicker = new MentionPicker(composerInput, () => chat.mentionable(chat.conversations.get(chat.active)));
-  const composer = h("form", { class: "composer" }, mentionPicker.el, composerInput, h("button", { type: "submit", class: "primary", dataset: { test: "send" } }, "Send"));
+  const uploads = new Uploads(chat, { changed: () => renderComposer() });
+  const sendButton = h("button", { type: "submit", class: "primary", dataset: { test: "send" } }, "Send");
+  const composer = h("form", { class: "composer" }, mentionPicker.el, uploads.button, uploads.input, composerInput, sendButton);
   const pane = h(
     "main",
     { class: "pane" },
@@ -227,8 +231,10 @@ function startChat(session) {
     typing,
     paneError,
     replying,
+    uploads.el,
     composer,
   );
+  uploads.dropZone(pane);
   const empty = h("div", { class: "empty" }, h("p", {}, "Pick a chat or a contact, or start a group."));
   const shell = h("div", { class: "shell" }, sidebar, pane, empty);
   fill(root, shell);
@@ -245,6 +251,7 @@ function startChat(session) {
     },
     changed: () => renderMessages(),
   });
+  shell.append(views.files.lightbox);
 
   /** Awaits a user's action; shows the server's error if refused. Resolves whether it went through. */
   async function act(promise) {
@@ -304,16 +311,21 @@ function startChat(session) {
     event.preventDefault();
     const body = composerInput.value.trim();
     const conv = chat.conversations.get(chat.active);
-    if (!body || !conv) return;
+    // Files still on their way keep Send disabled; a message needs text or a file.
+    if (!conv || uploads.busy(conv.id)) return;
+    if (!body && !uploads.list(conv.id).some((item) => item.attachment)) return;
     const extra = {};
     if (replyTo !== null) extra.reply_to = replyTo;
     const mentions = new Set(mentionTokens(body, byUsername(chat.mentionable(conv))).map((t) => t.user.id));
     if (mentions.size) extra.mentions = [...mentions];
+    const files = uploads.take(conv.id);
+    if (files.length) extra.attachments = files.map((item) => item.attachment.id);
     composerInput.value = "";
     composerInput.style.height = "auto";
     replyTo = null;
     stickToBottom = true;
     const sent = await act(chat.send(conv.id, body, extra));
+    uploads.sent(conv.id, files, sent);
     // Refused: give the text back to fix it, unless something new was typed meanwhile.
     if (!sent && !composerInput.value) composerInput.value = body;
   });
@@ -404,7 +416,7 @@ function startChat(session) {
     let who = "";
     if (message.from === session.user.id) who = "You: ";
     else if (message.to.group) who = `${chat.name(message.from)}: `;
-    return `${who}${message.deleted_at ? "message deleted" : message.body}`.slice(0, 60);
+    return `${who}${message.deleted_at ? "message deleted" : summary(message)}`.slice(0, 60);
   }
 
   function lastSeen(presence) {
@@ -438,6 +450,7 @@ function startChat(session) {
     }
     renderExpiry(conv);
     renderReplying(conv);
+    renderComposer();
     renderMessages();
     const names = chat.typingNames(conv);
     typing.textContent = names.length ? `${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…` : "";
@@ -469,9 +482,17 @@ function startChat(session) {
     }
     fill(
       replying,
-      h("span", { class: "grow" }, h("small", { class: "muted" }, `Replying to ${chat.name(quoted.from)}`), h("span", { class: "snippet" }, quoted.body)),
+      h("span", { class: "grow" }, h("small", { class: "muted" }, `Replying to ${chat.name(quoted.from)}`), h("span", { class: "snippet" }, summary(quoted))),
       h("button", { type: "button", class: "ghost small", title: "Cancel the reply", dataset: { test: "reply-cancel" }, onclick: () => views.reply(null) }, "×"),
     );
+  }
+
+  /** The files waiting to be sent; Send waits for their uploads. */
+  function renderComposer() {
+    uploads.render();
+    const busy = uploads.busy(chat.active);
+    sendButton.disabled = busy;
+    sendButton.title = busy ? "Waiting for the uploads" : "";
   }
 
   function groupTools(group) {
@@ -531,8 +552,10 @@ function startChat(session) {
       items.push(views.bubble(conv, m, { showName, readers }));
       previous = m;
     }
+    views.files.keep(list);
     for (const p of conv.pending.values()) {
-      items.push(h("div", { class: "msg own pending", dataset: { test: "message", status: "pending" } }, h("span", { class: "body" }, p.body), h("span", { class: "meta" }, "sending…")));
+      const files = p.files ? h("span", { class: "body" }, `📎 ${p.files} file${p.files === 1 ? "" : "s"}`) : null;
+      items.push(h("div", { class: "msg own pending", dataset: { test: "message", status: "pending" } }, files, h("span", { class: "body" }, p.body), h("span", { class: "meta" }, "sending…")));
     }
     // The inline editor's textarea is kept across renders, but moving it loses the focus.
     const focused = messages.contains(document.activeElement) ? document.activeElement : null;

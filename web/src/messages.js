@@ -1,9 +1,10 @@
 // One message of the open conversation as an element: its author, the quote of the
-// message it answers, its text (mentions marked), the inline editor or a tombstone, its
-// reactions, the time with "edited", ⏱ and the ticks, and — when clicked (or hovered with
-// a mouse) — its actions: reply, react, edit, delete. One jumped to from the search is
-// highlighted for a moment.
+// message it answers, its files (attachments.js), its text (mentions marked), the inline
+// editor or a tombstone, its reactions, the time with "edited", ⏱ and the ticks, and —
+// when clicked (or hovered with a mouse) — its actions: reply, react, edit, delete. One
+// jumped to from the search is highlighted for a moment.
 
+import { AttachmentViews, summary } from "./attachments.js";
 import { clock, h, hue } from "./dom.js";
 import { byUsername, mentionTokens } from "./mentions.js";
 
@@ -22,15 +23,17 @@ export class MessageViews {
     this.act = act;
     this.reply = reply;
     this.changed = changed;
+    this.files = new AttachmentViews(chat, { act });
     this.reset();
   }
 
-  /** Forgets the selected message, the emoji picker, the editor and the highlight. */
+  /** Forgets the selected message, the emoji picker, the editor, the highlight and the files. */
   reset() {
     this.selected = null;
     this.picking = false;
     this.editor = null;
     this.found = null;
+    this.files.keep([]);
   }
 
   /** Highlights the message `seq` (one jumped to from the search) for a moment. */
@@ -59,8 +62,9 @@ export class MessageViews {
       showName ? h("span", { class: "author", style: `--hue: ${hue(this.chat.name(m.from))}` }, this.chat.name(m.from)) : null,
       m.reply_to ? this.quote(conv, m.reply_to) : null,
       m.deleted_at ? h("span", { class: "body tombstone", dataset: { test: "tombstone" } }, "message deleted") : null,
+      this.files.list(m),
       editing ? this.editorView(conv, m) : null,
-      m.deleted_at || editing ? null : h("span", { class: "body" }, this.text(m)),
+      m.deleted_at || editing || !m.body ? null : h("span", { class: "body" }, this.text(m)),
       this.reactions(conv, m),
       this.meta(m, own, readers),
       m.deleted_at || editing ? null : this.toolbar(conv, m, own),
@@ -78,7 +82,7 @@ export class MessageViews {
   quote(conv, seq) {
     const quoted = conv.messages.get(seq);
     let text = "a message";
-    if (quoted) text = quoted.deleted_at ? "message deleted" : quoted.body;
+    if (quoted) text = quoted.deleted_at ? "message deleted" : summary(quoted);
     return h(
       "div",
       { class: "quote", dataset: { test: "quote" } },

@@ -4,15 +4,21 @@
 // through the HTTP API. A second test has Dave (laptop, node A) and Erin (phone, node B)
 // edit, delete, answer, react to, mention and expire messages; a third has Gina (laptop,
 // node A) and Hank (phone, node B) search the messages and jump to one far back in the
-// history. Screenshots of the main screens go to artifacts/.
+// history; a fourth has Ivan (laptop, node A) and Judy (phone, node B) send each other
+// files (the nodes share one storage directory, as a cluster's nodes must share their
+// storage). Screenshots of the main screens go to artifacts/.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { crc32, deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
-import { apiOk, befriend, confabUnavailableReason } from "../js/lib/confab.js";
+import { api, apiOk, befriend, confabUnavailableReason } from "../js/lib/confab.js";
 import { startCluster } from "../js/lib/cluster.js";
+import { waitFor } from "../../../socketio/tests/js/lib/wait.js";
 
 const WEB_DIR = fileURLToPath(new URL("../../../web/dist", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("./artifacts/", import.meta.url));
@@ -21,16 +27,22 @@ const PASSWORD = "correct horse battery";
 /** Registration hashes with Argon2, which a debug build on a busy machine does slowly. */
 const REGISTER_WITHIN_MS = 60_000;
 const WITHIN_MS = 15_000;
+const MAX_UPLOAD_BYTES = 1024 * 1024;
 
 const skip = confabUnavailableReason();
 let cluster;
 let browser;
+/** The attachments of both nodes. */
+let storageDir;
 
 before(async () => {
   if (skip) return;
   assert.ok(existsSync(`${WEB_DIR}/index.html`), `the web client is not built in ${WEB_DIR}: run scripts/build-web`);
   mkdirSync(ARTIFACTS, { recursive: true });
-  cluster = await startCluster({ nodes: 2, env: { CONFAB_WEB_DIR: WEB_DIR } });
+  storageDir = mkdtempSync(join(tmpdir(), "confab-browser-storage-"));
+  // Uploads up to 1 MiB, so that a test can have one refused as too large.
+  const env = { CONFAB_WEB_DIR: WEB_DIR, CONFAB_STORAGE_DIR: storageDir, CONFAB_MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) };
+  cluster = await startCluster({ nodes: 2, env });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -40,6 +52,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await cluster?.stop();
+  if (storageDir) rmSync(storageDir, { recursive: true, force: true });
 });
 
 /** A page of its own browser context (own storage: its own signed-in user). */
@@ -61,6 +74,23 @@ async function see(page, selector, text, timeout = WITHIN_MS) {
 
 function shot(page, name) {
   return page.screenshot({ path: `${ARTIFACTS}${name}.png` });
+}
+
+/** Runs each step as a subtest of `t`; a failing one leaves screenshots and the nodes' logs. */
+function stepper(t, laptop, phone) {
+  const [nodeA, nodeB] = cluster.nodes;
+  return (name, fn) =>
+    t.test(name, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        const slug = name.replace(/\W+/g, "-").slice(0, 40);
+        await shot(laptop, `failure-${slug}-laptop`).catch(() => {});
+        await shot(phone, `failure-${slug}-phone`).catch(() => {});
+        err.message += `\nnode A:\n${nodeA.output()}\nnode B:\n${nodeB.output()}`;
+        throw err;
+      }
+    });
 }
 
 /** Signs in on the sign-in screen: `how` is "register" or "login". */
@@ -244,19 +274,7 @@ test("rich messages in the browser: edits, deletions, replies, reactions, mentio
   const { group } = await apiOk(nodeA, "POST", "/api/v1/groups", { token: dave.token, body: { name: "Book club", members: [erin.user.id, frank.user.id] } }, 201);
   const laptop = await openPage(nodeA.url, { width: 1200, height: 760 });
   const phone = await openPage(nodeB.url, { width: 390, height: 760 });
-  // Each step is a subtest; a failing one leaves screenshots and the nodes' logs.
-  const step = (name, fn) =>
-    t.test(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        const slug = name.replace(/\W+/g, "-").slice(0, 40);
-        await shot(laptop, `failure-${slug}-laptop`).catch(() => {});
-        await shot(phone, `failure-${slug}-phone`).catch(() => {});
-        err.message += `\nnode A:\n${nodeA.output()}\nnode B:\n${nodeB.output()}`;
-        throw err;
-      }
-    });
+  const step = stepper(t, laptop, phone);
   let plan;
   let answer;
   let draft;
@@ -425,18 +443,7 @@ test("search in the browser: hits marked, paging, and a jump far back in the his
   await post(hank, { group: group.id }, "<b>quarterly</b> numbers look <i>good</i>", "markup");
   const laptop = await openPage(nodeA.url, { width: 1200, height: 760 });
   const phone = await openPage(nodeB.url, { width: 390, height: 760 });
-  const step = (name, fn) =>
-    t.test(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        const slug = name.replace(/\W+/g, "-").slice(0, 40);
-        await shot(laptop, `failure-${slug}-laptop`).catch(() => {});
-        await shot(phone, `failure-${slug}-phone`).catch(() => {});
-        err.message += `\nnode A:\n${nodeA.output()}\nnode B:\n${nodeB.output()}`;
-        throw err;
-      }
-    });
+  const step = stepper(t, laptop, phone);
   const result = (seq, conversation) => `[data-test=search-result][data-conversation='${conversation}'][data-seq='${seq}']`;
 
   await step("Gina (laptop) and Hank (phone) log in", async () => {
@@ -500,5 +507,187 @@ test("search in the browser: hits marked, paging, and a jump far back in the his
     await phone.click("[data-test=search-close]");
     await see(phone, "[data-test=chat][data-name=gina]");
     assert.equal(await phone.locator("[data-test=search-results]").isVisible(), false);
+  });
+});
+
+/** A PNG of `width`×`height` pixels (a colour gradient), built chunk by chunk. */
+function png(width, height) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const framed = Buffer.alloc(body.length + 8);
+    framed.writeUInt32BE(data.length, 0);
+    body.copy(framed, 4);
+    framed.writeUInt32BE(crc32(body), body.length + 4);
+    return framed;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2], 8); // 8 bits per channel, RGB; default compression, filter, no interlace
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3); // filter type 0, then the pixels
+    for (let x = 0; x < width; x++) row.set([255 - Math.round((120 * y) / height), Math.round((200 * x) / width), 120 + Math.round((100 * y) / height)], 1 + x * 3);
+    rows.push(row);
+  }
+  const signature = Buffer.from("89504e470d0a1a0a", "hex");
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", deflateSync(Buffer.concat(rows))), chunk("IEND", Buffer.alloc(0))]);
+}
+
+/** Picks files with the composer's file input: `[{name, mimeType, buffer}]`. */
+function attach(page, ...files) {
+  return page.setInputFiles("[data-test=file-input]", files);
+}
+
+/** The file `name` waiting above the composer, in `state` (uploading, ready, failed). */
+function upload(name, state) {
+  return `[data-test=upload][data-name='${name}'][data-state=${state}]`;
+}
+
+/** Waits until the image `selector` has loaded (it has pixels); resolves its natural size. */
+async function loaded(page, selector) {
+  await page.waitForFunction((css) => document.querySelector(css)?.naturalWidth > 0, selector, { timeout: WITHIN_MS });
+  return page.locator(selector).evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+}
+
+/** Sends what waits above the composer with an empty text; resolves the message's seq. */
+async function sendFiles(page, name) {
+  await page.press("[data-test=composer]", "Enter");
+  const sent = await see(page, `[data-test=message]:has([data-test=attachment][data-name='${name}'])`);
+  return Number(await sent.getAttribute("data-seq"));
+}
+
+test("attachments in the browser: previews, progress, thumbnails, downloads, refusals", { skip: skip ?? false, timeout: 240_000 }, async (t) => {
+  const [nodeA, nodeB] = cluster.nodes;
+  const register = (username) => apiOk(nodeA, "POST", "/api/v1/auth/register", { body: { username, password: PASSWORD }, timeoutMs: REGISTER_WITHIN_MS }, 201);
+  const [ivan, judy] = await Promise.all(["ivan", "judy"].map(register));
+  await befriend(nodeA, ivan, judy);
+  const laptop = await openPage(nodeA.url, { width: 1200, height: 760 });
+  const phone = await openPage(nodeB.url, { width: 390, height: 760 });
+  const step = stepper(t, laptop, phone);
+  const notes = "Agenda\n1. the hill walk\n2. who brings the map\n";
+  let photo;
+
+  await step("Ivan (laptop) and Judy (phone) log in and open their chat", async () => {
+    await Promise.all([signInPage(laptop, "ivan", "login"), signInPage(phone, "judy", "login")]);
+    await laptop.click("[data-test=contact][data-user=judy]");
+    await phone.click("[data-test=contact][data-user=ivan]");
+    await see(phone, "[data-test=title]", "ivan");
+  });
+
+  await step("an image is previewed before it is sent; the other browser shows its thumbnail and opens it whole", async () => {
+    await attach(laptop, { name: "hill.png", mimeType: "image/png", buffer: png(160, 100) });
+    assert.deepEqual(await loaded(laptop, `[data-test=upload][data-name='hill.png'] [data-test=upload-preview]`), [160, 100]);
+    await see(laptop, upload("hill.png", "ready"));
+    await shot(laptop, "29-attachment-waiting-laptop");
+    photo = await send(laptop, "the view from the hill");
+    assert.equal(await laptop.locator("[data-test=upload]").count(), 0);
+    await loaded(laptop, at(photo, "[data-test=thumbnail]"));
+    await see(phone, at(photo), "the view from the hill");
+    const [width, height] = await loaded(phone, at(photo, "[data-test=thumbnail]"));
+    assert.ok(width > 0 && height > 0);
+    await shot(phone, "30-attachment-thumbnail-phone");
+    await phone.click(at(photo, "[data-test=thumbnail]"));
+    assert.deepEqual(await loaded(phone, "[data-test=lightbox-image]"), [160, 100]);
+    await see(phone, "[data-test=lightbox]", "160×100");
+    await shot(phone, "31-attachment-lightbox-phone");
+    await phone.click("[data-test=lightbox-close]");
+    assert.equal(await phone.locator("[data-test=lightbox]").isVisible(), false);
+  });
+
+  await step("a file taken out before sending stays out; a text file is a download with its name and size", async () => {
+    await attach(
+      laptop,
+      { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from(notes) },
+      { name: "draft.txt", mimeType: "text/plain", buffer: Buffer.from("not this one") },
+    );
+    await see(laptop, upload("notes.txt", "ready"));
+    await see(laptop, upload("draft.txt", "ready"));
+    await laptop.click("[data-test=upload][data-name='draft.txt'] [data-test=upload-remove]");
+    assert.equal(await laptop.locator("[data-test=upload]").count(), 1);
+    const seq = await sendFiles(laptop, "notes.txt");
+    await see(laptop, "[data-test=chat][data-name=judy]", "You: 📎 notes.txt");
+    const file = await see(phone, at(seq, "[data-test=attachment][data-name='notes.txt']"), `${notes.length} B`);
+    assert.equal(await phone.locator("[data-test=attachment][data-name='draft.txt']").count(), 0);
+    await shot(phone, "32-attachment-file-phone");
+    const [download] = await Promise.all([phone.waitForEvent("download"), file.locator("[data-test=download]").click()]);
+    assert.equal(download.suggestedFilename(), "notes.txt");
+    assert.equal(readFileSync(await download.path(), "utf8"), notes);
+    await shot(laptop, "33-attachments-laptop");
+  });
+
+  await step("a bigger file shows its upload progress, and Send waits for it", async () => {
+    const minutes = Buffer.from("minutes of the meeting\n".repeat(12_000));
+    const cdp = await laptop.context().newCDPSession(laptop);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 96 * 1024 });
+    try {
+      await attach(laptop, { name: "minutes.txt", mimeType: "text/plain", buffer: minutes });
+      await laptop.waitForFunction(() => {
+        const bar = document.querySelector("[data-test=upload][data-state=uploading] progress");
+        return bar?.value > 0.1 && bar.value < 0.9;
+      }, null, { timeout: WITHIN_MS });
+      assert.equal(await laptop.locator("[data-test=send]").isDisabled(), true);
+      await shot(laptop, "34-upload-progress-laptop");
+      await see(laptop, upload("minutes.txt", "ready"), undefined, 30_000);
+    } finally {
+      await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    }
+    assert.equal(await laptop.locator("[data-test=send]").isDisabled(), false);
+    const seq = await send(laptop, "the minutes");
+    await see(phone, at(seq, "[data-test=attachment][data-name='minutes.txt']"), `${Math.round(minutes.length / 1024)} KB`);
+  });
+
+  await step("a file dropped onto the conversation is uploaded and sent", async () => {
+    const files = await laptop.evaluateHandle(() => {
+      const data = new DataTransfer();
+      data.items.add(new File(["dropped in\n"], "dropped.txt", { type: "text/plain" }));
+      return data;
+    });
+    await laptop.dispatchEvent("[data-test=messages]", "dragover", { dataTransfer: files });
+    await see(laptop, ".pane.dropping");
+    await shot(laptop, "35-drop-laptop");
+    await laptop.dispatchEvent("[data-test=messages]", "drop", { dataTransfer: files });
+    assert.equal(await laptop.locator(".pane.dropping").count(), 0);
+    await see(laptop, upload("dropped.txt", "ready"));
+    const seq = await sendFiles(laptop, "dropped.txt");
+    await see(phone, at(seq, "[data-test=attachment][data-name='dropped.txt']"));
+  });
+
+  await step("refused uploads show the server's error and are not sent", async () => {
+    const elf = Buffer.alloc(64);
+    elf.write("\x7fELF\x02\x01\x01", "latin1");
+    const huge = Buffer.alloc(MAX_UPLOAD_BYTES + 1, "x");
+    await attach(
+      phone,
+      { name: "tool", mimeType: "application/octet-stream", buffer: elf },
+      { name: "huge.txt", mimeType: "text/plain", buffer: huge },
+      { name: "map.png", mimeType: "image/png", buffer: png(90, 120) },
+    );
+    await see(phone, `${upload("tool", "failed")} [data-test=upload-error]`, "files of type application/x-executable are not accepted");
+    await see(phone, `${upload("huge.txt", "failed")} [data-test=upload-error]`, `the file is over ${MAX_UPLOAD_BYTES} bytes`);
+    await see(phone, upload("map.png", "ready"));
+    await shot(phone, "36-upload-refused-phone");
+    const seq = await send(phone, "here is the map");
+    await see(phone, `${upload("tool", "failed")}`);
+    await loaded(laptop, at(seq, "[data-test=thumbnail]"));
+    assert.equal(await laptop.locator(at(seq, "[data-test=attachment]")).count(), 1);
+    await phone.click(`${upload("tool", "failed")} [data-test=upload-remove]`);
+    await phone.click(`${upload("huge.txt", "failed")} [data-test=upload-remove]`);
+    assert.equal(await phone.locator("[data-test=upload]").count(), 0);
+  });
+
+  await step("deleting a message deletes its files, and the other browser lets go of them", async () => {
+    const conversation = `d:${[ivan.user.id, judy.user.id].sort().join(":")}`;
+    const { messages } = await apiOk(nodeB, "GET", `/api/v1/conversations/${conversation}/messages`, { token: judy.token });
+    const [{ id }] = messages.find((m) => m.seq === photo).attachments;
+    const thumbnail = await phone.locator(at(photo, "[data-test=thumbnail]")).getAttribute("src");
+    await messageAction(laptop, photo, "delete");
+    await see(phone, at(photo, "[data-test=tombstone]"));
+    assert.equal(await phone.locator(at(photo, "[data-test=attachment]")).count(), 0);
+    const revoked = await phone.evaluate((url) => fetch(url).then(() => false, () => true), thumbnail);
+    assert.equal(revoked, true, `${thumbnail} was not revoked`);
+    await waitFor(async () => (await api(nodeB, "GET", `/api/v1/attachments/${id}`, { token: judy.token })).status === 404, WITHIN_MS, "the deleted message's file to be gone");
+    await shot(phone, "37-attachment-deleted-phone");
   });
 });
