@@ -1,7 +1,8 @@
 //! Full-text search over the messages a user can read, each database through its own
 //! engine (see the migration `m20261207_000002_message_search`), behind one function.
 //!
-//! Every search term matches words it begins (`hel` finds "hello"), all terms must match,
+//! Every search term of three characters or more matches the words it begins (`hel` finds
+//! "hello"; a shorter term matches whole words), all terms must match,
 //! and the best matches come first (PostgreSQL `ts_rank`, SQLite `bm25`, MySQL's
 //! relevance), newest first among equals. Deleted messages (their body is empty) and the
 //! entries of edits and deletions are never found; an edited message is found by its
@@ -71,15 +72,15 @@ fn engine(backend: DbBackend, terms: &[String]) -> (SimpleExpr, SimpleExpr, Orde
         DbBackend::Postgres => {
             let tsquery = terms
                 .iter()
-                .map(|term| format!("{term}:*"))
+                .map(|term| format!("{term}{}", prefix(term, ":*")))
                 .collect::<Vec<_>>()
                 .join(" & ");
             let matches = Expr::cust_with_values(
-                "to_tsvector('simple', messages.body) @@ to_tsquery('simple', $1)",
+                "messages.body_search @@ to_tsquery('simple', $1)",
                 [tsquery.clone()],
             );
             let rank = Expr::cust_with_values(
-                "ts_rank(to_tsvector('simple', messages.body), to_tsquery('simple', $1))",
+                "ts_rank(messages.body_search, to_tsquery('simple', $1))",
                 [tsquery],
             );
             (matches, rank, Order::Desc)
@@ -87,7 +88,7 @@ fn engine(backend: DbBackend, terms: &[String]) -> (SimpleExpr, SimpleExpr, Orde
         DbBackend::MySql => {
             let boolean = terms
                 .iter()
-                .map(|term| format!("+{term}*"))
+                .map(|term| format!("+{term}{}", prefix(term, "*")))
                 .collect::<Vec<_>>()
                 .join(" ");
             let relevance = || {
@@ -102,11 +103,25 @@ fn engine(backend: DbBackend, terms: &[String]) -> (SimpleExpr, SimpleExpr, Orde
         _ => {
             let fts = terms
                 .iter()
-                .map(|term| format!("\"{term}\"*"))
+                .map(|term| format!("\"{term}\"{}", prefix(term, "*")))
                 .collect::<Vec<_>>()
                 .join(" AND ");
             let matches = Expr::cust_with_values("messages_fts MATCH ?", [fts]);
             (matches, Expr::cust("bm25(messages_fts)"), Order::Asc)
         }
+    }
+}
+
+/// Shortest term that also matches the words it begins: a shorter one matches whole
+/// words only, since a prefix of one or two letters matches a large part of any history
+/// and costs every database a scan of it.
+const MIN_PREFIX_CHARS: usize = 3;
+
+/// The engine's prefix marker for `term`, or nothing for a short term.
+fn prefix(term: &str, marker: &'static str) -> &'static str {
+    if term.chars().count() >= MIN_PREFIX_CHARS {
+        marker
+    } else {
+        ""
     }
 }

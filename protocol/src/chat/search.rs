@@ -8,7 +8,8 @@ use super::{ConversationId, Message};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    /// The words to find: each matches words it begins, all must match.
+    /// The words to find, all of which must match: a term of three characters or more
+    /// matches the words it begins, a shorter one whole words.
     pub query: String,
     /// Only this conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -80,6 +80,12 @@ async fn search_finds_only_what_the_caller_can_read_and_follows_edits_and_deleti
                     .eq_ignore_ascii_case("quarterly")),
         "{hit}"
     );
+    // Two letters match whole words only; three begin words too.
+    let short = alices
+        .request("search", json!({"query": "qu"}))
+        .await
+        .unwrap();
+    assert_eq!(bodies(&short), Vec::<&str>::new(), "{short}");
     // Every term must match; one conversation only when asked.
     let both = alices
         .request("search", json!({"query": "quarterly report"}))
