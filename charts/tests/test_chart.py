@@ -345,8 +345,9 @@ def secret_values_appear_only_in_the_secret():
     assert stored == {
         "jwt-secret": given["jwtSecret"], "database-url": given["databaseUrl"],
         "redis-url": given["redisUrl"], "nats-url": given["natsUrl"],
+        "s3-secret-access-key": given["s3SecretAccessKey"],
     }
-    needles = [given[k] for k in ("jwtSecret", "databaseUrl", "redisUrl", "natsUrl")]
+    needles = [given[k] for k in ("jwtSecret", "databaseUrl", "redisUrl", "natsUrl", "s3SecretAccessKey")]
     needles += [n for n in ("pg-password-s3cr3t", "redis-password-s3cr3t", "nats-password-s3cr3t")]
     needles += [base64.b64encode(n.encode()).decode() for n in needles]
     for doc in r.docs:
@@ -357,7 +358,8 @@ def secret_values_appear_only_in_the_secret():
         assert not leaked, f"{doc['kind']} {doc['metadata']['name']} shows {leaked}"
     assert not [n for n in needles if n in r.notes], "NOTES.txt shows a secret"
     for configmap in r.all("ConfigMap"):
-        assert not {"CONFAB_JWT_SECRET", "CONFAB_DATABASE_URL", "CONFAB_REDIS_URL", "CONFAB_NATS_URL"} & set(configmap.get("data", {}))
+        assert not {"CONFAB_JWT_SECRET", "CONFAB_DATABASE_URL", "CONFAB_REDIS_URL", "CONFAB_NATS_URL",
+                    "CONFAB_S3_SECRET_ACCESS_KEY"} & set(configmap.get("data", {}))
     annotations = r.deployment["spec"]["template"]["metadata"]["annotations"]
     assert "checksum/secret" in annotations, "a changed chart-made Secret must roll the pods"
 
@@ -367,7 +369,8 @@ def secrets_come_from_the_existing_secret_by_reference():
     r = Rendered(PRODUCTION)
     assert not r.all("Secret")
     keys = {"CONFAB_JWT_SECRET": "jwt-secret", "CONFAB_DATABASE_URL": "database-url",
-            "CONFAB_REDIS_URL": "redis-url", "CONFAB_NATS_URL": "nats-url"}
+            "CONFAB_REDIS_URL": "redis-url", "CONFAB_NATS_URL": "nats-url",
+            "CONFAB_S3_SECRET_ACCESS_KEY": "s3-secret-access-key"}
     for container in (r.container, r.one("Job")["spec"]["template"]["spec"]["containers"][0]):
         for name, key in keys.items():
             ref = env_of(container, name)["valueFrom"]["secretKeyRef"]
@@ -407,6 +410,91 @@ def webhook_secret_comes_from_the_secret_like_the_jwt_secret():
 
 
 @test
+def s3_secret_comes_from_the_secret_like_the_webhook_secret():
+    bucket = {"config": {"s3_bucket": "chat-files", "s3_access_key_id": "AKIAEXAMPLE"}}
+    # No bucket: the Secret is not asked for a key it need not have.
+    for values in (None, {"secrets": {"existingSecret": "s"}}):
+        assert "CONFAB_S3_SECRET_ACCESS_KEY" not in Rendered(values).env_names()
+    r = Rendered(merge({"secrets": {"existingSecret": "s"}}, bucket))
+    ref = env_of(r.container, "CONFAB_S3_SECRET_ACCESS_KEY")["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "s", "key": "s3-secret-access-key"}, ref
+    data = r.config_data()
+    assert data["CONFAB_S3_BUCKET"] == "chat-files" and data["CONFAB_S3_ACCESS_KEY_ID"] == "AKIAEXAMPLE", data
+    assert "CONFAB_STORAGE_DIR" not in data, "with a bucket, no directory"
+    for configmap in r.all("ConfigMap"):
+        assert "CONFAB_S3_SECRET_ACCESS_KEY" not in configmap.get("data", {})
+    # Cluster mode: from the existing Secret, in the nodes and in the migration Job.
+    prod = Rendered(PRODUCTION)
+    for container in (prod.container, prod.one("Job")["spec"]["template"]["spec"]["containers"][0]):
+        ref = env_of(container, "CONFAB_S3_SECRET_ACCESS_KEY")["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "confab-secrets", "key": "s3-secret-access-key"}, ref
+    custom = Rendered(merge(PRODUCTION, {"secrets": {"keys": {"s3SecretAccessKey": "bucket-key"}}}))
+    assert env_of(custom.container, "CONFAB_S3_SECRET_ACCESS_KEY")["valueFrom"]["secretKeyRef"]["key"] == "bucket-key"
+    # A quick start: the chart-made Secret holds it, and nothing else shows it.
+    given = "quickstart-s3-secret-0123456789"
+    quick = Rendered(merge(QUICKSTART, {"secrets": {"s3SecretAccessKey": given}}))
+    stored = {k: base64.b64decode(v).decode() for k, v in quick.one("Secret")["data"].items()}
+    assert stored["s3-secret-access-key"] == given
+    ref = env_of(quick.container, "CONFAB_S3_SECRET_ACCESS_KEY")["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": f"{FULLNAME}-secrets", "key": "s3-secret-access-key"}, ref
+    assert quick.config_data()["CONFAB_S3_ENDPOINT"] == "http://confab-minio:9000"
+    for doc in quick.docs:
+        if doc["kind"] != "Secret":
+            text = yaml.safe_dump(doc)
+            assert given not in text and base64.b64encode(given.encode()).decode() not in text, doc["kind"]
+    render_fails(merge(QUICKSTART, {"secrets": {"s3SecretAccessKey": ""}}), "config.s3_bucket needs the S3 secret access key")
+    render_fails(merge(bucket, {"secrets": {"s3SecretAccessKey": "x"}, "config": {"s3_access_key_id": ""}}),
+                 "config.s3_bucket needs config.s3_access_key_id")
+
+
+@test
+def uploads_have_a_writable_home_standalone_and_a_shared_bucket_in_a_cluster():
+    r = Rendered(None)
+    data = r.config_data()
+    mounts = {m["mountPath"] for m in r.container["volumeMounts"]}
+    assert data["CONFAB_STORAGE_DIR"] == "/data/uploads" and "/data" in mounts, (data, mounts)
+    assert "uploaded files" in r.notes
+    # The root filesystem is read-only: the node's own default (relative to /app) could not be created.
+    assert r.container["securityContext"]["readOnlyRootFilesystem"] is True
+    render_fails(merge(QUICKSTART, {"config": {"s3_bucket": ""}}), "mode: cluster needs config.s3_bucket")
+    for bad in ({"standalone": {"storageDir": "/app/uploads"}}, {"config": {"upload_types": ["image/*"]}},
+                {"config": {"unreferenced_upload_secs": 0}}, {"config": {"s3_endpoint": "minio:9000"}}):
+        try:
+            Rendered(bad)
+        except helm.HelmError:
+            continue
+        raise AssertionError(f"schema accepted {bad}")
+    data = Rendered({"config": {"max_upload_bytes": 104857600, "storage_quota_bytes": 10737418240,
+                                "upload_types": ["image/jpeg", "application/pdf"],
+                                "unreferenced_upload_secs": 3600}}).config_data()
+    assert data["CONFAB_MAX_UPLOAD_BYTES"] == "104857600" and data["CONFAB_STORAGE_QUOTA_BYTES"] == "10737418240", data
+    assert data["CONFAB_UPLOAD_TYPES"] == '["image/jpeg","application/pdf"]', data
+    assert data["CONFAB_UNREFERENCED_UPLOAD_SECS"] == "3600", data
+
+
+@test
+def ingress_lets_uploads_of_max_upload_bytes_through():
+    def body_size(values):
+        ing = Rendered(merge(PRODUCTION, values)).one("Ingress")
+        return ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+
+    assert body_size({}) == "26m", "the node's default 25 MiB, plus one"
+    assert body_size({"config": {"max_upload_bytes": 104857600}}) == "101m"
+    assert body_size({"config": {"max_upload_bytes": 1}}) == "2m", "never below Engine.IO's 1 MB"
+    assert body_size({"ingress": {"websocket": {"maxBodySize": "1g"}}}) == "1g"
+    assert body_size({"ingress": {"websocket": {"maxBodySize": "0"}}}) == "0", "0: no limit"
+    assert body_size({"config": {"max_upload_bytes": 2097152}, "ingress": {"websocket": {"maxBodySize": "2m"}}}) == "2m"
+    render_fails(merge(PRODUCTION, {"ingress": {"websocket": {"maxBodySize": "2m"}}}),
+                 "ingress.websocket.maxBodySize (2m) is below config.max_upload_bytes (26214400 bytes)")
+    render_fails(merge(PRODUCTION, {"config": {"max_upload_bytes": 52428800},
+                                    "ingress": {"websocket": {"maxBodySize": "51199k"}}}),
+                 "is below config.max_upload_bytes")
+    # Other controllers set their own limit: nothing is checked or added.
+    plain = Rendered(merge(PRODUCTION, {"ingress": {"websocket": {"nginx": False, "maxBodySize": "1k"}}}))
+    assert not any("body-size" in k for k in plain.one("Ingress")["metadata"].get("annotations", {}))
+
+
+@test
 def every_environment_variable_is_one_confab_reads():
     fields = settings_fields()
     known = {f"CONFAB_{f.upper()}" for f in fields} | EXTRA_ENV
@@ -416,6 +504,9 @@ def every_environment_variable_is_one_confab_reads():
         "webhooks": merge(PRODUCTION, {"config": {"webhook_urls": ["https://relay.example/hook"],
                                                   "webhook_include_body": False, "webhook_retry_base_ms": 500,
                                                   "webhook_max_attempts": 5, "webhook_queue_max": 1000}}),
+        "attachments": merge(QUICKSTART, {"config": {"s3_region": "auto", "max_upload_bytes": 1048576,
+                                                     "upload_types": ["image/png"], "storage_quota_bytes": 0,
+                                                     "unreferenced_upload_secs": 600}}),
     }
     seen = set()
     for label, values in renders.items():
@@ -428,13 +519,17 @@ def every_environment_variable_is_one_confab_reads():
     config_keys = set(schema["properties"]["config"]["properties"])
     assert config_keys <= set(fields), f"schema allows non-settings {sorted(config_keys - set(fields))}"
     assert {"CONFAB_NODE_ID", "CONFAB_LISTEN", "CONFAB_TLS_CERT", "CONFAB_TLS_KEY", "CONFAB_DRAIN_WINDOW_SECS",
-            "CONFAB_DRAIN_DEADLINE_SECS", "OTEL_EXPORTER_OTLP_ENDPOINT"} <= seen
+            "CONFAB_DRAIN_DEADLINE_SECS", "OTEL_EXPORTER_OTLP_ENDPOINT", "CONFAB_STORAGE_DIR", "CONFAB_S3_BUCKET",
+            "CONFAB_S3_ENDPOINT", "CONFAB_S3_REGION", "CONFAB_S3_ACCESS_KEY_ID", "CONFAB_S3_SECRET_ACCESS_KEY",
+            "CONFAB_MAX_UPLOAD_BYTES", "CONFAB_UPLOAD_TYPES", "CONFAB_STORAGE_QUOTA_BYTES",
+            "CONFAB_UNREFERENCED_UPLOAD_SECS"} <= seen
 
 
 @test
 def schema_rejects_settings_the_chart_owns_and_unknown_ones():
     for bad in ({"config": {"listen": "0.0.0.0:1"}}, {"config": {"jwt_secret": "x" * 40}},
                 {"config": {"webhook_secret": "x" * 40}}, {"config": {"webhook_urls": ["ftp://x"]}},
+                {"config": {"s3_secret_access_key": "x" * 40}}, {"config": {"storage_dir": "/data/x"}},
                 {"config": {"drain_windw_secs": 3}}, {"mode": "cluster-ish"},
                 {"secrets": {"jwtSecret": "too-short"}}, {"secrets": {"webhookSecret": "too-short"}}):
         try:
@@ -608,6 +703,7 @@ def unworkable_combinations_are_refused():
     render_fails({"replicaCount": 3}, "needs mode: cluster")
     render_fails({"autoscaling": {"enabled": True}}, "needs mode: cluster")
     render_fails({"mode": "cluster"}, "mode: cluster needs secrets.existingSecret")
+    render_fails(merge(PRODUCTION, {"config": {"s3_bucket": ""}}), "mode: cluster needs config.s3_bucket")
     render_fails(merge(QUICKSTART, {"secrets": {"natsUrl": ""}}), "secrets.natsUrl")
     render_fails(merge(PRODUCTION, {"clusterSecurity": {"natsCa": True}}), "need clusterSecurity.existingSecret")
     render_fails({"clusterSecurity": {"existingSecret": "s"}}, "clusterSecurity is for mode: cluster")

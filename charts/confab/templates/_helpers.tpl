@@ -74,7 +74,7 @@ app.kubernetes.io/component: node
 {{/* Non-empty when the chart creates the Secret from values. */}}
 {{- define "confab.createSecret" -}}
 {{- $s := .Values.secrets -}}
-{{- if and (not $s.existingSecret) (or $s.jwtSecret $s.databaseUrl $s.redisUrl $s.natsUrl $s.webhookSecret) -}}
+{{- if and (not $s.existingSecret) (or $s.jwtSecret $s.databaseUrl $s.redisUrl $s.natsUrl $s.webhookSecret $s.s3SecretAccessKey) -}}
 true
 {{- end -}}
 {{- end -}}
@@ -82,17 +82,22 @@ true
 {{/*
 The secret-backed settings the pods get, as a list of "ENV_NAME=valueKey" items:
 with an existing Secret, every key the mode needs (the webhook secret when
-config.webhook_urls is set); with a chart-made one, the keys given in values.
+config.webhook_urls is set, the S3 secret access key when config.s3_bucket is set);
+with a chart-made one, the keys given in values.
 */}}
 {{- define "confab.secretEnv" -}}
 {{- $s := .Values.secrets -}}
-{{- $all := list (list "CONFAB_JWT_SECRET" "jwtSecret") (list "CONFAB_DATABASE_URL" "databaseUrl") (list "CONFAB_REDIS_URL" "redisUrl") (list "CONFAB_NATS_URL" "natsUrl") (list "CONFAB_WEBHOOK_SECRET" "webhookSecret") -}}
+{{- $all := list (list "CONFAB_JWT_SECRET" "jwtSecret") (list "CONFAB_DATABASE_URL" "databaseUrl") (list "CONFAB_REDIS_URL" "redisUrl") (list "CONFAB_NATS_URL" "natsUrl") (list "CONFAB_WEBHOOK_SECRET" "webhookSecret") (list "CONFAB_S3_SECRET_ACCESS_KEY" "s3SecretAccessKey") -}}
 {{- range $all -}}
 {{- $env := index . 0 -}}
 {{- $field := index . 1 -}}
 {{- if $s.existingSecret -}}
 {{- if eq $field "webhookSecret" -}}
 {{- if $.Values.config.webhook_urls }}
+- {{ $env }}={{ index $s.keys $field }}
+{{- end -}}
+{{- else if eq $field "s3SecretAccessKey" -}}
+{{- if $.Values.config.s3_bucket }}
 - {{ $env }}={{ index $s.keys $field }}
 {{- end -}}
 {{- else if or (eq $.Values.mode "cluster") (has $field (list "jwtSecret" "databaseUrl")) }}
@@ -167,6 +172,24 @@ true
 {{- if and $v.config.webhook_urls (not $s.existingSecret) (not $s.webhookSecret) -}}
   {{- fail "config.webhook_urls needs the webhook secret: secrets.existingSecret with the key secrets.keys.webhookSecret, or secrets.webhookSecret for a chart-made Secret" -}}
 {{- end -}}
+{{- if and (eq $v.mode "cluster") (not $v.config.s3_bucket) -}}
+  {{- fail "mode: cluster needs config.s3_bucket: every node must read the files the others stored, and a pod has no shared directory (docs/deploy.md, \"Attachments and object storage\")" -}}
+{{- end -}}
+{{- if $v.config.s3_bucket -}}
+  {{- if not $v.config.s3_access_key_id -}}
+    {{- fail "config.s3_bucket needs config.s3_access_key_id" -}}
+  {{- end -}}
+  {{- if and (not $s.existingSecret) (not $s.s3SecretAccessKey) -}}
+    {{- fail "config.s3_bucket needs the S3 secret access key: secrets.existingSecret with the key secrets.keys.s3SecretAccessKey, or secrets.s3SecretAccessKey for a chart-made Secret" -}}
+  {{- end -}}
+{{- end -}}
+{{- $ing := $v.ingress -}}
+{{- if and $ing.enabled $ing.websocket.nginx $ing.websocket.maxBodySize -}}
+  {{- $limit := include "confab.sizeBytes" $ing.websocket.maxBodySize | int64 -}}
+  {{- if and (ne $limit 0) (lt $limit (include "confab.maxUploadBytes" . | int64)) -}}
+    {{- fail (printf "ingress.websocket.maxBodySize (%s) is below config.max_upload_bytes (%s bytes): nginx would refuse such uploads with 413; raise it, or leave it empty to derive it" $ing.websocket.maxBodySize (include "confab.maxUploadBytes" .)) -}}
+  {{- end -}}
+{{- end -}}
 {{- $cs := $v.clusterSecurity -}}
 {{- if and (not $cs.existingSecret) (or $cs.natsAuth $cs.redisCa $cs.natsCa $cs.natsClientCert) -}}
   {{- fail "clusterSecurity's natsAuth, redisCa, natsCa and natsClientCert need clusterSecurity.existingSecret" -}}
@@ -192,5 +215,36 @@ true
 {{- int64 . -}}
 {{- else -}}
 {{- toString . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The node's largest upload in bytes: config.max_upload_bytes, or the node's default. */}}
+{{- define "confab.maxUploadBytes" -}}
+{{- if kindIs "invalid" .Values.config.max_upload_bytes -}}
+26214400
+{{- else -}}
+{{- int64 .Values.config.max_upload_bytes -}}
+{{- end -}}
+{{- end -}}
+
+{{/* An nginx size (2m, 512k, 1g, 1048576) in bytes. */}}
+{{- define "confab.sizeBytes" -}}
+{{- $digits := regexFind "^[0-9]+" . -}}
+{{- $unit := lower (trimPrefix $digits .) -}}
+{{- $factor := get (dict "" 1 "k" 1024 "m" 1048576 "g" 1073741824) $unit -}}
+{{- mul (atoi $digits) $factor -}}
+{{- end -}}
+
+{{/*
+The ingress-nginx proxy-body-size: ingress.websocket.maxBodySize, or else
+config.max_upload_bytes in MiB, rounded up, plus one (uploads are the largest bodies
+clients send; Engine.IO's are at most 1 MB).
+*/}}
+{{- define "confab.ingressBodySize" -}}
+{{- with .Values.ingress.websocket.maxBodySize -}}
+{{- . -}}
+{{- else -}}
+{{- $mib := div (add (include "confab.maxUploadBytes" . | int64) 1048575) 1048576 -}}
+{{- printf "%dm" (add $mib 1) -}}
 {{- end -}}
 {{- end -}}
