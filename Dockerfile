@@ -43,9 +43,10 @@ RUN apt-get update \
 COPY --from=build /out/ /
 WORKDIR /app
 # Outside Kubernetes (`docker run -p 8080:8080 confab`) a standalone node keeps its
-# SQLite file in the confab user's home; the chart overrides both variables.
+# SQLite file and its uploads in the confab user's home; the chart overrides them.
 ENV CONFAB_LISTEN=0.0.0.0:8080 \
     CONFAB_DATABASE_URL=sqlite:///var/lib/confab/confab.db?mode=rwc \
+    CONFAB_STORAGE_DIR=/var/lib/confab/uploads \
     CONFAB_WEB_DIR=/app/web/dist
 USER 10001:10001
 EXPOSE 8080

@@ -221,7 +221,7 @@ pub struct Settings {
     /// Largest upload, in bytes. Default 26214400 (25 MiB).
     pub max_upload_bytes: u64,
     /// Types an upload may be, as sniffed from its bytes. Default: JPEG, PNG, GIF, WebP,
-    /// PDF, plain text, MP4, MP3, Ogg, WebM and ZIP.
+    /// PDF, plain text, MP4, MP3, Ogg, Opus, WebM and ZIP.
     pub upload_types: Vec<String>,
     /// Most bytes one user's uploads may take in all. Default 1073741824 (1 GiB).
     pub storage_quota_bytes: u64,
@@ -312,6 +312,7 @@ impl Default for Settings {
                 "video/mp4",
                 "audio/mpeg",
                 "audio/ogg",
+                "audio/opus",
                 "video/webm",
                 "application/zip",
             ]

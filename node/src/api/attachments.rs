@@ -122,7 +122,7 @@ async fn serve(
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
         .insert_header(ContentDisposition {
             disposition,
-            parameters: vec![DispositionParam::Filename(model.name)],
+            parameters: vec![file_name(model.name)],
         })
         .no_chunking(reading.range.end - reading.range.start)
         .streaming(reading.bytes.map_err(std::io::Error::other)))
@@ -147,4 +147,18 @@ fn requested_range(req: &HttpRequest, size: u64) -> Result<Option<Range<u64>>, (
         .and_then(|spec| spec.to_satisfiable_range(size))
         .ok_or(())?;
     Ok(Some(start..end + 1))
+}
+
+/// The file name of `Content-Disposition`: `filename`, or `filename*` (RFC 8187) when it
+/// is not ASCII.
+fn file_name(name: String) -> DispositionParam {
+    if name.is_ascii() {
+        DispositionParam::Filename(name)
+    } else {
+        DispositionParam::FilenameExt(header::ExtendedValue {
+            charset: header::Charset::Ext("UTF-8".to_owned()),
+            language_tag: None,
+            value: name.into_bytes(),
+        })
+    }
 }

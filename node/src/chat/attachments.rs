@@ -14,7 +14,8 @@ use chrono::{SubsecRound, Utc};
 use confab_entities::attachment;
 use confab_protocol::chat::{Attachment, ErrorCode, UserId};
 use futures_util::{Stream, StreamExt};
-use image::{ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use tokio::sync::Semaphore;
 
 use super::conversations::{Conversation, accessible};
 use super::{Chat, ChatError};
@@ -33,6 +34,8 @@ const MAX_THUMBNAIL_SOURCE: u64 = 20 * 1024 * 1024;
 const THUMBNAIL_SIDE: u32 = 320;
 /// Types whose files get dimensions and a thumbnail.
 const IMAGES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+/// Images decoded at once by this node.
+static DECODING: Semaphore = Semaphore::const_new(2);
 /// Most uploads the sweep removes in one round.
 const SWEEP_BATCH: u64 = 100;
 
@@ -168,6 +171,10 @@ async fn measure(
     let Ok(bytes) = chat.storage.read(id, Object::File).await else {
         return (None, None, false);
     };
+    // Decoding takes up to `max_alloc` of memory: a few at a time.
+    let Ok(_turn) = DECODING.acquire().await else {
+        return (None, None, false);
+    };
     let made = tokio::task::spawn_blocking(move || thumbnail(&bytes))
         .await
         .ok()
@@ -184,8 +191,9 @@ async fn measure(
     (Some(width), Some(height), stored)
 }
 
-/// Decodes an image (within limits against decompression bombs) into its dimensions and
-/// a JPEG thumbnail whose longest side is [`THUMBNAIL_SIDE`].
+/// Decodes an image (within limits against decompression bombs, turned upright as its
+/// EXIF orientation says) into its dimensions and a JPEG thumbnail whose longest side is
+/// at most [`THUMBNAIL_SIDE`] (a smaller image keeps its size).
 fn thumbnail(bytes: &[u8]) -> Option<(u32, u32, Vec<u8>)> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -195,8 +203,15 @@ fn thumbnail(bytes: &[u8]) -> Option<(u32, u32, Vec<u8>)> {
     limits.max_image_height = Some(16_384);
     limits.max_alloc = Some(256 * 1024 * 1024);
     reader.limits(limits);
-    let image = reader.decode().ok()?;
-    let small = image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_rgb8();
+    let mut decoder = reader.into_decoder().ok()?;
+    let orientation = decoder.orientation().ok()?;
+    let mut image = DynamicImage::from_decoder(decoder).ok()?;
+    image.apply_orientation(orientation);
+    let small = if image.width() <= THUMBNAIL_SIDE && image.height() <= THUMBNAIL_SIDE {
+        image.to_rgb8()
+    } else {
+        image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_rgb8()
+    };
     let mut jpeg = Vec::new();
     small
         .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
@@ -270,12 +285,12 @@ pub async fn readable(
     Ok(model)
 }
 
-/// Gives the sender's uploads `ids` to a message of `conversation`: each must be the
-/// sender's and not sent to another conversation. Returns their views, in order.
-pub async fn take_for_message(
+/// The views of the sender's uploads `ids` for a new message: each must be theirs, once,
+/// and not sent before (an upload goes with one message: deleting that message deletes
+/// it). Nothing changes until [`give_to`] after the message is stored.
+pub async fn for_message(
     chat: &Chat,
     sender: &UserId,
-    conversation: &Conversation,
     ids: &[String],
 ) -> Result<Vec<Attachment>, ChatError> {
     if ids.len() > MAX_PER_MESSAGE {
@@ -284,16 +299,32 @@ pub async fn take_for_message(
             format!("at most {MAX_PER_MESSAGE} attachments per message"),
         ));
     }
-    let claimed = store::claim(&chat.db, ids, sender.as_str(), conversation.id().as_str()).await?;
-    let mut unique = ids.to_vec();
-    unique.sort();
-    unique.dedup();
-    if claimed.len() != unique.len() || unique.len() != ids.len() {
+    let found = store::unsent(&chat.db, ids, sender.as_str()).await?;
+    if found.len() != ids.len() {
         return Err(ChatError::invalid(
-            "attachments must be your own uploads, each once, not sent elsewhere",
+            "attachments must be your own uploads, each once, not sent before",
         ));
     }
-    Ok(claimed.iter().map(view).collect())
+    Ok(found.iter().map(view).collect())
+}
+
+/// The stored message of `conversation` took the uploads `ids`: its members may read them
+/// from now on.
+pub async fn give_to(
+    chat: &Chat,
+    conversation: &Conversation,
+    ids: &[String],
+) -> Result<(), ChatError> {
+    store::give(&chat.db, ids, conversation.id().as_str()).await?;
+    Ok(())
+}
+
+/// A dissolved group's files go with it.
+pub async fn remove_conversation(chat: &Chat, conversation: &Conversation) {
+    match store::of_conversation(&chat.db, conversation.id().as_str()).await {
+        Ok(ids) => remove(chat, &ids).await,
+        Err(error) => tracing::warn!(%error, "could not find a dissolved group's files"),
+    }
 }
 
 /// Deletes attachments (their objects, then their rows): a deleted or expired message's.

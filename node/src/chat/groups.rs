@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::conversations::Conversation;
-use super::{Chat, ChatError, encode_event, hooks};
+use super::{Chat, ChatError, attachments, encode_event, hooks};
 use crate::store::groups::{self as store, NewGroup};
 use crate::store::membership::{self, NoConsent};
 
@@ -479,6 +479,7 @@ pub async fn delete(chat: &Chat, caller: &UserId, group_id: &GroupId) -> Result<
         Ok(store::delete(txn, group_id).await?)
     })
     .await?;
+    attachments::remove_conversation(chat, &Conversation::group(group_id)).await;
     Ok(())
 }
 

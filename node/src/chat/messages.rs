@@ -232,11 +232,10 @@ pub async fn send(
     let attachments = if request.attachments.is_empty() {
         None
     } else {
-        let views =
-            attachments::take_for_message(chat, sender, &conversation, &request.attachments)
-                .await?;
+        let views = attachments::for_message(chat, sender, &request.attachments).await?;
         Some(serde_json::to_value(views).map_err(ChatError::internal)?)
     };
+    let sent_files = request.attachments.clone();
     let new = NewMessage {
         conversation: conversation.to_ref(),
         sender_id: sender.to_string(),
@@ -264,6 +263,9 @@ pub async fn send(
     let message = view(stored.message);
     if !stored.fresh {
         return Ok(message);
+    }
+    if !sent_files.is_empty() {
+        attachments::give_to(chat, &conversation, &sent_files).await?;
     }
     let deliver = Deliver {
         frames: encode_event(events::MESSAGE_NEW, &message),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use confab_entities::attachment;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 
@@ -38,35 +38,52 @@ pub async fn used_by(db: &DatabaseConnection, owner: &str) -> Result<i64, DbErr>
     Ok(used.unwrap_or(0))
 }
 
-/// Gives the attachments `ids` of `owner` to `conversation_id` (those not given to another
-/// conversation already) and returns the ones that are now its, in the order asked.
-pub async fn claim(
+/// The uploads `ids` of `owner` that no message has sent yet, in the order asked.
+pub async fn unsent(
     db: &DatabaseConnection,
     ids: &[String],
     owner: &str,
-    conversation_id: &str,
 ) -> Result<Vec<attachment::Model>, DbErr> {
-    let free_or_here = Condition::any()
-        .add(attachment::Column::ConversationId.is_null())
-        .add(attachment::Column::ConversationId.eq(conversation_id));
+    let mut found = attachment::Entity::find()
+        .filter(attachment::Column::Id.is_in(ids))
+        .filter(attachment::Column::OwnerId.eq(owner))
+        .filter(attachment::Column::ConversationId.is_null())
+        .all(db)
+        .await?;
+    found.sort_by_key(|model| ids.iter().position(|id| *id == model.id));
+    Ok(found)
+}
+
+/// Gives the unsent uploads `ids` to `conversation_id`, whose message sent them.
+pub async fn give(
+    db: &DatabaseConnection,
+    ids: &[String],
+    conversation_id: &str,
+) -> Result<(), DbErr> {
     attachment::Entity::update_many()
         .col_expr(
             attachment::Column::ConversationId,
             Expr::value(conversation_id),
         )
         .filter(attachment::Column::Id.is_in(ids))
-        .filter(attachment::Column::OwnerId.eq(owner))
-        .filter(free_or_here)
+        .filter(attachment::Column::ConversationId.is_null())
         .exec(db)
         .await?;
-    let mut claimed = attachment::Entity::find()
-        .filter(attachment::Column::Id.is_in(ids))
-        .filter(attachment::Column::OwnerId.eq(owner))
+    Ok(())
+}
+
+/// The attachments sent to `conversation_id`.
+pub async fn of_conversation(
+    db: &DatabaseConnection,
+    conversation_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    attachment::Entity::find()
+        .select_only()
+        .column(attachment::Column::Id)
         .filter(attachment::Column::ConversationId.eq(conversation_id))
+        .into_tuple()
         .all(db)
-        .await?;
-    claimed.sort_by_key(|model| ids.iter().position(|id| *id == model.id));
-    Ok(claimed)
+        .await
 }
 
 /// Deletes the rows `ids`.

@@ -164,6 +164,13 @@ async fn files_go_to_the_conversation_and_with_their_message(store: Store) {
         StatusCode::NOT_FOUND
     );
     let mut alices = connect(&app.address, &alice).await;
+    // A send the store refuses (nobody to send to) leaves the files unsent.
+    let nobody = json!({
+        "to": {"user": "01900000-0000-7000-8000-000000000000"}, "body": "",
+        "client_msg_id": "m-0", "attachments": [id],
+    });
+    let refused = alices.request("message:send", nobody).await.unwrap();
+    assert_eq!(refused["error"]["code"], "not_found", "{refused}");
     let mut message = send(&bob, "", "m-1");
     message["attachments"] = json!([id, notes["id"]]);
     let sent = alices.request("message:send", message).await.unwrap();
@@ -200,10 +207,13 @@ async fn files_go_to_the_conversation_and_with_their_message(store: Store) {
     theft["attachments"] = json!([id]);
     let refused = carols.request("message:send", theft).await.unwrap();
     assert_eq!(refused["error"]["code"], "invalid_request", "{refused}");
-    let mut elsewhere = send(&carol, "look", "m-2");
-    elsewhere["attachments"] = json!([id]);
-    let refused = alices.request("message:send", elsewhere).await.unwrap();
-    assert_eq!(refused["error"]["code"], "invalid_request", "{refused}");
+    // An upload goes with one message: not elsewhere, not again.
+    for (to, client_msg_id) in [(&carol, "m-2"), (&bob, "m-3")] {
+        let mut again = send(to, "look", client_msg_id);
+        again["attachments"] = json!([id]);
+        let refused = alices.request("message:send", again).await.unwrap();
+        assert_eq!(refused["error"]["code"], "invalid_request", "{refused}");
+    }
 
     // Deleting the message deletes its files.
     let at = json!({"conversation": sent["message"]["conversation"], "seq": 1});
