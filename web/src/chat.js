@@ -60,6 +60,18 @@ class Conversation {
     return fresh;
   }
 
+  /**
+   * Others' messages after the read position among those held: the unread count once the
+   * user has read here (the server's count, from the conversation list, covers the rest).
+   */
+  unreadHeld(me) {
+    let count = 0;
+    for (const message of this.messages.values()) {
+      if (message.from !== me && message.seq > this.readSeq && !message.deleted_at) count += 1;
+    }
+    return count;
+  }
+
   /** Applies an edit or deletion entry to the message it changes, if held. */
   change(entry) {
     this.lastSeq = Math.max(this.lastSeq, entry.seq);
@@ -187,7 +199,7 @@ export class Chat extends EventTarget {
       if (!conv) return;
       if (user === this.me.id) {
         conv.readSeq = Math.max(conv.readSeq, seq);
-        conv.unread = Math.max(0, conv.lastSeq - conv.readSeq);
+        conv.unread = conv.unreadHeld(this.me.id);
       } else {
         conv.reads.set(user, Math.max(conv.reads.get(user) ?? 0, seq));
       }
@@ -277,7 +289,8 @@ export class Chat extends EventTarget {
       const conv = this.conversation(c.id, c.with);
       if (!conv.loaded) conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
       conv.readSeq = Math.max(conv.readSeq, c.read_seq);
-      conv.unread = Math.max(0, conv.lastSeq - conv.readSeq);
+      // The server counts others' messages only (edits and deletions take seqs too).
+      conv.unread = c.unread;
       conv.expireSecs = c.expire_secs;
       if (c.with.user) this.user(c.with.user);
     }
@@ -356,7 +369,7 @@ export class Chat extends EventTarget {
     const conv = this.conversationOf(message);
     conv.pending.delete(message.client_msg_id);
     if (conv.add(message) && message.from !== this.me.id && message.seq > conv.readSeq) {
-      conv.unread = Math.max(0, conv.lastSeq - conv.readSeq);
+      conv.unread += 1;
     }
     conv.typing.delete(message.from);
     this.user(message.from);
