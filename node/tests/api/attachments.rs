@@ -309,3 +309,33 @@ async fn the_files_of_an_expired_message_go_with_it() {
         .wait_gone(&app, &alice, id, "the expired message's file to go")
         .await;
 }
+
+#[actix_web::test]
+async fn a_dissolved_groups_files_go_with_it() {
+    let store = Store::Directory;
+    let app = store.node(|_| {}).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let group = crate::chat::group_of(&app, &alice, &[&bob]).await;
+    let photo = uploaded(&app, &alice, "team.png", png()).await;
+    let id = photo["id"].as_str().unwrap();
+    let mut alices = connect(&app.address, &alice).await;
+    let message = json!({
+        "to": {"group": group}, "body": "our team", "client_msg_id": "g-1", "attachments": [id],
+    });
+    let sent = alices.request("message:send", message).await.unwrap();
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert_eq!(
+        download(&app, &bob, id, None).await.status(),
+        StatusCode::OK
+    );
+    let dissolved = alices
+        .request("group:delete", json!({"group": group}))
+        .await
+        .unwrap();
+    assert_eq!(dissolved["ok"], true, "{dissolved}");
+    assert!(!store.holds(&app, id).await, "the file outlived its group");
+    assert_eq!(
+        download(&app, &alice, id, None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
