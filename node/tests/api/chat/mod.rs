@@ -34,6 +34,19 @@ pub(crate) async fn connect(address: &str, user: &User) -> SioClient {
     SioClient::with_token(address, &user.token).await.unwrap()
 }
 
+/// A connection of `user` that is routed: it gets its groups' live events. A `sync`
+/// answers once the node routes the connection (the groups of a user written straight
+/// to the database are read after connecting).
+pub(crate) async fn connect_routed(address: &str, user: &User) -> SioClient {
+    let mut client = connect(address, user).await;
+    let synced = client
+        .request("sync", json!({"cursors": {}}))
+        .await
+        .unwrap();
+    assert_eq!(synced["ok"], true, "{synced}");
+    client
+}
+
 /// A raw WebSocket to a node's Socket.IO endpoint.
 pub(crate) type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

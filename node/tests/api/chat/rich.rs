@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use super::{connect, group_of, send, user};
+use super::{connect, connect_routed, group_of, send, user};
 use crate::helpers::{TestApp, direct_conversation, on_every_backend};
 
 on_every_backend!(
@@ -186,9 +186,9 @@ async fn only_authors_edit_and_group_managers_delete_what_others_wrote(backend: 
         user(&app, "other").await,
     );
     let group = group_of(&app, &owner, &[&member, &other]).await;
-    let mut owners = connect(&app.address, &owner).await;
-    let mut members = connect(&app.address, &member).await;
-    let mut others = connect(&app.address, &other).await;
+    let mut owners = connect_routed(&app.address, &owner).await;
+    let mut members = connect_routed(&app.address, &member).await;
+    let mut others = connect_routed(&app.address, &other).await;
     let to_group =
         |body: &str, id: &str| json!({"to": {"group": group}, "body": body, "client_msg_id": id});
     let first = members
@@ -246,7 +246,7 @@ async fn replies_and_mentions_must_point_inside_the_conversation(backend: Backen
         user(&app, "carol").await,
     );
     let group = group_of(&app, &alice, &[&bob]).await;
-    let mut alices = connect(&app.address, &alice).await;
+    let mut alices = connect_routed(&app.address, &alice).await;
     let mut bobs = connect(&app.address, &bob).await;
     let question = alices
         .request(
