@@ -8,18 +8,14 @@
 //! any time. A deletion removes the text from the database, not only from view.
 
 use chrono::Utc;
-use confab_protocol::chat::{
-    ConversationId, EditMessage, Message, MessageKind, MessageRef, UserId, events,
-};
+use confab_protocol::chat::{EditMessage, Message, MessageKind, MessageRef, UserId, events};
 
-use super::conversations::{Conversation, accessible, view};
-use super::groups::MANAGERS;
+use super::conversations::{Conversation, accessible, standing, view};
 use super::messages::check_content;
 use super::{Chat, ChatError, attachments, encode_event, hooks};
 use crate::actors::user::Deliver;
 use crate::engineio::Sid;
 use crate::store::changes::{self as store, Change, ChangeRefusal, ChangeRequest};
-use crate::store::membership;
 
 /// `message:edit`: replaces the body and meta of the caller's own message (to empty a
 /// message, delete it).
@@ -84,25 +80,6 @@ pub async fn delete(
         author_since: since,
     };
     apply(chat, &conversation, request, except).await
-}
-
-/// The conversation `id` if `caller` is in it, and whether they manage it (the owner or
-/// an admin of its group).
-async fn standing(
-    chat: &Chat,
-    caller: &UserId,
-    id: &ConversationId,
-) -> Result<(Conversation, bool), ChatError> {
-    let conversation = Conversation::of(id);
-    let manager = match &conversation {
-        Conversation::Direct { a, b } if a == caller || b == caller => Some(false),
-        Conversation::Direct { .. } => None,
-        Conversation::Group { group_id } => membership::role_of(&chat.db, group_id, caller)
-            .await?
-            .map(|role| MANAGERS.contains(&role)),
-    }
-    .ok_or_else(|| ChatError::not_found("no such conversation"))?;
-    Ok((conversation, manager))
 }
 
 /// Stores the change and, unless it repeats an earlier deletion, tells the conversation.

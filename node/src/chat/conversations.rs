@@ -10,6 +10,7 @@ use confab_protocol::chat::{
     self, ConversationId, ConversationKind, GroupId, Message, Target, UserId,
 };
 
+use super::groups::MANAGERS;
 use super::{Chat, ChatError};
 use crate::store::membership;
 use crate::store::messages::{ConversationRef, ConversationRefKind};
@@ -109,19 +110,28 @@ pub async fn accessible(
     caller: &UserId,
     id: &ConversationId,
 ) -> Result<Conversation, ChatError> {
-    let not_found = || ChatError::not_found("no such conversation");
+    standing(chat, caller, id)
+        .await
+        .map(|(conversation, _)| conversation)
+}
+
+/// The conversation `id` if `caller` is in it (else `not_found`), and whether they manage
+/// it: the owner or an admin of its group (nobody manages a direct conversation).
+pub async fn standing(
+    chat: &Chat,
+    caller: &UserId,
+    id: &ConversationId,
+) -> Result<(Conversation, bool), ChatError> {
     let conversation = Conversation::of(id);
-    let allowed = match &conversation {
-        Conversation::Direct { a, b } => a == caller || b == caller,
+    let manager = match &conversation {
+        Conversation::Direct { a, b } if a == caller || b == caller => Some(false),
+        Conversation::Direct { .. } => None,
         Conversation::Group { group_id } => membership::role_of(&chat.db, group_id, caller)
             .await?
-            .is_some(),
-    };
-    if allowed {
-        Ok(conversation)
-    } else {
-        Err(not_found())
+            .map(|role| MANAGERS.contains(&role)),
     }
+    .ok_or_else(|| ChatError::not_found("no such conversation"))?;
+    Ok((conversation, manager))
 }
 
 /// An instant as messages carry it: RFC 3339 in UTC, to the microsecond.

@@ -12,11 +12,10 @@ use chrono::{SubsecRound, Utc};
 use confab_protocol::chat::{ConversationUpdated, Expired, ExpiryRequest, UserId, events};
 use tokio_util::sync::CancellationToken;
 
-use super::conversations::Conversation;
-use super::groups::MANAGERS;
+use super::conversations::{Conversation, standing};
 use super::{Chat, ChatError, attachments, encode_event};
 use crate::actors::user::Deliver;
-use crate::store::{expiry as store, membership, users};
+use crate::store::{expiry as store, users};
 
 /// Longest expiry: a year.
 const MAX_EXPIRE_SECS: u64 = 365 * 24 * 3600;
@@ -38,30 +37,25 @@ pub async fn set(
         }
         secs => secs,
     };
-    let conversation = Conversation::of(&request.conversation);
-    let not_found = || ChatError::not_found("no such conversation");
+    let (conversation, manager) = standing(chat, caller, &request.conversation).await?;
     match &conversation {
-        Conversation::Direct { a, b } if a != caller && b != caller => return Err(not_found()),
         Conversation::Direct { a, b } => {
             // The conversation may not exist yet: both users must, to create it.
+            let users = if a == b { 1 } else { 2 };
             if users::existing(&chat.db, &[a.as_str(), b.as_str()])
                 .await?
                 .len()
-                < 2 - usize::from(a == b)
+                < users
             {
                 return Err(ChatError::not_found("no such user"));
             }
         }
-        Conversation::Group { group_id } => {
-            let role = membership::role_of(&chat.db, group_id, caller)
-                .await?
-                .ok_or_else(not_found)?;
-            if !MANAGERS.contains(&role) {
-                return Err(ChatError::forbidden(
-                    "only the group's owner and admins set its expiry",
-                ));
-            }
+        Conversation::Group { .. } if !manager => {
+            return Err(ChatError::forbidden(
+                "only the group's owner and admins set its expiry",
+            ));
         }
+        Conversation::Group { .. } => {}
     }
     let stored_secs = secs.map(|secs| i64::try_from(secs).unwrap_or(i64::MAX));
     let now = Utc::now().trunc_subsecs(6);

@@ -164,6 +164,11 @@ async fn files_go_to_the_conversation_and_with_their_message(store: Store) {
         StatusCode::NOT_FOUND
     );
     let mut alices = connect(&app.address, &alice).await;
+    // Past the bound of 10 files per message, whatever they are.
+    let mut crowded = send(&bob, "", "m-9");
+    crowded["attachments"] = json!(vec![id.clone(); 11]);
+    let refused = alices.request("message:send", crowded).await.unwrap();
+    assert_eq!(refused["error"]["code"], "too_large", "{refused}");
     // A send the store refuses (nobody to send to) leaves the files unsent.
     let nobody = json!({
         "to": {"user": "01900000-0000-7000-8000-000000000000"}, "body": "",

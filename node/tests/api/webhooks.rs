@@ -275,3 +275,55 @@ async fn an_event_stored_before_a_restart_is_delivered_after_it() {
     assert_signed(&delivered);
     receiver.server.stop(true).await;
 }
+
+/// The node's `/metrics` line for `series` (exactly), if it has one.
+async fn metric(node: &NodeProcess, series: &str) -> Option<String> {
+    let text = reqwest::get(format!("{}/metrics", node.base_url()))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .map(|line| line[series.len()..].trim().to_owned())
+}
+
+#[actix_web::test]
+async fn past_the_outbox_bound_new_events_are_dropped_and_counted() {
+    // Nothing listens: the first event stays in the outbox, which holds one row.
+    let url = format!(
+        "http://127.0.0.1:{}/hook",
+        confab_testkit::free_port().unwrap()
+    );
+    let env = [
+        ("CONFAB_WEBHOOK_URLS", format!("[\"{url}\"]")),
+        ("CONFAB_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("CONFAB_WEBHOOK_QUEUE_MAX", "1".to_owned()),
+    ];
+    let node = NodeProcess::start(CONFAB, &env).await.unwrap();
+    confab_testkit::register(&node.base_url(), "first")
+        .await
+        .unwrap();
+    // The dispatcher has counted the outbox full.
+    eventually("the outbox to be counted full", WITHIN, || async {
+        (metric(&node, "confab_webhook_outbox_rows").await? == "1").then_some(())
+    })
+    .await
+    .unwrap();
+    confab_testkit::register(&node.base_url(), "second")
+        .await
+        .unwrap();
+    let dropped = r#"confab_webhook_dropped_total{type="user.registered"}"#;
+    eventually("the second event to be dropped", WITHIN, || async {
+        (metric(&node, dropped).await? == "1").then_some(())
+    })
+    .await
+    .unwrap();
+    let db_url = format!(
+        "sqlite://{}?mode=rw",
+        node.dir().join("confab.db").display()
+    );
+    let db = Database::connect(db_url).await.unwrap();
+    assert_eq!(webhook_event::Entity::find().count(&db).await.unwrap(), 1);
+}

@@ -282,6 +282,13 @@ async fn replies_and_mentions_must_point_inside_the_conversation(backend: Backen
             .unwrap();
         assert_eq!(code(&ack), "invalid_request", "{refused}: {ack}");
     }
+    // Past the bound of 50 mentions, whoever they name.
+    let crowd = json!({
+        "to": {"group": group}, "body": "x", "client_msg_id": "r5",
+        "mentions": vec![alice.id.clone(); 51],
+    });
+    let ack = alices.request("message:send", crowd).await.unwrap();
+    assert_eq!(code(&ack), "too_large", "{ack}");
     // A stranger to the group learns nothing from a reply or a mention: not a member.
     let stranger = json!({
         "to": {"group": group}, "body": "x", "client_msg_id": "s1", "reply_to": 1,
