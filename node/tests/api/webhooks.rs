@@ -248,11 +248,7 @@ async fn an_event_stored_before_a_restart_is_delivered_after_it() {
     let dave = confab_testkit::register(&node.base_url(), "dave")
         .await
         .unwrap();
-    let db_url = format!(
-        "sqlite://{}?mode=rw",
-        node.dir().join("confab.db").display()
-    );
-    let db = Database::connect(db_url).await.unwrap();
+    let db = database_of(&node).await;
     let stored = eventually("the event to be tried and kept", WITHIN, || async {
         let rows = webhook_event::Entity::find().all(&db).await.ok()?;
         rows.into_iter().find(|row| row.attempts > 0)
@@ -320,10 +316,15 @@ async fn past_the_outbox_bound_new_events_are_dropped_and_counted() {
     })
     .await
     .unwrap();
-    let db_url = format!(
+    let db = database_of(&node).await;
+    assert_eq!(webhook_event::Entity::find().count(&db).await.unwrap(), 1);
+}
+
+/// A connection to the SQLite database of a node process.
+async fn database_of(node: &NodeProcess) -> sea_orm::DatabaseConnection {
+    let url = format!(
         "sqlite://{}?mode=rw",
         node.dir().join("confab.db").display()
     );
-    let db = Database::connect(db_url).await.unwrap();
-    assert_eq!(webhook_event::Entity::find().count(&db).await.unwrap(), 1);
+    Database::connect(url).await.unwrap()
 }
