@@ -20,6 +20,7 @@
 //! | [`read_cursor`] | `read_cursors` | `(conversation_id, user_id)` |
 //! | [`reaction`] | `reactions` | `(conversation_id, seq, user_id, emoji)` |
 //! | [`webhook_event`] | `webhook_events` | `id` |
+//! | [`session`] | `sessions` | `id` |
 #![warn(missing_docs)]
 
 pub mod attachment;
@@ -36,6 +37,7 @@ pub mod reaction;
 pub mod read_cursor;
 mod secret;
 pub mod server_setting;
+pub mod session;
 pub mod user;
 pub mod webhook_event;
 
@@ -44,3 +46,5 @@ pub use conversation::ConversationKind;
 pub use group_member::GroupRole;
 pub use message::MessageKind;
 pub use secret::Secret;
+pub use session::RevokedReason;
+pub use user::Audience;

@@ -13,5 +13,6 @@ pub use crate::reaction::Entity as Reaction;
 pub use crate::read_cursor::Entity as ReadCursor;
 pub use crate::secret::Secret;
 pub use crate::server_setting::Entity as ServerSetting;
-pub use crate::user::Entity as User;
+pub use crate::session::{Entity as Session, RevokedReason};
+pub use crate::user::{Audience, Entity as User};
 pub use crate::webhook_event::Entity as WebhookEvent;

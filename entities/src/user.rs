@@ -1,8 +1,27 @@
 //! `users`: an account. Everything else that belongs to a person points here.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::Secret;
+
+/// Who a privacy setting lets in.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    /// `"everyone"`: any user.
+    #[sea_orm(string_value = "everyone")]
+    Everyone,
+    /// `"contacts"`: the user's contacts only.
+    #[sea_orm(string_value = "contacts")]
+    Contacts,
+    /// `"nobody"`: no one else.
+    #[sea_orm(string_value = "nobody")]
+    Nobody,
+}
 
 /// One registered account.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -29,6 +48,17 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the user was last seen online; `None` if never recorded.
     pub last_seen_at: Option<DateTimeUtc>,
+    /// When an administrator disabled the account, if one did: it cannot log in.
+    pub disabled_at: Option<DateTimeUtc>,
+    /// When the account was deleted: its personal data is erased, its messages stay.
+    pub deleted_at: Option<DateTimeUtc>,
+    /// Who may add the user to groups (`contacts` unless the user chose otherwise).
+    pub group_invites: Audience,
+    /// Who sees the user's presence and last seen.
+    pub presence_visibility: Audience,
+    /// The user's avatar, an attachment id.
+    #[sea_orm(column_type = "String(StringLen::N(36))", nullable)]
+    pub avatar: Option<String>,
 }
 
 /// The tables that point at a user without ambiguity.

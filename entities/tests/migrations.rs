@@ -6,9 +6,9 @@
 use chrono::{DateTime, Utc};
 use confab_entities::migration::{Migrator, MigratorTrait};
 use confab_entities::{
-    ContactRequestStatus, ConversationKind, GroupRole, MessageKind, Secret, block, contact,
-    contact_request, conversation, group, group_member, message, reaction, read_cursor,
-    server_setting, user,
+    Audience, ContactRequestStatus, ConversationKind, GroupRole, MessageKind, RevokedReason,
+    Secret, block, contact, contact_request, conversation, group, group_member, message, reaction,
+    read_cursor, server_setting, session, user,
 };
 use confab_testkit::{Backend, TestDb};
 use sea_orm::{
@@ -22,7 +22,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type TestResult = Result<(), BoxError>;
 
 /// Every table the migrations create.
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "users",
     "server_settings",
     "groups",
@@ -36,6 +36,7 @@ const TABLES: [&str; 13] = [
     "reactions",
     "webhook_events",
     "attachments",
+    "sessions",
 ];
 
 macro_rules! on_every_backend {
@@ -80,6 +81,10 @@ async fn up_creates_every_table_and_every_entity_round_trips(backend: Backend) -
         &conn,
         user::Model {
             last_seen_at: Some(at(90)),
+            disabled_at: Some(at(91)),
+            group_invites: Audience::Contacts,
+            presence_visibility: Audience::Nobody,
+            avatar: Some(id(300)),
             ..user(2)
         },
     )
@@ -183,6 +188,23 @@ async fn up_creates_every_table_and_every_entity_round_trips(backend: Backend) -
             user_id: bob.id.clone(),
             seq: 1,
             updated_at: at(7),
+        },
+    )
+    .await?;
+    insert_round_trip(
+        &conn,
+        session::Model {
+            id: id(400),
+            user_id: alice.id.clone(),
+            refresh_hash: "a".repeat(64),
+            previous_hash: Some("b".repeat(64)),
+            device: "Älice's phone 📱".to_owned(),
+            user_agent: "Mozilla/5.0".to_owned(),
+            created_at: at(10),
+            last_used_at: at(11),
+            expires_at: at(12),
+            revoked_at: Some(at(13)),
+            revoked_reason: Some(RevokedReason::PasswordChanged),
         },
     )
     .await?;
@@ -422,6 +444,11 @@ fn user(n: u32) -> user::Model {
         password_hash: Secret::new(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${n}")),
         created_at: at(0),
         last_seen_at: None,
+        disabled_at: None,
+        deleted_at: None,
+        group_invites: Audience::Everyone,
+        presence_visibility: Audience::Everyone,
+        avatar: None,
     }
 }
 

@@ -1,9 +1,10 @@
-//! Identity: password hashing (argon2) and tokens (HS256 JWTs with an expiry). The HTTP
-//! edge turns `Authorization: Bearer <token>` into a caller with them (`api/caller.rs`).
+//! Identity: password hashing (argon2) and access tokens (HS256 JWTs with an expiry and the
+//! session they belong to). The HTTP edge turns `Authorization: Bearer <token>` into a
+//! caller with them (`api/caller.rs`), after asking `sessions` whether the session still
+//! lives.
 //!
-//! The same `Tokens` checks the HTTP header and, later, the Socket.IO CONNECT `auth.token`,
-//! so both paths give the same error codes (`missing_token`, `invalid_token`,
-//! `token_expired`).
+//! The same `Tokens` checks the HTTP header and the Socket.IO CONNECT `auth.token`, so both
+//! paths give the same error codes (`missing_token`, `invalid_token`, `token_expired`).
 
 use std::num::NonZero;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use confab_entities::RevokedReason;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -27,9 +29,20 @@ const ISSUER: &str = "confab";
 struct Claims {
     /// The user id.
     sub: String,
+    /// The session id: a token of a revoked session is refused.
+    sid: String,
     iss: String,
     iat: u64,
     exp: u64,
+}
+
+/// What a genuine, current token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The user id.
+    pub user_id: String,
+    /// The session the token was issued to.
+    pub session_id: String,
 }
 
 /// Why a token was refused; each maps to a stable client-facing code.
@@ -60,6 +73,57 @@ impl TokenError {
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         ApiError::unauthorized(error.code(), error.to_string())
+    }
+}
+
+/// Why a session no longer admits its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Logged out, revoked, ended by a password change or a reused refresh token, or the
+    /// account was deleted.
+    Revoked,
+    /// Unused past its expiry.
+    Expired,
+    /// An administrator disabled the account.
+    Disabled,
+}
+
+impl SessionEnd {
+    /// What ended session `reason` (`None`: it expired) means for its tokens.
+    pub fn of(reason: Option<RevokedReason>) -> Self {
+        match reason {
+            None => Self::Expired,
+            Some(RevokedReason::Disabled) => Self::Disabled,
+            Some(_) => Self::Revoked,
+        }
+    }
+
+    /// The code clients see.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Revoked => "session_revoked",
+            Self::Expired => "session_expired",
+            Self::Disabled => "account_disabled",
+        }
+    }
+
+    /// For people.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Revoked => "this session was ended; log in again",
+            Self::Expired => "this session expired; log in again",
+            Self::Disabled => "this account is disabled",
+        }
+    }
+}
+
+impl From<SessionEnd> for ApiError {
+    fn from(end: SessionEnd) -> Self {
+        let status = match end {
+            SessionEnd::Disabled => StatusCode::FORBIDDEN,
+            SessionEnd::Revoked | SessionEnd::Expired => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, end.code(), end.message())
     }
 }
 
@@ -95,11 +159,17 @@ impl Tokens {
         }
     }
 
-    /// A fresh token for `user_id`.
-    pub fn issue(&self, user_id: &str) -> Result<String, ApiError> {
+    /// How long an issued token stays valid.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A fresh token for `user_id` in `session_id`.
+    pub fn issue(&self, user_id: &str, session_id: &str) -> Result<String, ApiError> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + self.ttl.as_secs(),
@@ -108,25 +178,19 @@ impl Tokens {
             .map_err(ApiError::internal)
     }
 
-    /// The user id inside `token`, if the token is genuine and current.
-    pub fn verify(&self, token: &str) -> Result<String, TokenError> {
-        self.verify_until(token).map(|(user_id, _)| user_id)
-    }
-
-    /// The user id inside `token` and how long the token stays valid, if it is genuine
-    /// and current.
-    pub fn verify_until(&self, token: &str) -> Result<(String, Duration), TokenError> {
+    /// Who `token` was issued to, if the token is genuine and current. A token without a
+    /// session (as issued before sessions existed) is invalid.
+    pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })?
             .claims;
-        let now = jsonwebtoken::get_current_timestamp();
-        Ok((
-            claims.sub,
-            Duration::from_secs(claims.exp.saturating_sub(now)),
-        ))
+        Ok(Verified {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        })
     }
 }
 
@@ -222,14 +286,18 @@ mod tests {
     #[test]
     fn a_token_round_trips_to_its_user() {
         let tokens = tokens("a-secret-that-is-long-enough-0000", 60);
-        let token = tokens.issue("user-1").unwrap();
-        assert_eq!(tokens.verify(&token), Ok("user-1".to_owned()));
+        let token = tokens.issue("user-1", "session-1").unwrap();
+        let verified = Verified {
+            user_id: "user-1".to_owned(),
+            session_id: "session-1".to_owned(),
+        };
+        assert_eq!(tokens.verify(&token), Ok(verified));
     }
 
     #[test]
     fn a_token_signed_with_another_secret_is_invalid() {
         let token = tokens("one-secret-that-is-long-enough-00", 60)
-            .issue("user-1")
+            .issue("user-1", "session-1")
             .unwrap();
         let other = tokens("another-secret-that-is-long-enough", 60);
         assert_eq!(other.verify(&token), Err(TokenError::Invalid));
@@ -242,12 +310,23 @@ mod tests {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: "user-1".into(),
+            sid: "session-1".into(),
             iss: ISSUER.into(),
             iat: now - 120,
             exp: now - 60,
         };
         let token = jsonwebtoken::encode(&Header::default(), &claims, &tokens.encoding).unwrap();
         assert_eq!(tokens.verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_token_without_a_session_is_invalid() {
+        let tokens = tokens("a-secret-that-is-long-enough-0000", 60);
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims =
+            serde_json::json!({"sub": "user-1", "iss": ISSUER, "iat": now, "exp": now + 60});
+        let token = jsonwebtoken::encode(&Header::default(), &claims, &tokens.encoding).unwrap();
+        assert_eq!(tokens.verify(&token), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -89,8 +89,15 @@ pub struct Settings {
     pub tls_key: Option<PathBuf>,
     /// `text` or `json`. Default `text`.
     pub log_format: LogFormat,
-    /// How long an issued token stays valid, in seconds. Default 86400 (one day).
+    /// How long an access token stays valid, in seconds (clients refresh it with their
+    /// refresh token). Default 900 (15 minutes).
     pub token_ttl_secs: u64,
+    /// How long a session lives unused, in seconds: each refresh moves its end this far
+    /// ahead. Default 2592000 (30 days).
+    pub session_ttl_secs: u64,
+    /// Milliseconds between two looks for sessions that ended (revoked on any node, or
+    /// expired), whose sockets are then closed. Default 1000.
+    pub session_sweep_ms: u64,
     /// Largest JSON request body the HTTP API accepts, in bytes. Default 262144 (256 KiB).
     pub http_json_limit: usize,
     /// How long a stopping node waits for in-flight requests, in seconds. Default 30.
@@ -251,7 +258,9 @@ impl Default for Settings {
             tls_cert: None,
             tls_key: None,
             log_format: LogFormat::Text,
-            token_ttl_secs: 86_400,
+            token_ttl_secs: 900,
+            session_ttl_secs: 30 * 24 * 3600,
+            session_sweep_ms: 1000,
             http_json_limit: 256 * 1024,
             shutdown_timeout_secs: 30,
             workers: 0,
@@ -401,6 +410,12 @@ impl Settings {
         }
         self.validate_webhooks()?;
         self.storage()?;
+        if self.token_ttl_secs == 0 || self.session_ttl_secs == 0 || self.session_sweep_ms == 0 {
+            bail!(
+                "CONFAB_TOKEN_TTL_SECS, CONFAB_SESSION_TTL_SECS and CONFAB_SESSION_SWEEP_MS \
+                 must be above 0"
+            );
+        }
         if self.expiry_sweep_ms == 0 || self.max_reactions_per_message == 0 {
             bail!("CONFAB_EXPIRY_SWEEP_MS and CONFAB_MAX_REACTIONS_PER_MESSAGE must be above 0");
         }
@@ -594,6 +609,8 @@ impl fmt::Debug for Settings {
             .field("tls_key", &self.tls_key)
             .field("log_format", &self.log_format)
             .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("session_sweep_ms", &self.session_sweep_ms)
             .field("http_json_limit", &self.http_json_limit)
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("workers", &self.workers)

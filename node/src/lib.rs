@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod pending;
 pub mod polling;
+pub mod sessions;
 pub mod socket;
 pub mod startup;
 pub mod state;

@@ -1,5 +1,5 @@
 //! The Socket.IO adapter of the chat: the `/` namespace. CONNECT is authorised by the JWT in
-//! `auth.token`; each event is decoded, handed to the same operation the HTTP API calls,
+//! `auth.token`, and the socket then lives as long as the token's session; each event is decoded, handed to the same operation the HTTP API calls,
 //! and answered with `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
 //!
 //! A new connection is *routed* once the directory says which node it is on and the bus
@@ -17,7 +17,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::actors::node::{GroupsLoaded, SocketGone, UserConnected, WhenRouted};
-use crate::auth::{TokenError, Tokens};
+use crate::actors::user::farewell;
+use crate::auth::{SessionEnd, TokenError, Verified};
 use crate::chat::changes::Deletion;
 use crate::chat::contacts::{RequestRef, UserRef};
 use crate::chat::groups::{GroupRef, GroupView, MemberRef, RenameRequest, RoleRequest};
@@ -25,6 +26,7 @@ use crate::chat::{
     Chat, ChatError, changes, contacts, expiry, groups, messages, presence, reactions, search,
 };
 use crate::engineio::Sid;
+use crate::sessions::Refused;
 use crate::socketio::{DisconnectReason, NamespaceHandler, Socket};
 use crate::store::membership;
 
@@ -36,17 +38,15 @@ const ROUTING_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct ChatNamespace {
     chat: Chat,
-    tokens: Tokens,
     /// Each user's presence announcements, in order.
     turns: presence::Turns,
 }
 
 impl ChatNamespace {
-    /// The namespace over `chat`, accepting tokens checked by `tokens`.
-    pub fn new(chat: Chat, tokens: Tokens) -> Self {
+    /// The namespace over `chat`, accepting the tokens of its sessions.
+    pub fn new(chat: Chat) -> Self {
         Self {
             chat,
-            tokens,
             turns: presence::Turns::default(),
         }
     }
@@ -62,22 +62,30 @@ fn user_of(socket: &Socket) -> UserId {
     )
 }
 
-fn duration_ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+/// The session a socket's token belongs to (checked at CONNECT).
+fn verified_of(socket: &Socket) -> Verified {
+    let field = |name: &str| socket.data()[name].as_str().unwrap_or_default().to_owned();
+    Verified {
+        user_id: field("user"),
+        session_id: field("session"),
+    }
 }
 
-/// When its token expires, a socket is told (`session:expired`, code `token_expired`) and
-/// disconnected by the server, so the client does not reconnect with the same token: it
-/// logs in again (or refreshes its token) and connects anew.
-fn expire_with_token(socket: &Socket) {
-    let valid_for = Duration::from_millis(socket.data()["valid_ms"].as_u64().unwrap_or(0));
-    let farewell = Event::new(
-        events::SESSION_EXPIRED,
-        vec![
-            json!({"code": TokenError::Expired.code(), "message": "the token has expired; log in again"}),
-        ],
-    );
-    socket.disconnect_after(valid_for, farewell);
+/// A socket lives as long as its session (see `sessions`): one whose session has ended
+/// already is told why and disconnected at once; later ends are found by the sweep.
+fn close_if_ended(chat: &Chat, socket: &Socket) {
+    let (sessions, socket, verified) = (chat.sessions.clone(), socket.clone(), verified_of(socket));
+    chat.pending.spawn(async move {
+        let end = match sessions.live(&verified).await {
+            Ok(()) => return,
+            Err(Refused::Ended(end)) => end,
+            Err(Refused::Token(_)) => SessionEnd::Revoked,
+            Err(Refused::Database(error)) => {
+                return tracing::warn!(%error, "could not check a new socket's session");
+            }
+        };
+        socket.disconnect_after(Duration::ZERO, farewell(end));
+    });
 }
 
 impl NamespaceHandler for ChatNamespace {
@@ -91,14 +99,14 @@ impl NamespaceHandler for ChatNamespace {
             .and_then(Value::as_str);
         // The token's subject is an id the server issued; one that is not is forged.
         let verified = token.map(|token| {
-            let (subject, valid_for) = self.tokens.verify_until(token)?;
-            let user_id = UserId::try_from(subject).map_err(|_| TokenError::Invalid)?;
-            Ok((user_id, valid_for))
+            let verified = self.chat.sessions.tokens().verify(token)?;
+            let user_id = UserId::try_from(verified.user_id).map_err(|_| TokenError::Invalid)?;
+            Ok((user_id, verified.session_id))
         });
         match verified {
-            Some(Ok((user_id, valid_for))) => {
+            Some(Ok((user_id, session_id))) => {
                 match self.chat.rate.check_connect(session.as_str(), &user_id) {
-                    Ok(()) => Ok(json!({"user": user_id, "valid_ms": duration_ms(valid_for)})),
+                    Ok(()) => Ok(json!({"user": user_id, "session": session_id})),
                     Err(error) => Err(ConnectError {
                         message: error.message,
                         data: Some(json!({"code": error.code.as_str()})),
@@ -112,7 +120,7 @@ impl NamespaceHandler for ChatNamespace {
     }
 
     fn on_connect(&self, socket: &Socket) {
-        expire_with_token(socket);
+        close_if_ended(&self.chat, socket);
         let user_id = user_of(socket);
         // Sent now, in order with the SocketGone of the same socket.
         let first = self.chat.node.send(UserConnected {
@@ -282,8 +290,9 @@ impl Reply<'_> {
 
 /// The event name as a metric label: known names only, so clients cannot add series.
 fn known(name: &str) -> &'static str {
-    const NAMES: [&str; 13] = [
+    const NAMES: [&str; 14] = [
         events::MESSAGE_SEND,
+        events::CONVERSATION_LIST,
         events::SEARCH,
         events::MESSAGE_EDIT,
         events::MESSAGE_DELETE,
@@ -379,6 +388,17 @@ async fn dispatch(chat: &Chat, reply: Reply<'_>, payload: Value) {
         events::SEARCH => {
             reply.send(async { search::search(chat, caller, parse(payload)?).await }.await);
         }
+        events::CONVERSATION_LIST => reply.send(
+            async {
+                // No payload lists the first page.
+                let page = match payload {
+                    Value::Null => messages::ConversationPage::default(),
+                    payload => parse(payload)?,
+                };
+                messages::conversations(chat, caller, page).await
+            }
+            .await,
+        ),
         events::SYNC => {
             reply.send(async { messages::sync(chat, caller, parse(payload)?).await }.await)
         }

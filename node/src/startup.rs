@@ -34,6 +34,7 @@ use crate::chat::{Chat, ChatLimits};
 use crate::config::{DatabasePool, Mode, Settings, redact_url};
 use crate::engineio::{self, CloseSession, Engine, EngineConfig};
 use crate::pending::Pending;
+use crate::sessions::Sessions;
 use crate::socket::ChatNamespace;
 use crate::socketio::{SocketIo, SocketIoConfig, SocketIoFactory};
 use crate::state::AppState;
@@ -224,7 +225,17 @@ impl Application {
             storage: Storage::open(&settings.storage()?)
                 .context("opening the attachment storage")?,
             webhooks: webhooks(settings, &db, &shutdown)?,
+            sessions: Sessions::new(
+                db.clone(),
+                tokens,
+                Duration::from_secs(settings.session_ttl_secs),
+            ),
         };
+        actix_web::rt::spawn(chat.sessions.clone().sweep_ended(
+            node.clone(),
+            Duration::from_millis(settings.session_sweep_ms),
+            shutdown.clone(),
+        ));
         actix_web::rt::spawn(chat.clone().reconcile_memberships(
             Duration::from_secs(settings.membership_reconcile_secs),
             shutdown.clone(),
@@ -240,7 +251,7 @@ impl Application {
             metrics: socketio_metrics.clone(),
             ..SocketIoConfig::default()
         })
-        .namespace("/", ChatNamespace::new(chat.clone(), tokens.clone()))?
+        .namespace("/", ChatNamespace::new(chat.clone()))?
         .into_engine(EngineConfig {
             cors_origins: settings.cors_origins.clone(),
             ping_interval: Duration::from_millis(settings.ping_interval_ms),
@@ -256,7 +267,7 @@ impl Application {
         });
         let polls = crate::polling::BusPolls::new(bus.clone(), keys, &settings.node_id);
         socket_io.forward_polling(&settings.node_id, Arc::new(polls));
-        let mut state = AppState::new(db, tokens, directory, bus, chat, metrics::recorder());
+        let mut state = AppState::new(db, directory, bus, chat, metrics::recorder());
         state.shutdown = shutdown;
         state.trust_forwarded_for = settings.trust_forwarded_for;
 

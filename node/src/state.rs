@@ -1,4 +1,4 @@
-//! What every request handler can reach: the database, the token keys, the directory and
+//! What every request handler can reach: the database, the directory and
 //! the bus, the node's readiness and the metrics handle. Built once in `startup` and shared by all workers.
 
 use std::collections::HashSet;
@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{PasswordHashing, Tokens};
+use crate::auth::PasswordHashing;
 use crate::chat::Chat;
 
 /// Shared state of one node.
@@ -18,8 +18,6 @@ use crate::chat::Chat;
 pub struct AppState {
     /// The connection pool.
     pub db: DatabaseConnection,
-    /// Issues and checks tokens.
-    pub tokens: Tokens,
     /// Where users are online (Redis in a cluster, in-process standalone).
     pub directory: Arc<dyn Directory>,
     /// How nodes talk to each other (NATS in a cluster, in-process standalone).
@@ -72,7 +70,6 @@ impl AppState {
     /// State for a node that is ready for traffic.
     pub fn new(
         db: DatabaseConnection,
-        tokens: Tokens,
         directory: Arc<dyn Directory>,
         bus: Arc<dyn Bus>,
         chat: Chat,
@@ -80,7 +77,6 @@ impl AppState {
     ) -> Self {
         Self {
             db,
-            tokens,
             directory,
             bus,
             chat,

@@ -87,6 +87,8 @@ pub mod events {
     /// Client → server: set how long new messages of a conversation live. Ack:
     /// `{ok, conversation}`.
     pub const CONVERSATION_SET_EXPIRY: &str = "conversation:set_expiry";
+    /// The caller's conversations, most recent first, a page at a time.
+    pub const CONVERSATION_LIST: &str = "conversation:list";
     /// Server → client: a new message.
     pub const MESSAGE_NEW: &str = "message:new";
     /// Server → client: a message was edited (the edit entry).

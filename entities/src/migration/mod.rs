@@ -21,6 +21,7 @@ mod m20261207_000001_rich_messages;
 mod m20261207_000002_message_search;
 mod m20261207_000003_webhooks;
 mod m20261207_000004_attachments;
+mod m20261208_000001_accounts;
 
 pub use m20261207_000002_message_search::drop_statements as drop_search_index;
 pub use sea_orm_migration::MigratorTrait;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_message_search::Migration),
             Box::new(m20261207_000003_webhooks::Migration),
             Box::new(m20261207_000004_attachments::Migration),
+            Box::new(m20261208_000001_accounts::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@
 mod bridge;
 mod routes;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,8 @@ use confab_protocol::cluster::Delivery;
 use self::bridge::Subscriptions;
 use self::routes::Routes;
 use super::registry::Registry;
-use super::user::Deliver;
+use super::user::{CloseSessions, Deliver};
+use crate::auth::SessionEnd;
 use crate::chat::blocks::Blocks;
 use crate::engineio::Sid;
 use crate::pending::Pending;
@@ -464,7 +466,7 @@ impl Handler<StartReconcile> for NodeActor {
 #[rtype(result = "()")]
 pub struct MembershipsRead {
     /// Each user's groups.
-    pub groups: Option<std::collections::HashMap<String, Vec<String>>>,
+    pub groups: Option<HashMap<String, Vec<String>>>,
 }
 
 impl Handler<MembershipsRead> for NodeActor {
@@ -513,5 +515,26 @@ impl Handler<OnlineAnywhere> for NodeActor {
                 }
             }
         })
+    }
+}
+
+/// Sessions that ended (found by [`crate::sessions::Sessions::sweep_ended`]), by user:
+/// close their sockets here.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct EndSessions {
+    /// Each user's ended sessions, with why they ended.
+    pub by_user: HashMap<String, Vec<(String, SessionEnd)>>,
+}
+
+impl Handler<EndSessions> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, ended: EndSessions, _: &mut Self::Context) {
+        for (user, sessions) in ended.by_user {
+            if let Some(actor) = self.registry.user(&user) {
+                actor.do_send(CloseSessions { sessions });
+            }
+        }
     }
 }

@@ -4,11 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use confab_protocol::chat::events;
 use confab_protocol::engineio::Frame;
+use confab_protocol::socketio::Event;
 
+use crate::auth::SessionEnd;
 use crate::engineio::Sid;
 use crate::socketio::Socket;
 
@@ -92,4 +95,38 @@ impl Handler<Deliver> for UserActor {
             }
         }
     }
+}
+
+/// Some of the user's sessions ended: each socket of one is told why (`session:expired`)
+/// and disconnected, so that its client does not reconnect with the same token.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct CloseSessions {
+    /// The sessions, with why they ended.
+    pub sessions: Vec<(String, SessionEnd)>,
+}
+
+impl Handler<CloseSessions> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, close: CloseSessions, _: &mut Self::Context) {
+        for socket in self.sockets.values() {
+            let session = socket.data()["session"].as_str();
+            if let Some((_, end)) = close
+                .sessions
+                .iter()
+                .find(|(id, _)| Some(id.as_str()) == session)
+            {
+                socket.disconnect_after(Duration::ZERO, farewell(*end));
+            }
+        }
+    }
+}
+
+/// The last event a socket of an ended session gets.
+pub fn farewell(end: SessionEnd) -> Event {
+    Event::new(
+        events::SESSION_EXPIRED,
+        vec![serde_json::json!({"code": end.code(), "message": end.message()})],
+    )
 }

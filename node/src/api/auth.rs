@@ -1,4 +1,6 @@
-//! Accounts: `POST /api/v1/auth/register` and `POST /api/v1/auth/login`.
+//! Accounts: `POST /api/v1/auth/register`, `/login`, `/refresh` and `/logout`. The first
+//! two start a session (see `crate::sessions`) and answer its tokens; `refresh` trades a
+//! refresh token for the next pair; `logout` ends the caller's session.
 //!
 //! Usernames are case-insensitive (stored lower-case), 3 to 32 characters of letters,
 //! digits, `_`, `.` and `-`, starting with a letter or digit. Passwords are 8 to 128
@@ -20,10 +22,14 @@ use std::sync::LazyLock;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{hash_password, verify_password};
+use confab_entities::RevokedReason;
+
+use super::caller::Authenticated;
+use crate::auth::{SessionEnd, hash_password, verify_password};
 use crate::chat::hooks;
 use crate::chat::users::UserView;
 use crate::error::ApiError;
+use crate::sessions::{Device, Issued};
 use crate::state::AppState;
 use crate::store::{self, users};
 
@@ -37,7 +43,9 @@ static DUMMY_HASH: LazyLock<Option<String>> =
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/register", web::post().to(register))
-        .route("/auth/login", web::post().to(login));
+        .route("/auth/login", web::post().to(login))
+        .route("/auth/refresh", web::post().to(refresh))
+        .route("/auth/logout", web::post().to(logout));
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,18 +53,44 @@ struct RegisterRequest {
     username: String,
     password: String,
     display_name: Option<String>,
+    device: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct LoginRequest {
     username: String,
     password: String,
+    device: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
 }
 
 #[derive(Debug, Serialize)]
 struct AuthReply {
     user: UserView,
-    token: String,
+    #[serde(flatten)]
+    session: Issued,
+}
+
+/// Where the request comes from, as its session records it.
+fn device(req: &HttpRequest, name: Option<String>) -> Device {
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    Device {
+        name: name
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect(),
+        user_agent: user_agent.to_owned(),
+    }
 }
 
 async fn register(
@@ -72,9 +106,10 @@ async fn register(
         username,
         password,
         display_name,
+        device: device_name,
     } = body.into_inner();
     let username = valid_username(&username)?;
-    check_password(&password)?;
+    check_new_password(&password)?;
     let display_name = valid_display_name(display_name.as_deref(), &username)?;
     let taken = || ApiError::conflict("username_taken", "this username is taken");
     if users::by_username(&state.db, &username).await?.is_some() {
@@ -97,10 +132,14 @@ async fn register(
             error.into()
         }
     })?;
-    let token = state.tokens.issue(&user.id)?;
+    let session = state
+        .chat
+        .sessions
+        .start(&user.id, &device(&req, device_name))
+        .await?;
     let user = UserView::from(user);
     hooks::user_registered(&state.chat, &user);
-    Ok(HttpResponse::Created().json(AuthReply { user, token }))
+    Ok(HttpResponse::Created().json(AuthReply { user, session }))
 }
 
 async fn login(
@@ -108,7 +147,11 @@ async fn login(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let LoginRequest { username, password } = body.into_inner();
+    let LoginRequest {
+        username,
+        password,
+        device: device_name,
+    } = body.into_inner();
     let username = username.to_lowercase();
     // Bounded before anything is counted or hashed; the username's bucket only for names
     // that could exist, so that junk names cannot fill the limiter.
@@ -128,11 +171,16 @@ async fn login(
         .run(move || hash.is_some_and(|hash| verify_password(&password, &hash)))
         .await?;
     match user {
+        Some(user) if matches && user.disabled_at.is_some() => Err(SessionEnd::Disabled.into()),
         Some(user) if matches => {
-            let token = state.tokens.issue(&user.id)?;
+            let session = state
+                .chat
+                .sessions
+                .start(&user.id, &device(&req, device_name))
+                .await?;
             Ok(HttpResponse::Ok().json(AuthReply {
                 user: user.into(),
-                token,
+                session,
             }))
         }
         _ => Err(ApiError::unauthorized(
@@ -140,6 +188,39 @@ async fn login(
             "wrong username or password",
         )),
     }
+}
+
+/// `POST /auth/refresh`: the next pair of tokens for a refresh token, which is then spent.
+async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (user_id, session) = state.chat.sessions.refresh(&body.refresh_token).await?;
+    let user = users::by_id(&state.db, &user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("session_revoked", "this account is gone"))?;
+    Ok(HttpResponse::Ok().json(AuthReply {
+        user: user.into(),
+        session,
+    }))
+}
+
+/// `POST /auth/logout`: ends the caller's session; its sockets close on every node.
+async fn logout(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .chat
+        .sessions
+        .end(
+            &caller.user_id,
+            Some(&caller.session_id),
+            None,
+            RevokedReason::Logout,
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The normalised username, or why it is not acceptable.
@@ -160,6 +241,7 @@ fn valid_username(username: &str) -> Result<String, ApiError> {
     Ok(username.to_ascii_lowercase())
 }
 
+/// A password has 8 to 128 characters.
 fn check_password(password: &str) -> Result<(), ApiError> {
     if !PASSWORD_LEN.contains(&password.chars().count()) {
         return Err(ApiError::bad_request(
@@ -170,15 +252,57 @@ fn check_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The trimmed display name, defaulting to the username.
-fn valid_display_name(display_name: Option<&str>, username: &str) -> Result<String, ApiError> {
+/// A new password has 8 to 128 characters, not all of them white space (logins check
+/// only the length, so that no older account is locked out).
+pub(super) fn check_new_password(password: &str) -> Result<(), ApiError> {
+    check_password(password)?;
+    if password.chars().all(char::is_whitespace) {
+        return Err(ApiError::bad_request(
+            "invalid_password",
+            "a password cannot be only spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `c` may appear in a display name: nothing that reorders or hides text, so that
+/// a name cannot pass for another (bidirectional overrides and isolates, zero-width and
+/// other format characters, invisible fillers, private-use and unassigned code points).
+/// The zero-width joiner stays, since emoji sequences are built with it.
+fn shows_plainly(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    const INVISIBLE: [char; 5] = ['\u{115f}', '\u{1160}', '\u{2800}', '\u{3164}', '\u{ffa0}'];
+    let hidden = matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+            | GeneralCategory::Surrogate
+    );
+    c == '\u{200d}' || !(hidden || INVISIBLE.contains(&c))
+}
+
+/// The trimmed display name, defaulting to `fallback`.
+pub(super) fn valid_display_name(
+    display_name: Option<&str>,
+    fallback: &str,
+) -> Result<String, ApiError> {
     let Some(name) = display_name.map(str::trim) else {
-        return Ok(username.to_owned());
+        return Ok(fallback.to_owned());
     };
-    if !DISPLAY_NAME_LEN.contains(&name.chars().count()) || name.chars().any(char::is_control) {
+    if !DISPLAY_NAME_LEN.contains(&name.chars().count()) {
         return Err(ApiError::bad_request(
             "invalid_display_name",
-            "a display name has 1 to 64 printable characters",
+            "a display name has 1 to 64 characters",
+        ));
+    }
+    if !name.chars().all(shows_plainly) {
+        return Err(ApiError::bad_request(
+            "invalid_display_name",
+            "a display name cannot hold control, direction-changing or invisible characters",
         ));
     }
     Ok(name.to_owned())
@@ -209,5 +333,28 @@ mod tests {
         );
         assert!(valid_display_name(Some("   "), "bob").is_err());
         assert!(valid_display_name(Some("a\u{7}b"), "bob").is_err());
+        assert!(check_password("        ").is_ok());
+        assert!(check_new_password("        ").is_err());
+        assert!(check_new_password(" pass word ").is_ok());
+    }
+
+    #[test]
+    fn display_names_cannot_reorder_or_hide_text() {
+        let spoofs = [
+            "admin\u{202e}nimda",
+            "ali\u{200b}ce",
+            "\u{2066}bob\u{2069}",
+            "bob\u{feff}",
+            "\u{3164}",
+            "x\u{e000}",
+            "a\u{2028}b",
+            "soft\u{ad}hyphen",
+        ];
+        for spoof in spoofs {
+            assert!(valid_display_name(Some(spoof), "bob").is_err(), "{spoof:?}");
+        }
+        for fine in ["Zoë", "محمد", "李小龙", "👩\u{200d}💻 dev", "O'Brien-Smith"] {
+            assert_eq!(valid_display_name(Some(fine), "bob").unwrap(), fine);
+        }
     }
 }

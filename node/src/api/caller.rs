@@ -1,7 +1,7 @@
 //! The `Authenticated` extractor: `Authorization: Bearer <token>` turned into the calling
-//! user, checked by the node's `Tokens` (as the Socket.IO CONNECT's `auth.token` is).
-
-use std::future::{Ready, ready};
+//! user, checked by the node's `Tokens` (as the Socket.IO CONNECT's `auth.token` is) and
+//! then against its session in the database, so that a revoked session's token is refused
+//! at once.
 
 use actix_web::dev::Payload;
 use actix_web::http::Method;
@@ -19,18 +19,21 @@ use crate::state::AppState;
 pub(crate) struct Authenticated {
     /// The caller's user id, taken from the token only.
     pub(crate) user_id: UserId,
+    /// The session the token belongs to.
+    pub(crate) session_id: String,
 }
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
+async fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("AppState missing from app data"))?;
@@ -42,10 +45,14 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         .map(str::trim)
         .filter(|token| !token.is_empty())
         .ok_or(TokenError::Missing)?;
+    let verified = state.chat.sessions.check(token).await?;
     // The token's subject is an id the server issued; one that is not is a forged token.
-    let user_id = UserId::try_from(state.tokens.verify(token)?).map_err(|_| TokenError::Invalid)?;
+    let user_id = UserId::try_from(verified.user_id).map_err(|_| TokenError::Invalid)?;
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         state.chat.rate.check_http_write(&user_id)?;
     }
-    Ok(Authenticated { user_id })
+    Ok(Authenticated {
+        user_id,
+        session_id: verified.session_id,
+    })
 }

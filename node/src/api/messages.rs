@@ -196,9 +196,10 @@ async fn send(
 async fn conversations(
     state: web::Data<AppState>,
     caller: Authenticated,
+    page: web::Query<messages::ConversationPage>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = messages::conversations(&state.chat, &caller.user_id).await?;
-    Ok(HttpResponse::Ok().json(json!({"conversations": list})))
+    let list = messages::conversations(&state.chat, &caller.user_id, page.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(list))
 }
 
 #[derive(Debug, Deserialize)]

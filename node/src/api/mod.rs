@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`, plus the operational endpoints. Handlers parse and check
 //! the request, call the store, and shape the reply; errors go through [`ApiError`].
 
+mod account;
 mod attachments;
 mod auth;
 mod caller;
@@ -8,6 +9,7 @@ mod contacts;
 mod groups;
 mod health;
 mod messages;
+mod sessions;
 mod users;
 
 use actix_web::error::JsonPayloadError;
@@ -38,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize, with_metrics: 
         .service(
             web::scope("/api/v1")
                 .configure(auth::configure)
+                .configure(account::configure)
+                .configure(sessions::configure)
                 .configure(users::configure)
                 .configure(groups::configure)
                 .configure(contacts::configure)

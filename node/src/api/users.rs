@@ -1,4 +1,4 @@
-//! Users as others see them: `GET /api/v1/me` and `GET /api/v1/users/{id}`.
+//! Users as others see them: `GET /api/v1/users/{id}` and `GET /api/v1/users?q=`.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -10,13 +10,8 @@ use crate::state::AppState;
 use crate::store::users;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/me", web::get().to(me))
-        .route("/users", web::get().to(search))
+    cfg.route("/users", web::get().to(search))
         .route("/users/{id}", web::get().to(get_user));
-}
-
-async fn me(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    user_reply(&state, &caller.user_id).await
 }
 
 async fn get_user(

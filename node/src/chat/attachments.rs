@@ -262,8 +262,12 @@ fn file_name(name: &str) -> Result<String, ChatError> {
     Ok(name.to_owned())
 }
 
-/// The attachment `id` if `caller` may download it: its owner, or a member of the
-/// conversation a message sent it to; `not_found` for anyone else.
+/// What an avatar is given to instead of a conversation: anyone signed in may read it.
+const AVATAR_OF: &str = "avatar:";
+
+/// The attachment `id` if `caller` may download it: its owner, a member of the
+/// conversation a message sent it to, or anyone for an avatar; `not_found` for anyone
+/// else.
 pub async fn readable(
     chat: &Chat,
     caller: &UserId,
@@ -271,7 +275,11 @@ pub async fn readable(
 ) -> Result<attachment::Model, ChatError> {
     let not_found = || ChatError::not_found("no such attachment");
     let model = store::by_id(&chat.db, id).await?.ok_or_else(not_found)?;
-    if model.owner_id == caller.as_str() {
+    let avatar = model
+        .conversation_id
+        .as_deref()
+        .is_some_and(|id| id.starts_with(AVATAR_OF));
+    if model.owner_id == caller.as_str() || avatar {
         return Ok(model);
     }
     let conversation = model
@@ -317,6 +325,22 @@ pub async fn give_to(
 ) -> Result<(), ChatError> {
     store::give(&chat.db, ids, conversation.id().as_str()).await?;
     Ok(())
+}
+
+/// Makes the caller's upload `id` their avatar: it must be an image of theirs that no
+/// message sent. It is then readable by anyone signed in, and no longer swept as unused.
+pub async fn claim_avatar(chat: &Chat, caller: &UserId, id: &str) -> Result<(), ChatError> {
+    let found = store::unsent(&chat.db, &[id.to_owned()], caller.as_str()).await?;
+    match found.first() {
+        Some(upload) if upload.thumbnail => {
+            store::give(&chat.db, &[id.to_owned()], &format!("{AVATAR_OF}{caller}")).await?;
+            Ok(())
+        }
+        Some(_) => Err(ChatError::invalid("an avatar must be an image")),
+        None => Err(ChatError::invalid(
+            "an avatar must be one of your uploads that no message sent",
+        )),
+    }
 }
 
 /// A dissolved group's files go with it.

@@ -135,7 +135,7 @@ pub async fn standing(
 }
 
 /// An instant as messages carry it: RFC 3339 in UTC, to the microsecond.
-fn timestamp(at: DateTime<Utc>) -> String {
+pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 

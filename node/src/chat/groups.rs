@@ -168,7 +168,10 @@ async fn check_consent(
             "one of you has blocked the other",
         )),
         Some((_, NoConsent::NotAContact)) => Err(ChatError::forbidden(
-            "only your contacts can be added to a group; others can join a public one",
+            "this user can be added to groups by their contacts only; they can join a public one",
+        )),
+        Some((_, NoConsent::Nobody)) => Err(ChatError::forbidden(
+            "this user does not let anyone add them to groups; they can join a public one",
         )),
     }
 }

@@ -1,9 +1,12 @@
 //! Messages: sending (checked, made durable, acknowledged, delivered), history, sync,
 //! read receipts and typing.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
-use confab_entities::message;
+use chrono::{DateTime, Utc};
+
+use confab_entities::{conversation, message};
 use confab_protocol::chat::{
     ConversationId, ErrorCode, HistoryRequest, Message, ReactionCount, ReadRequest, Receipt,
     SendMessage, SyncReply, SyncRequest, Target, Typing, TypingRequest, UserId, events,
@@ -11,7 +14,7 @@ use confab_protocol::chat::{
 use serde::Serialize;
 use serde_json::Value;
 
-use super::conversations::{Conversation, accessible, view};
+use super::conversations::{Conversation, accessible, timestamp, view};
 use super::{Chat, ChatError, attachments, encode_event, hooks};
 use crate::actors::cursors::MoveCursor;
 use crate::actors::store::{Append, StoreError};
@@ -502,19 +505,90 @@ pub struct ConversationView {
     pub unread: i64,
     /// How long a new message lives here, in seconds; `null`: for ever.
     pub expire_secs: Option<i64>,
+    /// The newest message in its current state (edited, or a tombstone), if any is left.
+    pub last_message: Option<Message>,
+    /// When the newest entry was written (the conversation's creation without one): what
+    /// the list is ordered by.
+    pub last_at: String,
 }
 
-/// The caller's conversations, those with the most messages first.
+/// `GET /conversations` and `conversation:list`: a page of the list, and where the next
+/// one starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationList {
+    /// Most recent first.
+    pub conversations: Vec<ConversationView>,
+    /// Give it as `before` for the next page; `null` on the last page.
+    pub next: Option<String>,
+}
+
+/// Which page of the conversation list.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationPage {
+    /// At most this many (1 to 200, default 100).
+    pub limit: Option<usize>,
+    /// The `next` of the page before.
+    pub before: Option<String>,
+}
+
+/// Most conversations one page holds.
+const MAX_CONVERSATION_PAGE: usize = 200;
+
+/// The caller's conversations, most recent first (newest entry, then id), a page at a
+/// time. The whole list is ordered from one indexed query; the last messages are read for
+/// the page only.
 pub async fn conversations(
     chat: &Chat,
     caller: &UserId,
-) -> Result<Vec<ConversationView>, ChatError> {
+    page: ConversationPage,
+) -> Result<ConversationList, ChatError> {
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=MAX_CONVERSATION_PAGE).contains(&limit) {
+        return Err(ChatError::invalid(format!(
+            "limit is 1 to {MAX_CONVERSATION_PAGE}"
+        )));
+    }
+    let before = page
+        .before
+        .map(|cursor| {
+            let (at, id) = cursor.split_once('|')?;
+            let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+            Some((at, id.to_owned()))
+        })
+        .map(|cursor| cursor.ok_or_else(|| ChatError::invalid("before is not a `next` cursor")))
+        .transpose()?;
     let rows = membership::conversations_of(&chat.db, caller).await?;
+    let times = membership::last_entry_times(&chat.db, caller).await?;
+    let mut listed: Vec<(DateTime<Utc>, conversation::Model)> = rows
+        .into_iter()
+        .map(|row| {
+            let at = times.get(&row.id).copied().unwrap_or(row.created_at);
+            (at, row)
+        })
+        .filter(|(at, row)| {
+            before
+                .as_ref()
+                .is_none_or(|(before, id)| *at < *before || (at == before && row.id > *id))
+        })
+        .collect();
+    listed.sort_by(|(x_at, x), (y_at, y)| y_at.cmp(x_at).then_with(|| x.id.cmp(&y.id)));
+    let next = (listed.len() > limit).then(|| {
+        let (at, row) = &listed[limit - 1];
+        format!("{}|{}", timestamp(*at), row.id)
+    });
+    listed.truncate(limit);
+    let ids: Vec<String> = listed.iter().map(|(_, row)| row.id.clone()).collect();
+    let mut last: HashMap<String, Message> = membership::last_messages(&chat.db, &ids)
+        .await?
+        .into_iter()
+        .map(|model| (model.conversation_id.clone(), view(model)))
+        .collect();
     let cursors = membership::read_cursors_of(&chat.db, caller).await?;
     let unread = membership::unread_counts(&chat.db, caller).await?;
-    let mut views: Vec<ConversationView> = rows
+    let conversations = listed
         .into_iter()
-        .filter_map(|row| {
+        .filter_map(|(at, row)| {
             let conversation = Conversation::parse(&row.id)?;
             let kind = match conversation {
                 Conversation::Direct { .. } => "direct",
@@ -527,10 +601,14 @@ pub async fn conversations(
                 kind,
                 last_seq: row.last_seq,
                 expire_secs: row.expire_secs,
+                last_message: last.remove(&row.id),
+                last_at: timestamp(at),
                 id: row.id,
             })
         })
         .collect();
-    views.sort_by(|x, y| y.last_seq.cmp(&x.last_seq).then_with(|| x.id.cmp(&y.id)));
-    Ok(views)
+    Ok(ConversationList {
+        conversations,
+        next,
+    })
 }

@@ -166,6 +166,8 @@ pub struct Chat {
     pub storage: crate::storage::Storage,
     /// The operator's webhooks, when configured.
     pub webhooks: Option<crate::webhooks::Webhooks>,
+    /// The users' sessions and their tokens.
+    pub sessions: crate::sessions::Sessions,
 }
 
 /// The chat's namespace, `/`.

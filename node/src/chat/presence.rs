@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{SecondsFormat, Utc};
-use confab_entities::user;
+use confab_entities::{Audience, user};
 use confab_protocol::chat::{Presence, PresenceQuery, UserId, events};
 use sea_orm::{ActiveModelTrait, Set};
 use tokio::sync::oneshot;
@@ -22,8 +22,9 @@ use crate::store::{membership, users};
 /// Most users one query may ask about.
 const MAX_QUERY: usize = 200;
 
-/// The presence of each asked user, as `caller` may see it: a user who blocked the caller
-/// (or who does not exist) looks offline and never seen. One database query answers the
+/// The presence of each asked user, as `caller` may see it: a user who blocked the caller,
+/// hides their presence from them (`presence_visibility`) or does not exist looks offline
+/// and never seen. One database query answers the
 /// whole list, and one directory round the online part.
 pub async fn query(
     chat: &Chat,
@@ -43,9 +44,7 @@ pub async fn query(
         .into_iter()
         .zip(online)
         .map(|(user_id, online)| {
-            let seen = stored
-                .get(user_id.as_str())
-                .filter(|seen| !seen.blocked_viewer);
+            let seen = stored.get(user_id.as_str()).filter(|seen| !seen.hidden);
             Presence {
                 online: online && seen.is_some(),
                 last_seen: seen
@@ -81,18 +80,26 @@ pub async fn announce(chat: &Chat, user_id: &UserId, online: bool) -> Result<(),
     if !online && still_online(chat, user_id).await? {
         return Ok(());
     }
+    let Some(found) = users::by_id(&chat.db, user_id).await? else {
+        return Ok(());
+    };
+    let visibility = found.presence_visibility;
     let last_seen = if online {
         None
     } else {
         let now = Utc::now();
-        if let Some(found) = users::by_id(&chat.db, user_id).await? {
-            let mut found: user::ActiveModel = found.into();
-            found.last_seen_at = Set(Some(now));
-            found.update(&chat.db).await?;
-        }
+        let mut found: user::ActiveModel = found.into();
+        found.last_seen_at = Set(Some(now));
+        found.update(&chat.db).await?;
         Some(now.to_rfc3339_opts(SecondsFormat::Millis, true))
     };
-    let contacts = membership::contact_ids(&chat.db, user_id).await?;
+    // Pushed to contacts only; to nobody when the user hides their presence.
+    let contacts = match visibility {
+        Audience::Nobody => return Ok(()),
+        Audience::Everyone | Audience::Contacts => {
+            membership::contact_ids(&chat.db, user_id).await?
+        }
+    };
     if !online && still_online(chat, user_id).await? {
         return Ok(());
     }

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use confab_entities::{
-    GroupRole, MessageKind, block, contact, conversation, group_member, message, read_cursor, user,
+    Audience, GroupRole, MessageKind, block, contact, conversation, group_member, message,
+    read_cursor, user,
 };
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Query};
 use sea_orm::{
@@ -113,7 +114,8 @@ pub async fn has_blocked(
 }
 
 /// What `viewer` may learn of the presence of each of `ids` that exists, in one query:
-/// when it was last seen, and whether it blocked `viewer`.
+/// when it was last seen, and whether it is hidden from `viewer` (by a block, or by the
+/// user's `presence_visibility`).
 pub async fn presence_of(
     db: &DatabaseConnection,
     viewer: &str,
@@ -125,15 +127,27 @@ pub async fn presence_of(
                 .equals((user::Entity, user::Column::Id)),
         )
         .add(Expr::col((block::Entity, block::Column::BlockedId)).eq(viewer));
+    let viewer_is_contact = Condition::all()
+        .add(
+            Expr::col((contact::Entity, contact::Column::UserId))
+                .equals((user::Entity, user::Column::Id)),
+        )
+        .add(Expr::col((contact::Entity, contact::Column::ContactId)).eq(viewer));
     let query = Query::select()
         .column((user::Entity, user::Column::Id))
         .column((user::Entity, user::Column::LastSeenAt))
+        .column((user::Entity, user::Column::PresenceVisibility))
         .expr_as(
             Expr::col((block::Entity, block::Column::UserId)),
             Alias::new("blocker"),
         )
+        .expr_as(
+            Expr::col((contact::Entity, contact::Column::UserId)),
+            Alias::new("contact"),
+        )
         .from(user::Entity)
         .join(JoinType::LeftJoin, block::Entity, blocked_viewer)
+        .join(JoinType::LeftJoin, contact::Entity, viewer_is_contact)
         .and_where(
             Expr::col((user::Entity, user::Column::Id)).is_in(ids.iter().map(String::as_str)),
         )
@@ -142,9 +156,17 @@ pub async fn presence_of(
     rows.into_iter()
         .map(|row| {
             let id: String = row.try_get("", "id")?;
+            let blocked = row.try_get::<Option<String>>("", "blocker")?.is_some();
+            let contact = row.try_get::<Option<String>>("", "contact")?.is_some();
+            let visible = match row.try_get::<Audience>("", "presence_visibility")? {
+                _ if id == viewer => true,
+                Audience::Everyone => true,
+                Audience::Contacts => contact,
+                Audience::Nobody => false,
+            };
             let seen = Seen {
                 last_seen_at: row.try_get("", "last_seen_at")?,
-                blocked_viewer: row.try_get::<Option<String>>("", "blocker")?.is_some(),
+                hidden: blocked || !visible,
             };
             Ok((id, seen))
         })
@@ -156,8 +178,9 @@ pub async fn presence_of(
 pub struct Seen {
     /// When the user was last seen.
     pub last_seen_at: Option<DateTime<Utc>>,
-    /// Whether the user blocked the viewer (who then sees them offline and never seen).
-    pub blocked_viewer: bool,
+    /// Whether the user blocked the viewer or hides their presence from them (the viewer
+    /// then sees them offline and never seen).
+    pub hidden: bool,
 }
 
 /// The user's contacts.
@@ -235,14 +258,16 @@ pub async fn groups_of_users(
 /// Why a user may not be put in a group by another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoConsent {
-    /// The user is not the adder's contact.
+    /// The user lets only contacts add them, and the adder is not one.
     NotAContact,
+    /// The user lets nobody add them.
+    Nobody,
     /// One of the two has blocked the other.
     Blocked,
 }
 
-/// For each of `users` that `adder` may not put in a group, why: each must be the adder's
-/// contact, with no block either way.
+/// For each of `users` that `adder` may not put in a group, why: no block either way, and
+/// the user's `group_invites` setting lets the adder in (everyone, contacts only, nobody).
 pub async fn without_consent(
     db: &impl ConnectionTrait,
     adder: &str,
@@ -280,15 +305,27 @@ pub async fn without_consent(
         .into_iter()
         .flat_map(|row| [row.user_id, row.blocked_id])
         .collect();
+    let invites: HashMap<String, Audience> = user::Entity::find()
+        .select_only()
+        .columns([user::Column::Id, user::Column::GroupInvites])
+        .filter(user::Column::Id.is_in(ids()))
+        .into_tuple::<(String, Audience)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
     Ok(users
         .iter()
         .filter_map(|user| {
             let refusal = if blocked.contains(user) {
                 NoConsent::Blocked
-            } else if !contacts.contains(user) {
-                NoConsent::NotAContact
             } else {
-                return None;
+                match invites.get(user).copied().unwrap_or(Audience::Nobody) {
+                    Audience::Everyone => return None,
+                    Audience::Contacts if contacts.contains(user) => return None,
+                    Audience::Contacts => NoConsent::NotAContact,
+                    Audience::Nobody => NoConsent::Nobody,
+                }
             };
             Some((user.clone(), refusal))
         })
@@ -367,4 +404,64 @@ pub async fn unread_counts(
     rows.into_iter()
         .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
         .collect()
+}
+
+/// When the newest entry of each of the user's conversations that has one was written.
+pub async fn last_entry_times(
+    db: &DatabaseConnection,
+    user_id: &str,
+) -> Result<HashMap<String, DateTime<Utc>>, DbErr> {
+    let newest = Condition::all()
+        .add(
+            Expr::col((conversation::Entity, conversation::Column::Id))
+                .equals((message::Entity, message::Column::ConversationId)),
+        )
+        .add(
+            Expr::col((conversation::Entity, conversation::Column::LastSeq))
+                .equals((message::Entity, message::Column::Seq)),
+        );
+    let query = Query::select()
+        .column((message::Entity, message::Column::ConversationId))
+        .column((message::Entity, message::Column::CreatedAt))
+        .from(message::Entity)
+        .join(JoinType::InnerJoin, conversation::Entity, newest)
+        .cond_where(conversations_of_condition(user_id))
+        .to_owned();
+    db.query_all(&query)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "conversation_id")?,
+                row.try_get("", "created_at")?,
+            ))
+        })
+        .collect()
+}
+
+/// The newest message (not edit or deletion) of each of `conversations` that has one, in
+/// its current state: one query, each found through the `(conversation_id, seq)` index.
+pub async fn last_messages(
+    db: &DatabaseConnection,
+    conversations: &[String],
+) -> Result<Vec<message::Model>, DbErr> {
+    if conversations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let newer = Alias::new("newer");
+    let newest_seq = Query::select()
+        .expr(Func::max(Expr::col((newer.clone(), message::Column::Seq))))
+        .from_as(message::Entity, newer.clone())
+        .and_where(
+            Expr::col((newer.clone(), message::Column::ConversationId))
+                .equals((message::Entity, message::Column::ConversationId)),
+        )
+        .and_where(Expr::col((newer, message::Column::Kind)).eq(MessageKind::Message))
+        .to_owned();
+    message::Entity::find()
+        .filter(message::Column::ConversationId.is_in(conversations))
+        .filter(message::Column::Kind.eq(MessageKind::Message))
+        .filter(Expr::col((message::Entity, message::Column::Seq)).in_subquery(newest_seq))
+        .all(db)
+        .await
 }

@@ -12,6 +12,7 @@ pub mod membership;
 pub mod messages;
 pub mod reactions;
 pub mod search;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 pub mod webhooks;

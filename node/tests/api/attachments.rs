@@ -83,7 +83,7 @@ impl Store {
 }
 
 /// A 640×480 PNG.
-fn png() -> Vec<u8> {
+pub(crate) fn png() -> Vec<u8> {
     let image = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([x as u8, y as u8, 90]));
     let mut bytes = Vec::new();
     image
@@ -102,7 +102,7 @@ async fn upload(app: &TestApp, owner: &User, name: &str, bytes: Vec<u8>) -> reqw
         .unwrap()
 }
 
-async fn uploaded(app: &TestApp, owner: &User, name: &str, bytes: Vec<u8>) -> Value {
+pub(crate) async fn uploaded(app: &TestApp, owner: &User, name: &str, bytes: Vec<u8>) -> Value {
     let reply = upload(app, owner, name, bytes).await;
     assert_eq!(reply.status(), StatusCode::CREATED);
     reply.json::<Value>().await.unwrap()["attachment"].clone()

@@ -97,8 +97,9 @@ async fn me_refuses_missing_forged_and_expired_tokens() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let registered = app.register("dave").await;
     let user_id = registered["user"]["id"].as_str().unwrap();
+    let session_id = registered["session_id"].as_str().unwrap();
     let now = jsonwebtoken::get_current_timestamp();
-    let sign = |secret: &str, exp: u64| sign_token(user_id, secret, exp);
+    let sign = |secret: &str, exp: u64| sign_token(user_id, session_id, secret, exp);
     let cases = [
         (None, "missing_token"),
         (Some("garbage".to_owned()), "invalid_token"),
@@ -156,8 +157,9 @@ async fn every_authenticated_endpoint_refuses_missing_forged_and_expired_tokens(
     let app = TestApp::spawn(Backend::Sqlite).await;
     let registered = app.register("erin").await;
     let user_id = registered["user"]["id"].as_str().unwrap().to_owned();
+    let session_id = registered["session_id"].as_str().unwrap().to_owned();
     let now = jsonwebtoken::get_current_timestamp();
-    let sign = |secret: &str, exp: u64| sign_token(&user_id, secret, exp);
+    let sign = |secret: &str, exp: u64| sign_token(&user_id, &session_id, secret, exp);
     let tokens = [
         (None, "missing_token"),
         (

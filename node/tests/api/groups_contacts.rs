@@ -10,30 +10,21 @@ use confab_testkit::SioClient;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 
+use crate::chat::{User, user};
 use crate::helpers::TestApp;
 
-/// A registered user.
-struct User {
-    id: String,
-    token: String,
-}
-
 /// Registers each of `names`, in order.
-async fn users<const N: usize>(app: &TestApp, names: [&str; N]) -> [User; N] {
+pub(crate) async fn users<const N: usize>(app: &TestApp, names: [&str; N]) -> [User; N] {
     let mut users = Vec::with_capacity(N);
     for name in names {
-        let registered = app.register(name).await;
-        users.push(User {
-            id: registered["user"]["id"].as_str().unwrap().to_owned(),
-            token: registered["token"].as_str().unwrap().to_owned(),
-        });
+        users.push(user(app, name).await);
     }
     users.try_into().unwrap_or_else(|_| unreachable!())
 }
 
 /// Registers each of `names` and makes every two of them contacts, written straight to
 /// the database: putting someone in a group needs them to be the adder's contact.
-async fn friends<const N: usize>(app: &TestApp, names: [&str; N]) -> [User; N] {
+pub(crate) async fn friends<const N: usize>(app: &TestApp, names: [&str; N]) -> [User; N] {
     use sea_orm::{ActiveModelTrait, Set};
     let users = users(app, names).await;
     for (n, user) in users.iter().enumerate() {
@@ -54,7 +45,7 @@ async fn friends<const N: usize>(app: &TestApp, names: [&str; N]) -> [User; N] {
 }
 
 /// `method /api/v1{path}` as `who`, with an optional JSON body.
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     who: &User,
     method: Method,
@@ -72,7 +63,7 @@ async fn call(
 }
 
 /// The reply's JSON, after checking its status.
-async fn body(reply: Response, status: StatusCode) -> Value {
+pub(crate) async fn body(reply: Response, status: StatusCode) -> Value {
     assert_eq!(reply.status(), status);
     reply.json().await.unwrap()
 }

@@ -156,11 +156,12 @@ pub(crate) async fn error_code(reply: Response, status: StatusCode) -> String {
     code
 }
 
-/// A token for `user_id` signed with `secret`, expiring at `exp` (Unix seconds): forged
-/// and expired tokens for the refusal tests.
-pub(crate) fn sign_token(user_id: &str, secret: &str, exp: u64) -> String {
+/// A token for `user_id` in `session_id` signed with `secret`, expiring at `exp` (Unix
+/// seconds): forged and expired tokens for the refusal tests.
+pub(crate) fn sign_token(user_id: &str, session_id: &str, secret: &str, exp: u64) -> String {
     let now = jsonwebtoken::get_current_timestamp();
-    let claims = json!({"sub": user_id, "iss": "confab", "iat": now - 100, "exp": exp});
+    let claims =
+        json!({"sub": user_id, "sid": session_id, "iss": "confab", "iat": now - 100, "exp": exp});
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &claims,

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod account;
 mod attachments;
 mod auth;
 mod chat;
@@ -20,6 +21,7 @@ mod health;
 mod inputs;
 mod limits;
 mod loadtest_smoke;
+mod sessions;
 mod telemetry;
 mod tls;
 mod web;

@@ -17,6 +17,7 @@ on_every_backend!(
     two_nodes_writing_one_conversation_never_share_or_skip_a_seq,
     every_backend_stores_exactly_what_was_acknowledged_and_refuses_nul,
     a_repeated_client_msg_id_is_answered_to_the_sender_alone,
+    the_conversation_list_is_most_recent_first_with_last_messages_and_pages,
 );
 
 async fn a_direct_message_reaches_the_recipient_and_the_senders_other_devices(backend: Backend) {
@@ -419,4 +420,84 @@ fn seqs_of(reply: &Value) -> Vec<i64> {
         .iter()
         .map(|message| message["seq"].as_i64().expect("seq"))
         .collect()
+}
+
+/// The list: most recent entry first (an edit counts), each with its newest message as it
+/// is now and the unread count of others' messages, in pages; the same over Socket.IO.
+async fn the_conversation_list_is_most_recent_first_with_last_messages_and_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let carol = user(&app, "carol").await;
+    let (mut alices, mut bobs) = (
+        connect(&app.address, &alice).await,
+        connect(&app.address, &bob).await,
+    );
+    let created = alices
+        .request("group:create", json!({"name": "team"}))
+        .await
+        .unwrap();
+    let group = created["group"]["id"].clone();
+    alices
+        .request("message:send", send(&bob, "one", "a1"))
+        .await
+        .unwrap();
+    let two = alices
+        .request("message:send", send(&carol, "two", "a2"))
+        .await
+        .unwrap();
+    bobs.request("message:send", send(&alice, "three", "b1"))
+        .await
+        .unwrap();
+    let edit = json!({
+        "conversation": two["message"]["conversation"],
+        "seq": two["message"]["seq"],
+        "body": "two, edited",
+    });
+    assert_eq!(
+        alices.request("message:edit", edit).await.unwrap()["ok"],
+        true
+    );
+
+    // The cursor is RFC 3339 (in UTC, `Z`) and ids: nothing a query string must escape.
+    let list = |query: String| {
+        let url = format!("{}/api/v1/conversations?{query}", app.address);
+        let request = app.client.get(url).bearer_auth(&alice.token);
+        async move {
+            let reply = request.send().await.unwrap();
+            assert_eq!(reply.status(), reqwest::StatusCode::OK);
+            reply.json::<Value>().await.unwrap()
+        }
+    };
+    let first = list("limit=2".to_owned()).await;
+    let page = first["conversations"].as_array().unwrap();
+    let with_carol = &page[0];
+    assert_eq!(with_carol["id"], two["message"]["conversation"]);
+    assert_eq!(with_carol["last_message"]["body"], "two, edited");
+    assert!(with_carol["last_message"]["edited_at"].is_string());
+    assert_eq!(with_carol["unread"], 0);
+    let with_bob = &page[1];
+    assert_eq!(with_bob["with"], json!({"user": bob.id}));
+    assert_eq!(with_bob["last_message"]["body"], "three");
+    assert_eq!(with_bob["unread"], 1);
+    assert!(with_carol["last_at"].as_str() > with_bob["last_at"].as_str());
+
+    let next = first["next"].as_str().unwrap();
+    let second = list(format!("limit=2&before={next}")).await;
+    let rest = second["conversations"].as_array().unwrap();
+    assert_eq!(rest.len(), 1, "{second}");
+    assert_eq!(rest[0]["with"], json!({"group": group}));
+    assert_eq!(rest[0]["last_message"], Value::Null);
+    assert_eq!(second["next"], Value::Null);
+
+    let over_socket = alices
+        .request("conversation:list", json!({"limit": 2}))
+        .await
+        .unwrap();
+    assert_eq!(over_socket["conversations"], first["conversations"]);
+    assert_eq!(over_socket["next"], first["next"]);
+    let bad = alices
+        .request("conversation:list", json!({"before": "nonsense"}))
+        .await
+        .unwrap();
+    assert_eq!(bad["error"]["code"], "invalid_request");
 }

@@ -20,13 +20,16 @@ use crate::helpers::TestApp;
 pub(crate) struct User {
     pub(crate) id: String,
     pub(crate) token: String,
+    pub(crate) session_id: String,
 }
 
 pub(crate) async fn user(app: &TestApp, name: &str) -> User {
     let registered = app.register(name).await;
+    let field = |name: &str| registered[name].as_str().unwrap().to_owned();
     User {
         id: registered["user"]["id"].as_str().unwrap().to_owned(),
-        token: registered["token"].as_str().unwrap().to_owned(),
+        token: field("token"),
+        session_id: field("session_id"),
     }
 }
 

@@ -88,6 +88,7 @@ async fn a_batch_answers_each_entry_by_the_rules_in_one_transaction(backend: Bac
     let ghost = User {
         id: uuid::Uuid::now_v7().to_string(),
         token: String::new(),
+        session_id: String::new(),
     };
     let with_bob = Conversation::direct(&user_id(&alice), &user_id(&bob));
     let in_group = Conversation::group(&GroupId::stored(group.clone()));
