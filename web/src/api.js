@@ -78,7 +78,12 @@ export function upload(file, { token, onProgress }) {
   return { done, abort: () => xhr.abort() };
 }
 
-/** `POST /auth/register` or `/auth/login`; resolves `{user, token}`. */
-export function authenticate(kind, username, password) {
-  return request("POST", `/api/v1/auth/${kind}`, { body: { username, password } });
+/**
+ * `POST /auth/register` (with the optional `displayName`) or `/auth/login`; resolves
+ * `{user, token}`.
+ */
+export function authenticate(kind, username, password, displayName) {
+  const body = { username, password };
+  if (kind === "register" && displayName) body.display_name = displayName;
+  return request("POST", `/api/v1/auth/${kind}`, { body });
 }

@@ -123,11 +123,9 @@ export class Uploads {
     return ready;
   }
 
-  /** After a message took `items`: forgets them once sent, else puts them back. */
-  sent(id, items, ok) {
-    if (ok) items.forEach((item) => revoke(item.preview));
-    else this.waiting.set(id, [...items, ...this.list(id)]);
-    this.changed();
+  /** Forgets files taken by a message (which holds them from then on, sent or refused). */
+  forget(items) {
+    items.forEach((item) => revoke(item.preview));
   }
 
   /** Shows the files waiting in the open conversation. */

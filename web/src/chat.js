@@ -1,12 +1,15 @@
 // The client's model: one Socket.IO connection (docs/API.md §7–§10) and what the user can
 // see — contacts with presence and requests, groups, conversations with their messages
 // (edits, deletions, replies, reactions, mentions, disappearing messages, attachments),
-// typing and read receipts — plus the connection state. It reconnects by itself (the
-// socket.io-client manager) and catches up with `sync` after every (re)connect. Views
-// listen for "change" and re-render from the fields.
+// typing and read receipts, messages refused by the server (kept to retry or discard),
+// unread counts and the recency of the conversations — plus the connection state. It
+// reconnects by itself (the socket.io-client manager) and catches up with `sync` after
+// every (re)connect. Views listen for "change" and re-render from the fields, and for
+// "message" (a `message:new`, as the event's `detail`) to tell of a new message.
 
 import { io } from "socket.io-client";
 import { blob, request, upload } from "./api.js";
+import { Conversation, directId } from "./conversation.js";
 
 /** How long a peer's "typing" shows without a refresh. */
 const TYPING_SHOWS_MS = 6000;
@@ -17,101 +20,10 @@ export const PAGE = 30;
 /** Results per `search` page. */
 export const SEARCH_PAGE = 20;
 
-/** The direct conversation id of two users (docs/API.md §1.4). */
-export function directId(a, b) {
-  return a < b ? `d:${a}:${b}` : `d:${b}:${a}`;
-}
-
 let sent = 0;
 function clientMsgId() {
   sent += 1;
   return `w-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${sent}`;
-}
-
-/** One conversation the user is in. */
-class Conversation {
-  constructor(id, withWhom) {
-    this.id = id;
-    this.kind = id.startsWith("g:") ? "group" : "direct";
-    this.with = withWhom;
-    /** seq → message, plus the ones still being sent (negative keys). */
-    this.messages = new Map();
-    this.pending = new Map();
-    this.lastSeq = 0;
-    this.readSeq = 0;
-    this.unread = 0;
-    /** Whether the newest page was fetched, and whether the oldest message is here. */
-    this.loaded = false;
-    this.complete = false;
-    /** user id → seq they have read (from `receipt`). */
-    this.reads = new Map();
-    /** user id → time their typing stops showing. */
-    this.typing = new Map();
-    /** Seconds a new message lives here; null: for ever. */
-    this.expireSecs = null;
-    /** The `history` request on its way, if any. */
-    this.loadingOlder = null;
-  }
-
-  add(message) {
-    const fresh = !this.messages.has(message.seq);
-    this.messages.set(message.seq, message);
-    this.lastSeq = Math.max(this.lastSeq, message.seq);
-    return fresh;
-  }
-
-  /**
-   * Others' messages after the read position among those held: the unread count once the
-   * user has read here (the server's count, from the conversation list, covers the rest).
-   */
-  unreadHeld(me) {
-    let count = 0;
-    for (const message of this.messages.values()) {
-      if (message.from !== me && message.seq > this.readSeq && !message.deleted_at) count += 1;
-    }
-    return count;
-  }
-
-  /** Applies an edit or deletion entry to the message it changes, if held. */
-  change(entry) {
-    this.lastSeq = Math.max(this.lastSeq, entry.seq);
-    const target = this.messages.get(entry.target);
-    if (!target || target.deleted_at) return;
-    if (entry.kind === "edit") {
-      Object.assign(target, { body: entry.body, meta: entry.meta, edited_at: entry.ts });
-    } else {
-      Object.assign(target, { body: "", meta: null, deleted_at: entry.ts, reactions: [], attachments: [] });
-    }
-  }
-
-  /** Counts `user`'s reaction `emoji` to the message `seq` in or out. */
-  react(seq, emoji, added, mine) {
-    const message = this.messages.get(seq);
-    if (!message) return;
-    const chips = message.reactions ?? [];
-    let chip = chips.find((r) => r.emoji === emoji);
-    if (!chip) {
-      chip = { emoji, count: 0, me: false };
-      chips.push(chip);
-    }
-    chip.count = Math.max(0, chip.count + (added ? 1 : -1));
-    if (mine) chip.me = added;
-    // The order of `history`: most frequent first, then by emoji.
-    message.reactions = chips
-      .filter((r) => r.count > 0)
-      .sort((a, b) => b.count - a.count || (a.emoji < b.emoji ? -1 : a.emoji > b.emoji ? 1 : 0));
-  }
-
-  /** Messages oldest first. */
-  sorted() {
-    return [...this.messages.values()].sort((a, b) => a.seq - b.seq);
-  }
-
-  oldestSeq() {
-    let min = Infinity;
-    for (const seq of this.messages.keys()) min = Math.min(min, seq);
-    return min;
-  }
 }
 
 export class Chat extends EventTarget {
@@ -181,7 +93,10 @@ export class Chat extends EventTarget {
       this.stop();
       this.onSignedOut("Your session has expired: please log in again.");
     });
-    socket.on("message:new", (m) => this.received(m));
+    socket.on("message:new", (m) => {
+      this.received(m);
+      this.dispatchEvent(new CustomEvent("message", { detail: m }));
+    });
     socket.on("message:edited", (entry) => this.received(entry));
     socket.on("message:deleted", (entry) => this.received(entry));
     socket.on("reaction", ({ conversation, seq, user, emoji, added }) => {
@@ -285,16 +200,48 @@ export class Chat extends EventTarget {
 
   async refreshConversations() {
     const { conversations } = await request("GET", "/api/v1/conversations", { token: this.token });
+    const unpreviewed = [];
     for (const c of conversations) {
       const conv = this.conversation(c.id, c.with);
-      if (!conv.loaded) conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
+      // A conversation not opened yet starts at the server's newest seq (older pages come
+      // when it is opened); an opened one keeps its own, so that `sync` fills the gap.
+      if (!conv.loaded) {
+        conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
+        if (c.last_message) conv.add(c.last_message);
+        else if (!("last_message" in c) && c.last_seq > 0 && !conv.messages.size) unpreviewed.push(conv);
+      }
+      conv.touched(c.last_at);
       conv.readSeq = Math.max(conv.readSeq, c.read_seq);
       // The server counts others' messages only (edits and deletions take seqs too).
       conv.unread = c.unread;
+      conv.countedSeq = c.last_seq;
       conv.expireSecs = c.expire_secs;
       if (c.with.user) this.user(c.with.user);
     }
     this.changed();
+    this.fetchNewest(unpreviewed);
+  }
+
+  /**
+   * The newest message of each conversation, in the background: the chat list's previews
+   * and order, from a server whose conversation list has no `last_message`.
+   */
+  fetchNewest(convs) {
+    for (const conv of convs) {
+      this.call("history", { conversation: conv.id, limit: 1 })
+        .then(({ messages }) => {
+          for (const m of messages) conv.add(m);
+          this.changed();
+        })
+        .catch(() => {});
+    }
+  }
+
+  /** Others' messages not read yet, in every conversation (the tab's title). */
+  unreadTotal() {
+    let total = 0;
+    for (const conv of this.conversations.values()) total += conv.unread;
+    return total;
   }
 
   /** The conversation `id`, created (empty) if unknown. */
@@ -368,9 +315,8 @@ export class Chat extends EventTarget {
     }
     const conv = this.conversationOf(message);
     conv.pending.delete(message.client_msg_id);
-    if (conv.add(message) && message.from !== this.me.id && message.seq > conv.readSeq) {
-      conv.unread += 1;
-    }
+    conv.add(message);
+    conv.count(message, this.me.id);
     conv.typing.delete(message.from);
     this.user(message.from);
     this.changed();
@@ -471,22 +417,47 @@ export class Chat extends EventTarget {
 
   /**
    * Sends a message (`extra`: `reply_to`, `mentions`, `attachments`: upload ids); it shows
-   * as pending until acknowledged (sent after a reconnect). Rejects with the server's
-   * error if refused.
+   * as pending until acknowledged (sent after a reconnect). Refused, it stays in the
+   * conversation with the server's error, to `retry` or `discard`. Resolves whether it went.
    */
-  async send(id, body, extra = {}) {
+  send(id, body, extra = {}) {
     const conv = this.conversations.get(id);
     const to = conv.kind === "group" ? { group: conv.with.group } : { user: conv.with.user };
-    const client_msg_id = clientMsgId();
-    conv.pending.set(client_msg_id, { client_msg_id, body, from: this.me.id, files: extra.attachments?.length ?? 0 });
+    const payload = { to, body, client_msg_id: clientMsgId(), ...extra };
+    conv.pending.set(payload.client_msg_id, { payload, from: this.me.id, failed: null });
     this.typingStopped();
+    return this.deliver(conv, payload.client_msg_id);
+  }
+
+  /**
+   * Sends a refused message again, with the same client id: the server stores it at most
+   * once (docs/API.md §10.2). Resolves whether it went.
+   */
+  retry(id, clientId) {
+    return this.deliver(this.conversations.get(id), clientId);
+  }
+
+  /** Forgets a refused message. */
+  discard(id, clientId) {
+    this.conversations.get(id)?.pending.delete(clientId);
     this.changed();
-    const reply = await this.socket.emitWithAck("message:send", { to, body, client_msg_id, ...extra });
-    conv.pending.delete(client_msg_id);
+  }
+
+  async deliver(conv, clientId) {
+    const pending = conv.pending.get(clientId);
+    pending.failed = null;
     this.changed();
-    if (!reply?.ok) throw new Error(reply?.error?.message ?? "the message was not sent");
-    conv.add(reply.message);
-    conv.readSeq = Math.max(conv.readSeq, reply.message.seq);
+    const reply = await this.socket.emitWithAck("message:send", pending.payload);
+    if (reply?.ok) {
+      conv.pending.delete(clientId);
+      conv.add(reply.message);
+      conv.count(reply.message, this.me.id);
+      conv.readSeq = Math.max(conv.readSeq, reply.message.seq);
+    } else {
+      pending.failed = reply?.error ?? { code: "unknown", message: "the message was not sent" };
+    }
+    this.changed();
+    return Boolean(reply?.ok);
   }
 
   /** Uploads a file (`onProgress(fraction)` as it goes): `{done, abort}`, see api.js `upload`. */
@@ -587,6 +558,21 @@ export class Chat extends EventTarget {
     await this.refreshContacts();
   }
 
+  /** `action` is `remove` (the contact, for both), `block` or `unblock` (docs/API.md §5.5–§5.7). */
+  async changeContact(action, userId) {
+    await this.call(`contact:${action}`, { user_id: userId });
+    await this.refreshContacts();
+  }
+
+  /** Whether a user is one of the contacts, and whether the user blocked them. */
+  isContact(userId) {
+    return this.contacts.contacts.some((c) => c.user.id === userId);
+  }
+
+  isBlocked(userId) {
+    return this.contacts.blocked.some((c) => c.user.id === userId);
+  }
+
   async createGroup(name, usernames) {
     const members = [];
     for (const username of usernames) members.push((await this.findUser(username)).id);
@@ -597,12 +583,41 @@ export class Chat extends EventTarget {
 
   async addMember(groupId, username) {
     const user = await this.findUser(username);
-    const { group } = await this.call("group:add_member", { group: groupId, user_id: user.id });
+    await this.changeGroup("group:add_member", { group: groupId, user_id: user.id });
+  }
+
+  /** Renames a group (its owner and admins). */
+  renameGroup(groupId, name) {
+    return this.changeGroup("group:rename", { group: groupId, name });
+  }
+
+  /** Takes a member out (the owner: anyone else; an admin: plain members). */
+  removeMember(groupId, userId) {
+    return this.changeGroup("group:remove_member", { group: groupId, user_id: userId });
+  }
+
+  /** Sets another member's role (the owner); `owner` hands the group over. */
+  setRole(groupId, userId, role) {
+    return this.changeGroup("group:set_role", { group: groupId, user_id: userId, role });
+  }
+
+  /** A `group:*` event whose ack carries the group after the change. */
+  async changeGroup(event, payload) {
+    const { group } = await this.call(event, payload);
     this.groupUpdated(group);
   }
 
-  async leaveGroup(groupId) {
-    await this.call("group:leave", { group: groupId });
+  leaveGroup(groupId) {
+    return this.quitGroup("group:leave", groupId);
+  }
+
+  /** Dissolves a group (its owner), with its conversation. */
+  dissolveGroup(groupId) {
+    return this.quitGroup("group:delete", groupId);
+  }
+
+  async quitGroup(event, groupId) {
+    await this.call(event, { group: groupId });
     this.groupUpdated({ id: groupId, dissolved: true });
   }
 

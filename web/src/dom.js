@@ -48,6 +48,31 @@ export function hue(text) {
   return n;
 }
 
+/** A round avatar: the initials of `name` in its colour, and a presence dot when `online` is given. */
+export function avatar(name, online) {
+  return h(
+    "span",
+    { class: "avatar", style: `--hue: ${hue(name)}` },
+    initials(name),
+    online === undefined ? null : h("span", { class: online ? "dot online" : "dot", title: online ? "online" : "offline" }),
+  );
+}
+
+/**
+ * A user's display name (in the direction of its own script) with `@username` beside it;
+ * "…" while the user is being looked up.
+ */
+export function person(user) {
+  if (!user) return h("span", { class: "person" }, "…");
+  return h(
+    "span",
+    { class: "person" },
+    h("span", { class: "name", dir: "auto" }, user.display_name),
+    " ",
+    h("small", { class: "handle", dir: "ltr" }, `@${user.username}`),
+  );
+}
+
 /** `HH:MM` of an RFC 3339 time, in the browser's time zone. */
 export function clock(ts) {
   return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });

@@ -1,18 +1,21 @@
-// The page: the sign-in screen, then the chat (a sidebar with the connection state, the
-// message search, requests, chats and contacts, and the open conversation with its
-// disappearing-messages setting, the reply being written, the @mention suggestions and
-// the files waiting to be sent, picked or dropped onto the conversation).
-// The skeleton is built once (so what is typed in forms survives); the lists are rebuilt
+// The page: the sign-in screen (auth.js), then the chat: the sidebar (sidebar.js) and the
+// open conversation — its header with the disappearing-messages setting and its tools
+// (tools.js), the messages (messages.js), the reply being written, the @mention
+// suggestions and the files waiting to be sent, picked or dropped onto the conversation.
+// The skeleton is built once (so what is typed in forms survives); the views are rebuilt
 // from the Chat model on every "change".
 
 import "./style.css";
-import { ApiError, authenticate } from "./api.js";
 import { Uploads, summary } from "./attachments.js";
+import { signIn } from "./auth.js";
 import { Chat } from "./chat.js";
-import { clock, fill, h, hue, initials } from "./dom.js";
+import { fill, h, person } from "./dom.js";
 import { MentionPicker, byUsername, mentionTokens } from "./mentions.js";
 import { MessageViews } from "./messages.js";
+import { Notifier, TITLE } from "./notify.js";
 import { SearchView } from "./search.js";
+import { Sidebar, lastSeen } from "./sidebar.js";
+import { ConversationTools } from "./tools.js";
 
 const SESSION_KEY = "confab.session";
 const root = document.getElementById("app");
@@ -26,51 +29,13 @@ function savedSession() {
   }
 }
 
-function signIn(notice) {
-  const username = h("input", { name: "username", autocomplete: "username", required: true, minlength: 3, maxlength: 32, placeholder: "alice" });
-  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true, minlength: 8, maxlength: 128, placeholder: "at least 8 characters" });
-  const error = h("p", { class: "error", role: "alert", dataset: { test: "auth-error" } }, notice ?? "");
-  const submit = (kind) => async (event) => {
-    event.preventDefault();
-    if (!username.reportValidity() || !password.reportValidity()) return;
-    form.classList.add("busy");
-    error.textContent = "";
-    try {
-      const session = await authenticate(kind, username.value.trim(), password.value);
-      localStorage.setItem(SESSION_KEY, JSON.stringify(session));
-      startChat(session);
-    } catch (err) {
-      error.textContent = err instanceof ApiError ? err.message : String(err);
-    } finally {
-      form.classList.remove("busy");
-    }
-  };
-  const form = h(
-    "form",
-    { class: "card auth", onsubmit: submit("login") },
-    h("div", { class: "brand" }, h("span", { class: "logo" }, "C"), h("h1", {}, "Confab")),
-    h("p", { class: "muted" }, "Log in, or create an account with a new username."),
-    h("label", {}, "Username", username),
-    h("label", {}, "Password", password),
-    error,
-    h(
-      "div",
-      { class: "row" },
-      h("button", { type: "submit", class: "primary", dataset: { test: "login" } }, "Log in"),
-      h("button", { type: "button", onclick: submit("register"), dataset: { test: "register" } }, "Create account"),
-    ),
-  );
-  fill(root, h("main", { class: "auth-page" }, form));
-  username.focus();
-}
-
-function avatar(name, online) {
-  return h(
-    "span",
-    { class: "avatar", style: `--hue: ${hue(name)}` },
-    initials(name),
-    online === undefined ? null : h("span", { class: online ? "dot online" : "dot", title: online ? "online" : "offline" }),
-  );
+/** The sign-in screen; the chat once signed in. */
+function showSignIn(notice) {
+  document.title = TITLE;
+  signIn(root, notice, (session) => {
+    localStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    startChat(session);
+  });
 }
 
 /** The disappearing-messages choices: seconds (null: off) and label. */
@@ -102,104 +67,29 @@ function startChat(session) {
   const chat = new Chat(session, {
     onSignedOut: (notice) => {
       localStorage.removeItem(SESSION_KEY);
-      signIn(notice);
+      showSignIn(notice);
     },
   });
 
   // --- the skeleton ---
   const status = h("span", { class: "status", dataset: { test: "connection" } });
-  const requests = h("section", { class: "list" });
-  const chats = h("section", { class: "list" });
-  const contacts = h("section", { class: "list" });
-  const contactInput = h("input", { placeholder: "username", required: true, "aria-label": "username to add", dataset: { test: "contact-username" } });
-  const contactError = h("p", { class: "error small" });
-  const groupName = h("input", { placeholder: "group name", "aria-label": "group name", required: true, dataset: { test: "group-name" } });
-  const groupMembers = h("input", { placeholder: "members: bob, carol", "aria-label": "group members", dataset: { test: "group-members" } });
-  const groupError = h("p", { class: "error small" });
   const search = new SearchView(chat, { jump });
-
-  const guarded = (errorEl, action) => async (event) => {
-    event.preventDefault();
-    errorEl.textContent = "";
-    try {
-      await action();
-    } catch (err) {
-      errorEl.textContent = err.message;
-    }
-  };
-
-  const sidebar = h(
-    "aside",
-    { class: "sidebar" },
-    h(
-      "header",
-      { class: "me" },
-      avatar(session.user.display_name),
-      h("div", { class: "who" }, h("strong", { dataset: { test: "me" } }, session.user.display_name), status),
-      h(
-        "button",
-        {
-          class: "ghost",
-          title: "Log out",
-          dataset: { test: "logout" },
-          onclick: () => {
-            chat.stop();
-            localStorage.removeItem(SESSION_KEY);
-            signIn();
-          },
-        },
-        "Log out",
-      ),
-    ),
-    search.form,
-    search.el,
-    h("div", { class: "scroll" }, requests, chats, contacts,
-      h(
-        "details",
-        { class: "tool", open: true },
-        h("summary", {}, "Add a contact"),
-        h(
-          "form",
-          {
-            class: "row",
-            onsubmit: guarded(contactError, async () => {
-              await chat.requestContact(contactInput.value);
-              contactInput.value = "";
-            }),
-          },
-          contactInput,
-          h("button", { type: "submit", dataset: { test: "contact-request" } }, "Request"),
-        ),
-        contactError,
-      ),
-      h(
-        "details",
-        { class: "tool" },
-        h("summary", { dataset: { test: "new-group" } }, "New group"),
-        h(
-          "form",
-          {
-            class: "stack",
-            onsubmit: guarded(groupError, async () => {
-              const names = groupMembers.value.split(/[\s,]+/).filter(Boolean);
-              const id = await chat.createGroup(groupName.value.trim(), names);
-              groupName.value = "";
-              groupMembers.value = "";
-              await openConversation(id);
-            }),
-          },
-          groupName,
-          groupMembers,
-          h("button", { type: "submit", dataset: { test: "group-create" } }, "Create group"),
-        ),
-        groupError,
-      ),
-    ),
-  );
+  const notifier = new Notifier(chat, { open: openConversation });
+  const sidebar = new Sidebar(chat, {
+    search,
+    bell: notifier.button,
+    status,
+    open: openConversation,
+    logout: () => {
+      chat.stop();
+      localStorage.removeItem(SESSION_KEY);
+      showSignIn();
+    },
+  });
 
   const title = h("h2", { dataset: { test: "title" } });
   const subtitle = h("p", { class: "muted small", dataset: { test: "subtitle" } });
-  const tools = h("div", { class: "tools" });
+  const tools = new ConversationTools(chat, { act, close: () => openConversation(null) });
   const expiry = h("select", {
     "aria-label": "disappearing messages",
     dataset: { test: "expiry" },
@@ -224,7 +114,7 @@ function startChat(session) {
       h("button", { class: "ghost back", title: "Back", onclick: () => openConversation(null), dataset: { test: "back" } }, "‹"),
       h("div", { class: "who" }, title, subtitle),
       h("label", { class: "expiry", title: "Disappearing messages" }, "⏱", expiry),
-      tools,
+      tools.el,
     ),
     banner,
     messages,
@@ -236,7 +126,7 @@ function startChat(session) {
   );
   uploads.dropZone(pane);
   const empty = h("div", { class: "empty" }, h("p", {}, "Pick a chat or a contact, or start a group."));
-  const shell = h("div", { class: "shell" }, sidebar, pane, empty);
+  const shell = h("div", { class: "shell" }, sidebar.el, pane, empty);
   fill(root, shell);
 
   // --- behaviour ---
@@ -324,10 +214,9 @@ function startChat(session) {
     composerInput.style.height = "auto";
     replyTo = null;
     stickToBottom = true;
-    const sent = await act(chat.send(conv.id, body, extra));
-    uploads.sent(conv.id, files, sent);
-    // Refused: give the text back to fix it, unless something new was typed meanwhile.
-    if (!sent && !composerInput.value) composerInput.value = body;
+    // The message holds the files from now on, sent or refused (then to retry).
+    uploads.forget(files);
+    await chat.send(conv.id, body, extra);
   });
 
   let stickToBottom = true;
@@ -350,104 +239,26 @@ function startChat(session) {
     status.dataset.state = chat.connection;
     banner.textContent = chat.connection === "synced" ? "" : CONNECTION_LABELS[chat.connection];
     banner.dataset.state = chat.connection;
-
-    const { incoming, outgoing } = chat.contacts;
-    fill(
-      requests,
-      incoming.length || outgoing.length ? h("h3", {}, "Requests") : null,
-      incoming.map((r) =>
-        h(
-          "div",
-          { class: "item", dataset: { test: "incoming", user: r.user.username } },
-          avatar(r.user.display_name),
-          h("span", { class: "grow" }, r.user.display_name, h("small", { class: "muted" }, " wants to connect")),
-          h("button", { class: "primary small", onclick: () => chat.answerRequest(r.id, true), dataset: { test: "accept" } }, "Accept"),
-          h("button", { class: "small", onclick: () => chat.answerRequest(r.id, false) }, "Decline"),
-        ),
-      ),
-      outgoing.map((r) =>
-        h("div", { class: "item", dataset: { test: "outgoing" } }, avatar(r.user.display_name), h("span", { class: "grow" }, r.user.display_name), h("small", { class: "muted" }, "pending")),
-      ),
-    );
-
-    const list = [...chat.conversations.values()]
-      .filter((c) => c.kind === "group" || c.lastSeq > 0 || c.id === chat.active)
-      .sort((a, b) => lastTime(b) - lastTime(a) || (chat.title(a) < chat.title(b) ? -1 : 1));
-    fill(
-      chats,
-      h("h3", {}, "Chats"),
-      list.length ? null : h("p", { class: "muted small pad" }, "No chats yet."),
-      list.map((c) => {
-        const name = chat.title(c);
-        const last = c.sorted().at(-1);
-        const online = c.kind === "direct" ? chat.presence.get(c.with.user)?.online ?? false : undefined;
-        return h(
-          "button",
-          { class: c.id === chat.active ? "item active" : "item", onclick: () => openConversation(c.id), dataset: { test: "chat", name } },
-          avatar(name, online),
-          h("span", { class: "grow" }, h("span", { class: "name" }, name), h("small", { class: "muted preview" }, last ? preview(last) : c.kind === "group" ? "group" : "")),
-          c.unread && c.id !== chat.active ? h("span", { class: "badge", dataset: { test: "unread" } }, c.unread) : null,
-        );
-      }),
-    );
-
-    fill(
-      contacts,
-      h("h3", {}, "Contacts"),
-      chat.contacts.contacts.length ? null : h("p", { class: "muted small pad" }, "No contacts yet: add one below."),
-      chat.contacts.contacts.map(({ user }) => {
-        const online = chat.presence.get(user.id)?.online ?? false;
-        return h(
-          "button",
-          { class: "item", onclick: () => openConversation(chat.direct(user.id)), dataset: { test: "contact", user: user.username, online: String(online) } },
-          avatar(user.display_name, online),
-          h("span", { class: "grow" }, h("span", { class: "name" }, user.display_name), h("small", { class: "muted" }, online ? "online" : lastSeen(chat.presence.get(user.id)))),
-        );
-      }),
-    );
-  }
-
-  function lastTime(conv) {
-    const last = conv.sorted().at(-1);
-    return last ? Date.parse(last.ts) : 0;
-  }
-
-  function preview(message) {
-    let who = "";
-    if (message.from === session.user.id) who = "You: ";
-    else if (message.to.group) who = `${chat.name(message.from)}: `;
-    return `${who}${message.deleted_at ? "message deleted" : summary(message)}`.slice(0, 60);
-  }
-
-  function lastSeen(presence) {
-    if (!presence?.last_seen) return "offline";
-    return `last seen ${clock(presence.last_seen)}`;
+    sidebar.render();
+    notifier.render();
   }
 
   function renderPane() {
     const conv = chat.conversations.get(chat.active);
     shell.classList.toggle("has-conv", Boolean(conv));
     if (!conv) return;
-    title.textContent = chat.title(conv);
+    const direct = conv.kind === "direct" && conv.with.user !== session.user.id;
+    fill(title, direct ? person(chat.user(conv.with.user)) : h("span", { dir: "auto" }, chat.title(conv)));
     if (conv.kind === "direct") {
-      tools.replaceChildren();
-      tools.dataset.key = "";
       const p = chat.presence.get(conv.with.user);
       // No entry: not known yet (or lost with the connection), so say nothing.
       subtitle.textContent = p ? (p.online ? "online" : lastSeen(p)) : "";
       subtitle.dataset.online = String(Boolean(p?.online));
     } else {
-      const group = chat.groups.get(conv.with.group);
-      subtitle.textContent = group ? group.members.map((m) => (m.user === session.user.id ? "you" : chat.name(m.user))).join(", ") : "";
-      // Rebuilt only when the group or the caller's role changes, so what is being typed
-      // into the member box survives the re-renders of incoming events.
-      const role = group?.members.find((m) => m.user === session.user.id)?.role;
-      const key = group ? `${group.id}:${role}` : "";
-      if (tools.dataset.key !== key) {
-        tools.dataset.key = key;
-        fill(tools, group ? groupTools(group) : null);
-      }
+      const members = chat.groups.get(conv.with.group)?.members ?? [];
+      fill(subtitle, members.flatMap((m, i) => [i ? ", " : "", m.user === session.user.id ? "you" : person(chat.user(m.user))]));
     }
+    tools.render(conv);
     renderExpiry(conv);
     renderReplying(conv);
     renderComposer();
@@ -482,7 +293,7 @@ function startChat(session) {
     }
     fill(
       replying,
-      h("span", { class: "grow" }, h("small", { class: "muted" }, `Replying to ${chat.name(quoted.from)}`), h("span", { class: "snippet" }, summary(quoted))),
+      h("span", { class: "grow" }, h("small", { class: "muted" }, `Replying to ${chat.name(quoted.from)}`), h("span", { class: "snippet", dir: "auto" }, summary(quoted))),
       h("button", { type: "button", class: "ghost small", title: "Cancel the reply", dataset: { test: "reply-cancel" }, onclick: () => views.reply(null) }, "×"),
     );
   }
@@ -493,44 +304,6 @@ function startChat(session) {
     const busy = uploads.busy(chat.active);
     sendButton.disabled = busy;
     sendButton.title = busy ? "Waiting for the uploads" : "";
-  }
-
-  function groupTools(group) {
-    const input = h("input", { placeholder: "add a member", required: true, "aria-label": "member to add", dataset: { test: "member-username" } });
-    const error = h("span", { class: "error small" });
-    const mine = group.members.find((m) => m.user === session.user.id);
-    return h(
-      "div",
-      { class: "row" },
-      mine && mine.role !== "member"
-        ? h(
-            "form",
-            {
-              class: "row",
-              onsubmit: guarded(error, async () => {
-                await chat.addMember(group.id, input.value);
-                input.value = "";
-              }),
-            },
-            input,
-            h("button", { type: "submit", class: "small", dataset: { test: "member-add" } }, "Add"),
-          )
-        : null,
-      h(
-        "button",
-        {
-          class: "small danger",
-          dataset: { test: "leave" },
-          onclick: guarded(error, async () => {
-            if (!confirm(`Leave “${group.name}”?`)) return;
-            await chat.leaveGroup(group.id);
-            openConversation(null);
-          }),
-        },
-        "Leave",
-      ),
-      error,
-    );
   }
 
   function renderMessages() {
@@ -553,10 +326,7 @@ function startChat(session) {
       previous = m;
     }
     views.files.keep(list);
-    for (const p of conv.pending.values()) {
-      const files = p.files ? h("span", { class: "body" }, `📎 ${p.files} file${p.files === 1 ? "" : "s"}`) : null;
-      items.push(h("div", { class: "msg own pending", dataset: { test: "message", status: "pending" } }, files, h("span", { class: "body" }, p.body), h("span", { class: "meta" }, "sending…")));
-    }
+    for (const p of conv.pending.values()) items.push(views.pending(conv, p));
     // The inline editor's textarea is kept across renders, but moving it loses the focus.
     const focused = messages.contains(document.activeElement) ? document.activeElement : null;
     fill(messages, items);
@@ -583,4 +353,4 @@ function startChat(session) {
 
 const session = savedSession();
 if (session) startChat(session);
-else signIn();
+else showSignIn();

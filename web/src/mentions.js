@@ -76,7 +76,7 @@ export class MentionPicker {
             onmousedown: (event) => event.preventDefault(),
             onclick: () => this.pick(user),
           },
-          h("strong", {}, user.display_name),
+          h("strong", { dir: "auto" }, user.display_name),
           h("small", { class: "muted" }, ` @${user.username}`),
         ),
       ),

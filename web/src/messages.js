@@ -1,11 +1,13 @@
 // One message of the open conversation as an element: its author, the quote of the
-// message it answers, its files (attachments.js), its text (mentions marked), the inline
-// editor or a tombstone, its reactions, the time with "edited", ⏱ and the ticks, and —
-// when clicked (or hovered with a mouse) — its actions: reply, react, edit, delete. One
-// jumped to from the search is highlighted for a moment.
+// message it answers, its files (attachments.js), its text (mentions marked, in the
+// direction of its own script), the inline editor or a tombstone, its reactions, the time
+// with "edited", ⏱ and the ticks, and — when clicked (or hovered with a mouse) — its
+// actions: reply, react, edit, delete. One jumped to from the search is highlighted for a
+// moment. One's own messages on their way show "sending…"; refused, they show why, with
+// Retry and Discard.
 
 import { AttachmentViews, summary } from "./attachments.js";
-import { clock, h, hue } from "./dom.js";
+import { clock, h, hue, person } from "./dom.js";
 import { byUsername, mentionTokens } from "./mentions.js";
 
 /** The reactions offered. */
@@ -59,15 +61,40 @@ export class MessageViews {
         dataset: { test: "message", seq: String(m.seq), status: own ? (readers.length ? "read" : "sent") : "", mentioned: String(mentioned) },
         onclick: (event) => this.select(m.seq, event),
       },
-      showName ? h("span", { class: "author", style: `--hue: ${hue(this.chat.name(m.from))}` }, this.chat.name(m.from)) : null,
+      showName ? h("span", { class: "author", style: `--hue: ${hue(this.chat.name(m.from))}` }, person(this.chat.user(m.from))) : null,
       m.reply_to ? this.quote(conv, m.reply_to) : null,
       m.deleted_at ? h("span", { class: "body tombstone", dataset: { test: "tombstone" } }, "message deleted") : null,
       this.files.list(m),
       editing ? this.editorView(conv, m) : null,
-      m.deleted_at || editing || !m.body ? null : h("span", { class: "body" }, this.text(m)),
+      m.deleted_at || editing || !m.body ? null : h("span", { class: "body", dir: "auto", dataset: { test: "body" } }, this.text(m)),
       this.reactions(conv, m),
       this.meta(m, own, readers),
       m.deleted_at || editing ? null : this.toolbar(conv, m, own),
+    );
+  }
+
+  /** One's own message on its way, or refused: why, with Retry and Discard. */
+  pending(conv, { payload, failed }) {
+    const files = payload.attachments?.length ?? 0;
+    const id = payload.client_msg_id;
+    return h(
+      "div",
+      { class: failed ? "msg own failed" : "msg own pending", dataset: { test: "message", status: failed ? "failed" : "pending", code: failed?.code, clientMsgId: id } },
+      files ? h("span", { class: "body" }, `📎 ${files} file${files === 1 ? "" : "s"}`) : null,
+      payload.body ? h("span", { class: "body", dir: "auto", dataset: { test: "body" } }, payload.body) : null,
+      failed
+        ? h(
+            "div",
+            { class: "failure", role: "alert" },
+            h("span", { class: "reason", dataset: { test: "failure" } }, `Not sent: ${failed.message}`),
+            h(
+              "span",
+              { class: "row" },
+              h("button", { type: "button", class: "small", dataset: { test: "retry" }, onclick: () => this.chat.retry(conv.id, id) }, "Retry"),
+              h("button", { type: "button", class: "small", dataset: { test: "discard" }, onclick: () => this.chat.discard(conv.id, id) }, "Discard"),
+            ),
+          )
+        : h("span", { class: "meta" }, "sending…"),
     );
   }
 
@@ -86,8 +113,9 @@ export class MessageViews {
     return h(
       "div",
       { class: "quote", dataset: { test: "quote" } },
-      quoted ? h("strong", {}, `${this.chat.name(quoted.from)} `) : null,
-      h("span", {}, text),
+      quoted ? h("strong", { dir: "auto" }, this.chat.name(quoted.from)) : null,
+      quoted ? " " : null,
+      h("span", { dir: "auto" }, text),
     );
   }
 

@@ -116,12 +116,12 @@ export class SearchView {
       h(
         "span",
         { class: "grow" },
-        h("span", { class: "where" }, h("span", { class: "name" }, this.chat.title(conv)), h("small", { class: "muted" }, when(message.ts))),
+        h("span", { class: "where" }, h("span", { class: "name", dir: "auto" }, this.chat.title(conv)), h("small", { class: "muted" }, when(message.ts))),
         h(
           "small",
           { class: "snippet", dataset: { test: "snippet" } },
           h("span", { class: "from" }, `${from}: `),
-          snippet.map(({ text, hit }) => (hit ? h("mark", { dataset: { test: "hit" } }, text) : text)),
+          h("span", { dir: "auto" }, snippet.map(({ text, hit }) => (hit ? h("mark", { dataset: { test: "hit" } }, text) : text))),
         ),
       ),
     );

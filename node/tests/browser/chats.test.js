@@ -1,0 +1,265 @@
+// The web client's chat list and screens, in a real browser against a real two-node
+// cluster (helpers.js): Rita's chat list (laptop, node A) — previews, most recent first,
+// unread badges and the unread total in the tab's title, kept right as messages arrive
+// (from others and from her other devices) and as she reads — and her notifications while
+// the page is hidden; then Uma signs up on a phone (390×844, node B) with a display name,
+// sees names with their @username and right-to-left text shown right to left, and no
+// screen is wider than the phone. Screenshots go to artifacts/.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { apiOk, befriend } from "../js/lib/confab.js";
+import { LAPTOP, PASSWORD, REGISTER_WITHIN_MS, eventually, harness, openPage, register, see, send, shot, signInPage, skip, stepper, useCluster } from "./helpers.js";
+
+useCluster();
+
+/** The chat list from the top: `[name, unread badge ("" if none), preview]` each. */
+function chatList(page) {
+  return page
+    .locator("[data-test=chat]")
+    .evaluateAll((items) => items.map((el) => [el.dataset.name, el.querySelector("[data-test=unread]")?.textContent ?? "", el.querySelector("[data-test=preview]").textContent]));
+}
+
+function expectChats(page, expected) {
+  return eventually(() => chatList(page), expected, "the chat list");
+}
+
+function expectTitle(page, expected) {
+  return eventually(() => page.title(), expected, "the page's title");
+}
+
+/**
+ * Records the page's notifications in `window.notified` (`{title, body}` each) and its
+ * permission requests in `window.permissionRequests`, around the browser's own Notification.
+ */
+function spyOnNotifications() {
+  const Browser = window.Notification;
+  window.notified = [];
+  window.permissionRequests = 0;
+  window.Notification = class extends Browser {
+    constructor(title, options) {
+      super(title, options);
+      window.notified.push({ title, body: options?.body });
+    }
+
+    static requestPermission() {
+      window.permissionRequests += 1;
+      return Browser.requestPermission();
+    }
+  };
+}
+
+/** Makes the page look hidden (another tab in front) or visible again, as the browser tells it. */
+function setHidden(page, hidden) {
+  return page.evaluate((hide) => {
+    if (hide) {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+      Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+    } else {
+      delete document.hidden;
+      delete document.visibilityState;
+    }
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+}
+
+test("the chat list: previews, most recent first, unread badges and the title; notifications while hidden", { skip, timeout: 240_000 }, async (t) => {
+  const [nodeA] = harness.cluster.nodes;
+  const [rita, sam, tess] = await Promise.all(["rita", "sam", "tess"].map((name) => register(nodeA, name)));
+  await befriend(nodeA, rita, tess);
+  const { group } = await apiOk(nodeA, "POST", "/api/v1/groups", { token: rita.token, body: { name: "Quiz night", members: [tess.user.id] } }, 201);
+  let posted = 0;
+  const post = async (from, to, body) => {
+    posted += 1;
+    const { message } = await apiOk(nodeA, "POST", "/api/v1/messages", { token: from.token, body: { to, body, client_msg_id: `post-${posted}` } });
+    return message;
+  };
+  const toRita = { user: rita.user.id };
+  // Oldest first: the group's, Sam's two, Rita's answer (from another device), Tess's.
+  await post(tess, { group: group.id }, "q1");
+  await post(sam, toRita, "s1");
+  await post(sam, toRita, "s2");
+  await post(rita, { user: sam.user.id }, "r1");
+  await post(tess, toRita, "t1");
+  const laptop = await openPage(nodeA.url, LAPTOP, async (context) => {
+    await context.grantPermissions(["notifications"], { origin: nodeA.url });
+    await context.addInitScript(spyOnNotifications);
+  });
+  const step = stepper(t, { laptop });
+  let r2;
+
+  await step("Rita's chats: most recent first, with the newest message and the unread count; the title sums them", async () => {
+    await signInPage(laptop, "rita", "login");
+    await expectChats(laptop, [
+      ["tess", "1", "t1"],
+      ["sam", "2", "You: r1"],
+      ["Quiz night", "1", "tess: q1"],
+    ]);
+    await expectTitle(laptop, "(4) Confab");
+    await shot(laptop, "44-chat-list-laptop");
+  });
+
+  await step("a new message moves its chat to the top, counted in its badge and the title", async () => {
+    await post(sam, toRita, "s3");
+    await expectChats(laptop, [
+      ["sam", "3", "s3"],
+      ["tess", "1", "t1"],
+      ["Quiz night", "1", "tess: q1"],
+    ]);
+    await expectTitle(laptop, "(5) Confab");
+  });
+
+  await step("one's own message from another device moves its chat up, and is never unread", async () => {
+    r2 = await post(rita, { user: tess.user.id }, "r2");
+    await expectChats(laptop, [
+      ["tess", "1", "You: r2"],
+      ["sam", "3", "s3"],
+      ["Quiz night", "1", "tess: q1"],
+    ]);
+    await expectTitle(laptop, "(5) Confab");
+  });
+
+  await step("reading a chat clears its badge and its share of the title, for good", async () => {
+    await laptop.click("[data-test=chat][data-name=sam]");
+    await see(laptop, "[data-test=message]", "s3");
+    await expectTitle(laptop, "(2) Confab");
+    await laptop.click("[data-test=chat][data-name='Quiz night']");
+    await expectTitle(laptop, "(1) Confab");
+    await laptop.click("[data-test=chat][data-name=tess]");
+    await expectTitle(laptop, "Confab");
+    await laptop.reload();
+    await see(laptop, "[data-test=connection][data-state=synced]");
+    await expectChats(laptop, [
+      ["tess", "", "You: r2"],
+      ["sam", "", "s3"],
+      ["Quiz night", "", "tess: q1"],
+    ]);
+    await expectTitle(laptop, "Confab");
+  });
+
+  await step("a deleted message's preview says so", async () => {
+    await apiOk(nodeA, "DELETE", `/api/v1/conversations/${r2.conversation}/messages/${r2.seq}`, { token: rita.token });
+    await expectChats(laptop, [
+      ["tess", "", "You: message deleted"],
+      ["sam", "", "s3"],
+      ["Quiz night", "", "tess: q1"],
+    ]);
+  });
+
+  await step("notifications: asked for only from the bell, then shown for others' messages while the page is hidden", async () => {
+    assert.equal(await laptop.evaluate(() => window.permissionRequests), 0);
+    await laptop.click("[data-test=notifications][data-state=off]");
+    await see(laptop, "[data-test=notifications][data-state=on]");
+    assert.equal(await laptop.evaluate(() => window.permissionRequests), 1);
+    await laptop.click("[data-test=chat][data-name=sam]");
+    await setHidden(laptop, true);
+    await post(sam, toRita, "s4");
+    await post(rita, { user: tess.user.id }, "r3");
+    await post(tess, { group: group.id }, "q2");
+    await eventually(() => laptop.evaluate(() => window.notified), [
+      { title: "sam", body: "s4" },
+      { title: "tess in Quiz night", body: "q2" },
+    ], "the notifications");
+    // Hidden, the open conversation is not read either.
+    await expectTitle(laptop, "(2) Confab");
+    await shot(laptop, "45-notified-laptop");
+    await setHidden(laptop, false);
+    await expectTitle(laptop, "(1) Confab");
+    await post(sam, toRita, "s5");
+    await see(laptop, "[data-test=message]", "s5");
+    assert.equal(await laptop.evaluate(() => window.notified.length), 2);
+  });
+});
+
+/** Elements shown past the right edge of the window (what an ancestor clips left out), as `tag.class`. */
+function overflowing(page) {
+  return page.evaluate(() => {
+    const found = [];
+    for (const el of document.body.querySelectorAll("*")) {
+      const box = el.getBoundingClientRect();
+      if (!box.width || !box.height) continue;
+      let right = box.right;
+      for (let up = el.parentElement; up; up = up.parentElement) {
+        if (getComputedStyle(up).overflowX !== "visible") right = Math.min(right, up.getBoundingClientRect().right);
+      }
+      if (right > window.innerWidth + 0.5) found.push(`${el.tagName.toLowerCase()}.${el.className}`);
+    }
+    return found;
+  });
+}
+
+/** Asserts that nothing on the page is wider than its window, and that each of `controls` is visible and whole. */
+async function fits(page, controls) {
+  const { width } = page.viewportSize();
+  assert.deepEqual(await overflowing(page), []);
+  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= width);
+  for (const selector of controls) {
+    const box = await (await see(page, selector)).boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= width, `${selector} spans ${box.x}…${box.x + box.width}, outside 0…${width}`);
+  }
+}
+
+test("on a phone: sign-up with a display name, names with their @username, right-to-left text, nothing wider than the screen", { skip, timeout: 240_000 }, async (t) => {
+  const [nodeA, nodeB] = harness.cluster.nodes;
+  const uma = "Uma Featherstonehaugh-Wilde";
+  const hebrew = "שלום, נתראה בצהריים";
+  const longGroup = "A rather long name for the weekend hiking trip";
+  await register(nodeA, "vic", "Victor");
+  const laptop = await openPage(nodeA.url, LAPTOP);
+  const phone = await openPage(nodeB.url, { width: 390, height: 844 });
+  const step = stepper(t, { laptop, phone });
+
+  await step("Uma signs up on her phone with a display name", async () => {
+    await signInPage(laptop, "vic", "login");
+    await phone.fill("input[name=username]", "uma");
+    await phone.fill("input[name=password]", PASSWORD);
+    await phone.fill("[data-test=display-name]", uma);
+    await shot(phone, "46-sign-up-phone");
+    await phone.click("[data-test=register]");
+    await see(phone, "[data-test=me] .name", uma, REGISTER_WITHIN_MS);
+    await see(phone, "[data-test=me] .handle", "@uma");
+    const { user } = await apiOk(nodeB, "POST", "/api/v1/auth/login", { body: { username: "uma", password: PASSWORD }, timeoutMs: REGISTER_WITHIN_MS });
+    assert.equal(user.display_name, uma);
+  });
+
+  await step("names show with their @username: requests, contacts, the conversation's title", async () => {
+    await laptop.fill("[data-test=contact-username]", "uma");
+    await laptop.click("[data-test=contact-request]");
+    await see(laptop, "[data-test=outgoing] .name", uma);
+    await see(phone, "[data-test=incoming][data-user=vic] .name", "Victor");
+    await see(phone, "[data-test=incoming][data-user=vic] .handle", "@vic");
+    await shot(phone, "47-request-names-phone");
+    await phone.click("[data-test=incoming][data-user=vic] [data-test=accept]");
+    await see(laptop, "[data-test=contact][data-user=uma] .name", uma);
+    await see(laptop, "[data-test=contact][data-user=uma] .handle", "@uma");
+    await phone.click("[data-test=contact][data-user=vic]");
+    await see(phone, "[data-test=title] .name", "Victor");
+    await see(phone, "[data-test=title] .handle", "@vic");
+  });
+
+  await step("text in a right-to-left script is shown right to left, in the message and the preview", async () => {
+    await laptop.click("[data-test=contact][data-user=uma]");
+    await send(laptop, "see you at noon");
+    await send(laptop, hebrew);
+    const direction = (locator) => locator.evaluate((el) => [el.getAttribute("dir"), getComputedStyle(el).direction]);
+    assert.deepEqual(await direction(await see(phone, "[data-test=message] [data-test=body]", hebrew)), ["auto", "rtl"]);
+    assert.deepEqual(await direction(await see(phone, "[data-test=message] [data-test=body]", "see you at noon")), ["auto", "ltr"]);
+    assert.deepEqual(await direction(await see(laptop, `[data-test=chat][data-name='${uma}'] [data-test=preview] [dir]`, hebrew)), ["auto", "rtl"]);
+    await shot(phone, "48-right-to-left-phone");
+  });
+
+  await step("nothing is wider than the phone: the chat list, a conversation, a group being managed", async () => {
+    await fits(phone, ["[data-test=block]", "[data-test=contact-remove]", "[data-test=back]", "[data-test=attach]", "[data-test=send]", "[data-test=expiry]"]);
+    await phone.click("[data-test=back]");
+    await fits(phone, ["[data-test=logout]", "[data-test=notifications]", "[data-test=search]", "[data-test=contact-request]"]);
+    await shot(phone, "49-chat-list-phone");
+    await phone.click("[data-test=new-group]");
+    await phone.fill("[data-test=group-name]", longGroup);
+    await phone.fill("[data-test=group-members]", "vic");
+    await phone.click("[data-test=group-create]");
+    await see(phone, "[data-test=title]", longGroup);
+    await phone.click("[data-test=group-manage-open]");
+    await fits(phone, ["[data-test=back]", "[data-test=member-add]", "[data-test=leave]", "[data-test=group-rename]", "[data-test=member][data-user=vic] [data-test=member-remove]", "[data-test=group-dissolve]", "[data-test=send]"]);
+    await shot(phone, "50-group-manage-phone");
+  });
+});
