@@ -109,8 +109,8 @@ pub mod events {
     pub const GROUP_UPDATED: &str = "group:updated";
     /// Server → client: a contact relation changed.
     pub const CONTACT_UPDATED: &str = "contact:updated";
-    /// Server → client: the connection's token expired; a DISCONNECT follows. Log in again
-    /// (or refresh the token) and connect anew.
+    /// Server → client: the connection's session ended (`code`: `session_revoked`,
+    /// `session_expired` or `account_disabled`); a DISCONNECT follows. Log in again.
     pub const SESSION_EXPIRED: &str = "session:expired";
 }
 
