@@ -21,9 +21,12 @@
 //! | [`reaction`] | `reactions` | `(conversation_id, seq, user_id, emoji)` |
 //! | [`webhook_event`] | `webhook_events` | `id` |
 //! | [`session`] | `sessions` | `id` |
+//! | [`report`] | `reports` | `id` |
+//! | [`audit_entry`] | `audit_log` | `id` |
 #![warn(missing_docs)]
 
 pub mod attachment;
+pub mod audit_entry;
 pub mod block;
 pub mod contact;
 pub mod contact_request;
@@ -35,6 +38,7 @@ pub mod migration;
 pub mod prelude;
 pub mod reaction;
 pub mod read_cursor;
+pub mod report;
 mod secret;
 pub mod server_setting;
 pub mod session;
@@ -45,6 +49,7 @@ pub use contact_request::ContactRequestStatus;
 pub use conversation::ConversationKind;
 pub use group_member::GroupRole;
 pub use message::MessageKind;
+pub use report::ReportStatus;
 pub use secret::Secret;
 pub use session::RevokedReason;
 pub use user::Audience;

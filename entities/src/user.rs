@@ -59,6 +59,8 @@ pub struct Model {
     /// The user's avatar, an attachment id.
     #[sea_orm(column_type = "String(StringLen::N(36))", nullable)]
     pub avatar: Option<String>,
+    /// Whether the user administers the server (`confab admin grant`).
+    pub is_admin: bool,
 }
 
 /// The tables that point at a user without ambiguity.

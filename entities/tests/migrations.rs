@@ -6,9 +6,9 @@
 use chrono::{DateTime, Utc};
 use confab_entities::migration::{Migrator, MigratorTrait};
 use confab_entities::{
-    Audience, ContactRequestStatus, ConversationKind, GroupRole, MessageKind, RevokedReason,
-    Secret, block, contact, contact_request, conversation, group, group_member, message, reaction,
-    read_cursor, server_setting, session, user,
+    Audience, ContactRequestStatus, ConversationKind, GroupRole, MessageKind, ReportStatus,
+    RevokedReason, Secret, audit_entry, block, contact, contact_request, conversation, group,
+    group_member, message, reaction, read_cursor, report, server_setting, session, user,
 };
 use confab_testkit::{Backend, TestDb};
 use sea_orm::{
@@ -22,7 +22,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type TestResult = Result<(), BoxError>;
 
 /// Every table the migrations create.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 16] = [
     "users",
     "server_settings",
     "groups",
@@ -37,6 +37,8 @@ const TABLES: [&str; 14] = [
     "webhook_events",
     "attachments",
     "sessions",
+    "reports",
+    "audit_log",
 ];
 
 macro_rules! on_every_backend {
@@ -85,6 +87,7 @@ async fn up_creates_every_table_and_every_entity_round_trips(backend: Backend) -
             group_invites: Audience::Contacts,
             presence_visibility: Audience::Nobody,
             avatar: Some(id(300)),
+            is_admin: true,
             ..user(2)
         },
     )
@@ -205,6 +208,35 @@ async fn up_creates_every_table_and_every_entity_round_trips(backend: Backend) -
             expires_at: at(12),
             revoked_at: Some(at(13)),
             revoked_reason: Some(RevokedReason::PasswordChanged),
+        },
+    )
+    .await?;
+    insert_round_trip(
+        &conn,
+        report::Model {
+            id: id(500),
+            reporter_id: bob.id.clone(),
+            conversation_id: direct.id.clone(),
+            seq: 1,
+            reason: "späm 🥫".to_owned(),
+            status: ReportStatus::Resolved,
+            created_at: at(14),
+            resolved_at: Some(at(15)),
+            resolved_by: Some(alice.id.clone()),
+            resolution: Some("deleted".to_owned()),
+        },
+    )
+    .await?;
+    insert_round_trip(
+        &conn,
+        audit_entry::Model {
+            id: id(600),
+            actor: alice.id.clone(),
+            action: "message.delete".to_owned(),
+            target_kind: "message".to_owned(),
+            target_id: format!("{}/1", direct.id),
+            detail: "{}".to_owned(),
+            created_at: at(15),
         },
     )
     .await?;
@@ -449,6 +481,7 @@ fn user(n: u32) -> user::Model {
         group_invites: Audience::Everyone,
         presence_visibility: Audience::Everyone,
         avatar: None,
+        is_admin: false,
     }
 }
 

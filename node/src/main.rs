@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use confab_node::chat::moderation;
 use confab_node::config::Settings;
 use confab_node::startup::{self, Application, BindError};
 use confab_node::{telemetry, tls};
@@ -43,6 +44,25 @@ enum Command {
     Migrate,
     /// Print the effective settings, with secrets hidden, and exit.
     Config,
+    /// Manage server administrators (applies pending migrations first).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// Make USERNAME a server administrator (recorded in the audit log).
+    Grant {
+        /// The user's username.
+        username: String,
+    },
+    /// Make USERNAME an ordinary user again (recorded in the audit log).
+    Revoke {
+        /// The user's username.
+        username: String,
+    },
 }
 
 /// The exit code of a configuration that cannot work: invalid settings, an unknown key in
@@ -81,6 +101,21 @@ fn run(command: Command, settings: &Settings) -> Result<()> {
                 .await?
                 .run_until_stopped()
                 .await
+        }),
+        Command::Admin { action } => with_runtime(settings, async {
+            let (username, admin) = match &action {
+                AdminAction::Grant { username } => (username, true),
+                AdminAction::Revoke { username } => (username, false),
+            };
+            let db = startup::connect(&settings.database_url, &settings.database_pool()).await?;
+            startup::migrate(&db).await?;
+            moderation::grant(&db, username, admin)
+                .await
+                .map_err(|error| anyhow::anyhow!("{}", error.message))?;
+            let done = if admin { "is now" } else { "is no longer" };
+            println!("{} {done} a server administrator", username.to_lowercase());
+            db.close().await?;
+            Ok(())
         }),
         Command::Migrate => with_runtime(settings, async {
             let db = startup::connect(&settings.database_url, &settings.database_pool()).await?;

@@ -22,6 +22,7 @@ mod m20261207_000002_message_search;
 mod m20261207_000003_webhooks;
 mod m20261207_000004_attachments;
 mod m20261208_000001_accounts;
+mod m20261208_000002_moderation;
 
 pub use m20261207_000002_message_search::drop_statements as drop_search_index;
 pub use sea_orm_migration::MigratorTrait;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000003_webhooks::Migration),
             Box::new(m20261207_000004_attachments::Migration),
             Box::new(m20261208_000001_accounts::Migration),
+            Box::new(m20261208_000002_moderation::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! the request, call the store, and shape the reply; errors go through [`ApiError`].
 
 mod account;
+mod admin;
 mod attachments;
 mod auth;
 mod caller;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize, with_metrics: 
                 .configure(auth::configure)
                 .configure(account::configure)
                 .configure(sessions::configure)
+                .configure(admin::configure)
                 .configure(users::configure)
                 .configure(groups::configure)
                 .configure(contacts::configure)

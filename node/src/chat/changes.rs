@@ -82,6 +82,25 @@ pub async fn delete(
     apply(chat, &conversation, request, except).await
 }
 
+/// A server administrator deletes any message (the deletion entry names them as its
+/// author); the conversation's members are told as for any deletion.
+pub async fn delete_as_admin(
+    chat: &Chat,
+    admin: &UserId,
+    request: MessageRef,
+) -> Result<Message, ChatError> {
+    let conversation = Conversation::of(&request.conversation);
+    let request = ChangeRequest {
+        conversation_id: conversation.id().into(),
+        seq: request.seq,
+        caller: admin.to_string(),
+        change: Change::Delete,
+        moderator: true,
+        author_since: None,
+    };
+    apply(chat, &conversation, request, None).await
+}
+
 /// Stores the change and, unless it repeats an earlier deletion, tells the conversation.
 async fn apply(
     chat: &Chat,

@@ -102,18 +102,20 @@ struct Locked {
 }
 
 impl Locked {
-    /// Locks the group for `caller`: `not_found` if missing or private to the caller.
+    /// Locks the group for `caller`: `not_found` if missing or private to the caller
+    /// (unless `moderator`: a server administrator sees every group).
     async fn load(
         txn: &DatabaseTransaction,
         caller: &UserId,
         group_id: &GroupId,
+        moderator: bool,
     ) -> Result<Self, ChatError> {
         let group = store::lock(txn, group_id)
             .await?
             .ok_or_else(no_such_group)?;
         let members = store::members(txn, group_id).await?;
         let locked = Self { group, members };
-        if !locked.group.public && locked.role(caller).is_none() {
+        if !moderator && !locked.group.public && locked.role(caller).is_none() {
             return Err(no_such_group());
         }
         Ok(locked)
@@ -232,8 +234,19 @@ async fn change(
     group_id: &GroupId,
     apply: impl AsyncFnOnce(&DatabaseTransaction, &Locked) -> Result<(), ChatError>,
 ) -> Result<Option<GroupView>, ChatError> {
+    change_as(chat, caller, group_id, false, apply).await
+}
+
+/// [`change`], by a server administrator when `moderator` (who may see every group).
+async fn change_as(
+    chat: &Chat,
+    caller: &UserId,
+    group_id: &GroupId,
+    moderator: bool,
+    apply: impl AsyncFnOnce(&DatabaseTransaction, &Locked) -> Result<(), ChatError>,
+) -> Result<Option<GroupView>, ChatError> {
     let txn = chat.db.begin().await?;
-    let before = Locked::load(&txn, caller, group_id).await?;
+    let before = Locked::load(&txn, caller, group_id, moderator).await?;
     apply(&txn, &before).await?;
     let after = match store::find(&txn, group_id).await? {
         Some(group) => Some(GroupView::new(
@@ -484,6 +497,23 @@ pub async fn delete(chat: &Chat, caller: &UserId, group_id: &GroupId) -> Result<
     .await?;
     attachments::remove_conversation(chat, &Conversation::group(group_id)).await;
     Ok(())
+}
+
+/// A server administrator dissolves any group (members are told as for [`delete`]);
+/// returns the group as it was.
+pub async fn dissolve(
+    chat: &Chat,
+    admin: &UserId,
+    group_id: &GroupId,
+) -> Result<GroupView, ChatError> {
+    let mut dissolved = None;
+    change_as(chat, admin, group_id, true, async |txn, group| {
+        dissolved = Some(GroupView::new(group.group.clone(), &group.members));
+        Ok(store::delete(txn, group_id).await?)
+    })
+    .await?;
+    attachments::remove_conversation(chat, &Conversation::group(group_id)).await;
+    dissolved.ok_or_else(no_such_group)
 }
 
 /// A payload naming a group: `{group}`.

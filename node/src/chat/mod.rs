@@ -17,6 +17,7 @@ pub mod expiry;
 pub mod groups;
 pub mod hooks;
 pub mod messages;
+pub mod moderation;
 pub mod presence;
 pub mod rate;
 pub mod reactions;

@@ -10,6 +10,7 @@ pub mod expiry;
 pub mod groups;
 pub mod membership;
 pub mod messages;
+pub mod moderation;
 pub mod reactions;
 pub mod search;
 pub mod sessions;
@@ -31,6 +32,16 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..TransactionOptions::default()
     })
     .await
+}
+
+/// `text` with the `LIKE` wildcards and the escape character `\\` escaped.
+pub fn like_escaped(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
 }
 
 /// Whether `error` is a unique-constraint violation (a duplicate key).

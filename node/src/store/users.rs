@@ -36,6 +36,7 @@ pub async fn insert(db: &DatabaseConnection, new: NewUser) -> Result<user::Model
         group_invites: Set(Audience::Contacts),
         presence_visibility: Set(Audience::Everyone),
         avatar: Set(None),
+        is_admin: Set(false),
     }
     .insert(db)
     .await
@@ -64,13 +65,7 @@ pub async fn search(
     prefix: &str,
     limit: u64,
 ) -> Result<Vec<user::Model>, DbErr> {
-    let escaped: String = prefix
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
+    let escaped = super::like_escaped(prefix);
     user::Entity::find()
         .filter(user::Column::Username.like(LikeExpr::new(format!("{escaped}%")).escape('\\')))
         .filter(user::Column::DeletedAt.is_null())

@@ -13,7 +13,7 @@ use crate::helpers::client;
 const CONFAB: &str = env!("CARGO_BIN_EXE_confab");
 
 /// Runs `confab args` with only the given `CONFAB_*` variables set.
-fn confab(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn confab(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(CONFAB);
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("CONFAB_")) {
         command.env_remove(name);
@@ -25,7 +25,7 @@ fn confab(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("confab runs")
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

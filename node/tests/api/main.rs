@@ -21,6 +21,7 @@ mod health;
 mod inputs;
 mod limits;
 mod loadtest_smoke;
+mod moderation;
 mod sessions;
 mod telemetry;
 mod tls;
