@@ -290,9 +290,10 @@ impl Reply<'_> {
 
 /// The event name as a metric label: known names only, so clients cannot add series.
 fn known(name: &str) -> &'static str {
-    const NAMES: [&str; 14] = [
+    const NAMES: [&str; 15] = [
         events::MESSAGE_SEND,
         events::CONVERSATION_LIST,
+        events::CONVERSATION_READS,
         events::SEARCH,
         events::MESSAGE_EDIT,
         events::MESSAGE_DELETE,
@@ -388,6 +389,9 @@ async fn dispatch(chat: &Chat, reply: Reply<'_>, payload: Value) {
         events::SEARCH => {
             reply.send(async { search::search(chat, caller, parse(payload)?).await }.await);
         }
+        events::CONVERSATION_READS => {
+            reply.send(async { messages::reads(chat, caller, parse(payload)?).await }.await);
+        }
         events::CONVERSATION_LIST => reply.send(
             async {
                 // No payload lists the first page.
@@ -431,6 +435,17 @@ async fn dispatch(chat: &Chat, reply: Reply<'_>, payload: Value) {
                 async { Ok(group(groups::create(chat, caller, parse(payload)?).await?)) }.await,
             );
         }
+        events::GROUP_DIRECTORY => reply.send(
+            async {
+                let query = match payload {
+                    Value::Null => groups::DirectoryQuery::default(),
+                    payload => parse(payload)?,
+                };
+                let groups = groups::directory(chat, query).await?;
+                Ok(Directory { groups })
+            }
+            .await,
+        ),
         events::GROUP_LIST => reply.send(
             async {
                 let groups = groups::list(chat, caller).await?;
@@ -580,6 +595,12 @@ struct GroupReply {
 #[derive(Serialize)]
 struct GroupList {
     groups: Vec<GroupView>,
+}
+
+/// The ack of `group:directory`.
+#[derive(Serialize)]
+struct Directory {
+    groups: Vec<groups::DirectoryEntry>,
 }
 
 /// The ack of `contact:request`.

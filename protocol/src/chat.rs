@@ -39,6 +39,8 @@ pub mod events {
     pub const GROUP_CREATE: &str = "group:create";
     /// Client → server: the caller's groups. Ack: `{ok, groups}`.
     pub const GROUP_LIST: &str = "group:list";
+    /// Client → server: find public groups by name. Ack: `{ok, groups}`.
+    pub const GROUP_DIRECTORY: &str = "group:directory";
     /// Client → server: one group. Ack: `{ok, group}`.
     pub const GROUP_GET: &str = "group:get";
     /// Client → server: join a public group. Ack: `{ok, group}`.
@@ -89,6 +91,8 @@ pub mod events {
     pub const CONVERSATION_SET_EXPIRY: &str = "conversation:set_expiry";
     /// The caller's conversations, most recent first, a page at a time.
     pub const CONVERSATION_LIST: &str = "conversation:list";
+    /// How far the other members of a conversation have read. Ack: `{ok, reads}`.
+    pub const CONVERSATION_READS: &str = "conversation:reads";
     /// Server → client: a new message.
     pub const MESSAGE_NEW: &str = "message:new";
     /// Server → client: a message was edited (the edit entry).
@@ -276,6 +280,14 @@ pub struct ReadRequest {
     pub conversation: ConversationId,
     /// The last seq read.
     pub seq: i64,
+}
+
+/// A payload naming a conversation: `{conversation}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationRef {
+    /// The conversation.
+    pub conversation: ConversationId,
 }
 
 /// `typing` from a client.

@@ -18,7 +18,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use confab_entities::{Audience, RevokedReason, user};
-use confab_protocol::chat::{GroupId, UserId};
+use confab_protocol::chat::{ErrorCode, GroupId, UserId};
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
 use serde_json::json;
@@ -110,6 +110,8 @@ async fn update(
     let display_name = display_name
         .map(|name| valid_display_name(Some(&name), &before.username))
         .transpose()?;
+    // The current avatar given again changes nothing.
+    let avatar = avatar.filter(|new| *new != before.avatar);
     if let Some(Some(id)) = &avatar {
         attachments::claim_avatar(&state.chat, &caller.user_id, id).await?;
     }
@@ -211,6 +213,7 @@ async fn delete(
     let user = account(&state, &caller.user_id).await?;
     check_own_password(&state, &req, &user, body.into_inner().password).await?;
     leave_every_group(&state.chat, &caller.user_id).await?;
+    drop_every_contact(&state.chat, &caller.user_id).await?;
     users::erase(&state.db, &caller.user_id).await?;
     if let Some(avatar) = user.avatar {
         attachments::remove(&state.chat, &[avatar]).await;
@@ -219,20 +222,34 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `result`, with `not_found` counted as done: a group dissolved or a contact ended
+/// meanwhile, from another device.
+fn unless_gone(result: Result<(), ChatError>) -> Result<(), ApiError> {
+    match result {
+        Ok(())
+        | Err(ChatError {
+            code: ErrorCode::NotFound,
+            ..
+        }) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Leaves each of the user's groups (handing on those they own).
 async fn leave_every_group(chat: &Chat, caller: &UserId) -> Result<(), ApiError> {
     for group in groups::list(chat, caller).await? {
-        let Ok(id) = GroupId::try_from(group.id) else {
-            continue;
-        };
-        match groups::leave(chat, caller, &id).await {
-            // Dissolved meanwhile, or left from another device.
-            Ok(())
-            | Err(ChatError {
-                code: confab_protocol::chat::ErrorCode::NotFound,
-                ..
-            }) => {}
-            Err(error) => return Err(error.into()),
+        if let Ok(id) = GroupId::try_from(group.id) {
+            unless_gone(groups::leave(chat, caller, &id).await)?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends each of the user's contacts, telling both sides (`contact:updated`).
+async fn drop_every_contact(chat: &Chat, caller: &UserId) -> Result<(), ApiError> {
+    for contact in contacts::list(chat, caller).await?.contacts {
+        if let Ok(id) = UserId::try_from(contact.user.id) {
+            unless_gone(contacts::remove(chat, caller, &id).await)?;
         }
     }
     Ok(())
@@ -244,11 +261,13 @@ enum Export {
     Done,
 }
 
-/// `GET /me/export`: the caller's data as one JSON document, streamed.
+/// `GET /me/export`: the caller's data as one JSON document, streamed. Each export takes
+/// from the caller's bucket of HTTP writes, as it reads the whole history.
 async fn export(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
+    state.chat.rate.check_http_write(&caller.user_id)?;
     let chat = state.chat.clone();
     let user = account(&state, &caller.user_id).await?;
     let sessions = chat.sessions.list(&caller.user_id).await?;

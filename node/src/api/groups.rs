@@ -16,6 +16,7 @@ use crate::state::AppState;
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/groups", web::post().to(create))
         .route("/groups", web::get().to(list))
+        .route("/groups/public", web::get().to(directory))
         .route("/groups/{id}", web::get().to(get))
         .route("/groups/{id}", web::patch().to(rename))
         .route("/groups/{id}", web::delete().to(delete))
@@ -63,6 +64,16 @@ async fn create(
 async fn list(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
     let views = groups::list(&state.chat, &caller.user_id).await?;
     Ok(HttpResponse::Ok().json(json!({"groups": views})))
+}
+
+/// `GET /groups/public?q=&offset=&limit=`: the directory of public groups.
+async fn directory(
+    state: web::Data<AppState>,
+    _caller: Authenticated,
+    query: web::Query<groups::DirectoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let found = groups::directory(&state.chat, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"groups": found})))
 }
 
 async fn get(

@@ -5,8 +5,8 @@
 
 use actix_web::{HttpResponse, web};
 use confab_protocol::chat::{
-    ConversationId, EditMessage, ExpiryRequest, MessageRef, ReactionRequest, SearchRequest,
-    SendMessage,
+    ConversationId, ConversationRef, EditMessage, ExpiryRequest, MessageRef, ReactionRequest,
+    ReadRequest, SearchRequest, SendMessage,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,6 +22,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/messages", web::post().to(send))
         .route("/conversations", web::get().to(conversations))
         .route("/conversations/{id}/messages", web::get().to(page))
+        .route("/conversations/{id}/read", web::post().to(read))
+        .route("/conversations/{id}/reads", web::get().to(reads))
         .route(MESSAGE, web::patch().to(edit))
         .route(MESSAGE, web::delete().to(delete))
         .route(
@@ -200,6 +202,39 @@ async fn conversations(
 ) -> Result<HttpResponse, ApiError> {
     let list = messages::conversations(&state.chat, &caller.user_id, page.into_inner()).await?;
     Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReadUpTo {
+    seq: i64,
+}
+
+/// `POST /conversations/{id}/read`: as the `read` event (the receipt goes to every
+/// connection of the reader).
+async fn read(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<ConversationId>,
+    body: web::Json<ReadUpTo>,
+) -> Result<HttpResponse, ApiError> {
+    let request = ReadRequest {
+        conversation: id.into_inner(),
+        seq: body.seq,
+    };
+    messages::read(&state.chat, &caller.user_id, request, None).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /conversations/{id}/reads`: how far the other members have read.
+async fn reads(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<ConversationId>,
+) -> Result<HttpResponse, ApiError> {
+    let request = ConversationRef {
+        conversation: id.into_inner(),
+    };
+    Ok(HttpResponse::Ok().json(messages::reads(&state.chat, &caller.user_id, request).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -360,6 +360,59 @@ pub async fn list(chat: &Chat, caller: &UserId) -> Result<Vec<GroupView>, ChatEr
         .collect())
 }
 
+/// A public group as the directory lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectoryEntry {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// How many members it has.
+    pub members: i64,
+}
+
+/// What to look for in the directory of public groups.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryQuery {
+    /// Text the name contains (case-insensitive); every public group when absent.
+    pub q: Option<String>,
+    /// How many to skip.
+    pub offset: Option<u64>,
+    /// At most this many (1 to 100, default 50).
+    pub limit: Option<u64>,
+}
+
+/// Most groups one directory page holds.
+const MAX_DIRECTORY_PAGE: u64 = 100;
+
+/// `GET /groups/public` and `group:directory`: public groups by name, which anyone may
+/// join (`join`).
+pub async fn directory(
+    chat: &Chat,
+    query: DirectoryQuery,
+) -> Result<Vec<DirectoryEntry>, ChatError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_DIRECTORY_PAGE).contains(&limit) {
+        return Err(ChatError::invalid(format!(
+            "limit is 1 to {MAX_DIRECTORY_PAGE}"
+        )));
+    }
+    let text = query.q.unwrap_or_default();
+    if text.chars().count() > 128 {
+        return Err(ChatError::invalid("q has at most 128 characters"));
+    }
+    let found = store::public(&chat.db, text.trim(), query.offset.unwrap_or(0), limit).await?;
+    Ok(found
+        .into_iter()
+        .map(|(group, members)| DirectoryEntry {
+            id: group.id,
+            name: group.name,
+            members,
+        })
+        .collect())
+}
+
 /// An owner or admin adds `user_id` as a plain member.
 pub async fn add_member(
     chat: &Chat,

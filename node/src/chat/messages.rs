@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 
 use confab_entities::{conversation, message};
 use confab_protocol::chat::{
-    ConversationId, ErrorCode, HistoryRequest, Message, ReactionCount, ReadRequest, Receipt,
-    SendMessage, SyncReply, SyncRequest, Target, Typing, TypingRequest, UserId, events,
+    ConversationId, ConversationRef, ErrorCode, HistoryRequest, Message, ReactionCount,
+    ReadRequest, Receipt, SendMessage, SyncReply, SyncRequest, Target, Typing, TypingRequest,
+    UserId, events,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -485,6 +486,39 @@ pub(super) async fn audience(
         .filter(|user| *user != *caller)
         .collect();
     Ok((conversation.id(), others))
+}
+
+/// How far one member has read.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadPosition {
+    /// The member.
+    pub user: String,
+    /// The last seq they read.
+    pub seq: i64,
+}
+
+/// `{reads}`: the answer of [`reads`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Reads {
+    /// The other members who read anything, by user id.
+    pub reads: Vec<ReadPosition>,
+}
+
+/// `conversation:reads` and `GET /conversations/{id}/reads`: how far the other members
+/// have read, as their receipts told (so a client shows them again after a reload): none
+/// in a direct conversation with a block either way, as no receipt crosses one.
+pub async fn reads(
+    chat: &Chat,
+    caller: &UserId,
+    request: ConversationRef,
+) -> Result<Reads, ChatError> {
+    let (id, others) = audience(chat, caller, &request.conversation).await?;
+    let reads = membership::cursors_in(&chat.db, id.as_str(), &others)
+        .await?
+        .into_iter()
+        .map(|(user, seq)| ReadPosition { user, seq })
+        .collect();
+    Ok(Reads { reads })
 }
 
 /// A conversation as listed to its member.

@@ -3,9 +3,11 @@
 //! `chat/groups.rs`; these functions only read and write, and take any connection so the
 //! caller can run several of them in one transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use confab_entities::{GroupRole, conversation, group, group_member, message, read_cursor};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -248,4 +250,46 @@ pub async fn delete(db: &impl ConnectionTrait, group_id: &str) -> Result<(), DbE
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Public groups whose name contains `text` (case-insensitive; all when empty), by name,
+/// a page at a time, each with its member count.
+pub async fn public(
+    db: &DatabaseConnection,
+    text: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<(group::Model, i64)>, DbErr> {
+    let mut query = group::Entity::find().filter(group::Column::Public.eq(true));
+    if !text.is_empty() {
+        let pattern =
+            LikeExpr::new(format!("%{}%", super::like_escaped(&text.to_lowercase()))).escape('\\');
+        query = query.filter(Expr::expr(Func::lower(Expr::col(group::Column::Name))).like(pattern));
+    }
+    let found = query
+        .order_by_asc(group::Column::Name)
+        .order_by_asc(group::Column::Id)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let ids: Vec<&str> = found.iter().map(|group| group.id.as_str()).collect();
+    let counts: HashMap<String, i64> = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::GroupId)
+        .column_as(group_member::Column::UserId.count(), "members")
+        .filter(group_member::Column::GroupId.is_in(ids))
+        .group_by(group_member::Column::GroupId)
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(found
+        .into_iter()
+        .map(|group| {
+            let members = counts.get(&group.id).copied().unwrap_or(0);
+            (group, members)
+        })
+        .collect())
 }

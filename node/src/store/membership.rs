@@ -11,7 +11,7 @@ use confab_entities::{
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QuerySelect,
+    QueryOrder, QuerySelect,
 };
 
 /// The user's role in the group, if a member.
@@ -364,6 +364,26 @@ pub async fn read_cursors_of(
         .into_iter()
         .map(|cursor| (cursor.conversation_id, cursor.seq))
         .collect())
+}
+
+/// The read cursors of `users` in the conversation `conversation_id` (those with one).
+pub async fn cursors_in(
+    db: &DatabaseConnection,
+    conversation_id: &str,
+    users: &[String],
+) -> Result<Vec<(String, i64)>, DbErr> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    read_cursor::Entity::find()
+        .select_only()
+        .columns([read_cursor::Column::UserId, read_cursor::Column::Seq])
+        .filter(read_cursor::Column::ConversationId.eq(conversation_id))
+        .filter(read_cursor::Column::UserId.is_in(users))
+        .order_by_asc(read_cursor::Column::UserId)
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 /// For each of `user_id`'s conversations with any, how many messages they have not read:

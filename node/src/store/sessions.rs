@@ -77,8 +77,8 @@ pub async fn rotate(
     Ok(updated.rows_affected == 1)
 }
 
-/// Revokes the user's live sessions for `reason`: `only` that one if given, else all but
-/// `except`. Returns how many it revoked.
+/// Revokes the user's live sessions (not revoked, not expired) for `reason`: `only` that
+/// one if given, else all but `except`. Returns how many it revoked.
 pub async fn revoke(
     db: &impl ConnectionTrait,
     user_id: &str,
@@ -86,11 +86,13 @@ pub async fn revoke(
     except: Option<&str>,
     reason: RevokedReason,
 ) -> Result<u64, DbErr> {
+    let now = Utc::now();
     let mut update = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
         .col_expr(session::Column::RevokedReason, Expr::value(reason))
         .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::RevokedAt.is_null());
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now));
     if let Some(only) = only {
         update = update.filter(session::Column::Id.eq(only));
     }

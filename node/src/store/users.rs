@@ -75,7 +75,8 @@ pub async fn search(
         .await
 }
 
-/// Which of `ids` name a user.
+/// Which of `ids` name a user whose account was not deleted (nobody writes to, or adds,
+/// a deleted account).
 pub async fn existing(db: &impl ConnectionTrait, ids: &[&str]) -> Result<Vec<String>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -84,6 +85,7 @@ pub async fn existing(db: &impl ConnectionTrait, ids: &[&str]) -> Result<Vec<Str
         .select_only()
         .column(user::Column::Id)
         .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .filter(user::Column::DeletedAt.is_null())
         .into_tuple()
         .all(db)
         .await

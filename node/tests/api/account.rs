@@ -187,6 +187,11 @@ async fn profiles_refuse_names_that_pass_for_others_and_take_image_avatars(backe
             .status(),
         StatusCode::NOT_FOUND
     );
+    let same = patch_me(&app, &alice, json!({"avatar": other["id"]})).await;
+    assert_eq!(
+        body(same, StatusCode::OK).await["user"]["avatar"],
+        other["id"]
+    );
     let cleared = patch_me(&app, &alice, json!({"avatar": null})).await;
     assert_eq!(
         body(cleared, StatusCode::OK).await["user"]["avatar"],
@@ -315,7 +320,8 @@ async fn deleting_an_account_erases_it_and_keeps_its_messages(backend: Backend) 
         .request("message:send", send(&bob, "remember me", "m1"))
         .await
         .unwrap();
-    drop(socket);
+    socket.close();
+    let mut bobs = crate::chat::connect_routed(&app.address, &bob).await;
 
     let wrong = call(
         &app,
@@ -401,6 +407,14 @@ async fn deleting_an_account_erases_it_and_keeps_its_messages(backend: Backend) 
     .await;
     assert_eq!(group["group"]["owner"], bob.id.as_str());
     assert_eq!(group["group"]["members"].as_array().unwrap().len(), 1);
+    // Bob was told the contact ended; nobody writes to a deleted account.
+    let told = bobs.next("contact:updated").await.unwrap();
+    assert_eq!(told["user"]["id"], alice.id.as_str(), "{told}");
+    let refused = bobs
+        .request("message:send", send(&alice, "hello?", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], "not_found", "{refused}");
     // The name is free again.
     app.register("alice").await;
 }

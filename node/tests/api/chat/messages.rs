@@ -18,6 +18,7 @@ on_every_backend!(
     every_backend_stores_exactly_what_was_acknowledged_and_refuses_nul,
     a_repeated_client_msg_id_is_answered_to_the_sender_alone,
     the_conversation_list_is_most_recent_first_with_last_messages_and_pages,
+    the_other_members_read_positions_survive_a_reload,
 );
 
 async fn a_direct_message_reaches_the_recipient_and_the_senders_other_devices(backend: Backend) {
@@ -500,4 +501,82 @@ async fn the_conversation_list_is_most_recent_first_with_last_messages_and_pages
         .await
         .unwrap();
     assert_eq!(bad["error"]["code"], "invalid_request");
+}
+
+/// How far the others read is part of the conversation's state: read over HTTP here, it
+/// is listed (HTTP and Socket.IO) to the other member, never to a stranger, and not
+/// across a block.
+async fn the_other_members_read_positions_survive_a_reload(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (user(&app, "alice").await, user(&app, "bob").await);
+    let carol = user(&app, "carol").await;
+    let mut alices = connect(&app.address, &alice).await;
+    let mut sent = Value::Null;
+    for n in 0..3 {
+        sent = alices
+            .request(
+                "message:send",
+                send(&bob, &format!("m{n}"), &format!("r{n}")),
+            )
+            .await
+            .unwrap();
+    }
+    let conversation = sent["message"]["conversation"].as_str().unwrap();
+    let as_user = |who: &super::User, method: reqwest::Method, path: &str| {
+        app.client
+            .request(
+                method,
+                format!("{}/api/v1/conversations/{conversation}{path}", app.address),
+            )
+            .bearer_auth(&who.token)
+    };
+    let read = as_user(&bob, reqwest::Method::POST, "/read")
+        .json(&json!({"seq": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), reqwest::StatusCode::NO_CONTENT);
+    let receipt = alices.next("receipt").await.unwrap();
+    assert_eq!(receipt["seq"], 2);
+
+    let reads = as_user(&alice, reqwest::Method::GET, "/reads")
+        .send()
+        .await
+        .unwrap();
+    let reads: Value = reads.json().await.unwrap();
+    assert_eq!(reads, json!({"reads": [{"user": bob.id, "seq": 2}]}));
+    let over_socket = alices
+        .request("conversation:reads", json!({"conversation": conversation}))
+        .await
+        .unwrap();
+    assert_eq!(over_socket["reads"], reads["reads"]);
+    let stranger = as_user(&carol, reqwest::Method::GET, "/reads")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), reqwest::StatusCode::NOT_FOUND);
+    let too_far = as_user(&bob, reqwest::Method::POST, "/read")
+        .json(&json!({"seq": 9}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_far.status(), reqwest::StatusCode::BAD_REQUEST);
+
+    // Through the API, which tells the node's block cache.
+    let block = app
+        .client
+        .put(format!("{}/api/v1/blocks/{}", app.address, alice.id))
+        .bearer_auth(&bob.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(block.status().is_success());
+    let blocked: Value = as_user(&alice, reqwest::Method::GET, "/reads")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(blocked, json!({"reads": []}));
 }

@@ -41,6 +41,7 @@ on_every_backend!(
     the_role_matrix_decides_who_may_manage_a_group,
     public_groups_are_joinable_and_private_ones_invisible,
     an_owner_leaving_hands_over_and_the_last_member_dissolves,
+    the_directory_finds_public_groups_by_name_and_leaves_private_ones_out,
 );
 
 /// One management request of the matrix.
@@ -544,4 +545,72 @@ async fn only_contacts_are_added_and_nobody_is_buried_in_groups() {
         error_code(limited, StatusCode::TOO_MANY_REQUESTS).await,
         "rate_limited"
     );
+}
+
+async fn the_directory_finds_public_groups_by_name_and_leaves_private_ones_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let [alice, bob] = friends(&app, ["alice", "bob"]).await;
+    let [carol] = users(&app, ["carol"]).await;
+    let mut ids = Vec::new();
+    for (name, public) in [
+        ("Rust fans", true),
+        ("rustaceans_", true),
+        ("Rust secret", false),
+        ("Go", true),
+    ] {
+        let body = json!({"name": name, "members": [bob.id], "public": public});
+        let reply = call(&app, &alice, Method::POST, "/groups", Some(body)).await;
+        ids.push(self::body(reply, StatusCode::CREATED).await["group"]["id"].clone());
+    }
+    let found = call(&app, &carol, Method::GET, "/groups/public?q=RUST", None).await;
+    let found = body(found, StatusCode::OK).await;
+    assert_eq!(
+        found["groups"],
+        json!([
+            {"id": ids[0], "name": "Rust fans", "members": 2},
+            {"id": ids[1], "name": "rustaceans_", "members": 2},
+        ])
+    );
+    // The LIKE wildcards are literal.
+    let literal = body(
+        call(&app, &carol, Method::GET, "/groups/public?q=s_", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(literal["groups"].as_array().unwrap().len(), 1, "{literal}");
+    let page = body(
+        call(
+            &app,
+            &carol,
+            Method::GET,
+            "/groups/public?limit=1&offset=1",
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["groups"][0]["name"], "Rust fans");
+    let bad = call(&app, &carol, Method::GET, "/groups/public?limit=0", None).await;
+    assert_eq!(
+        error_code(bad, StatusCode::BAD_REQUEST).await,
+        "invalid_request"
+    );
+
+    // Found, then joined; the same over Socket.IO.
+    let joined = call(
+        &app,
+        &carol,
+        Method::POST,
+        &format!("/groups/{}/join", ids[0].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(joined.status(), StatusCode::OK);
+    let mut socket = connect(&app, &carol).await;
+    let over_socket = socket
+        .request("group:directory", json!({"q": "fans"}))
+        .await
+        .unwrap();
+    assert_eq!(over_socket["groups"][0]["members"], 3, "{over_socket}");
 }
