@@ -27,7 +27,7 @@ use super::auth::{check_new_password, valid_display_name};
 use super::caller::Authenticated;
 use crate::auth::{hash_password, verify_password};
 use crate::chat::users::UserView;
-use crate::chat::{Chat, ChatError, attachments, contacts, conversations, groups};
+use crate::chat::{Chat, ChatError, attachments, contacts, conversations, groups, hooks};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::users::{self, Privacy, ProfileChange};
@@ -215,6 +215,7 @@ async fn delete(
     leave_every_group(&state.chat, &caller.user_id).await?;
     drop_every_contact(&state.chat, &caller.user_id).await?;
     users::erase(&state.db, &caller.user_id).await?;
+    hooks::user_deleted(&state.chat, &caller.user_id);
     if let Some(avatar) = user.avatar {
         attachments::remove(&state.chat, &[avatar]).await;
     }

@@ -114,6 +114,14 @@ pub fn user_registered(chat: &Chat, user: &UserView) {
     }
 }
 
+/// An account was deleted: integrations forget what they keep of it (device tokens for
+/// pushes, say).
+pub fn user_deleted(chat: &Chat, user_id: &str) {
+    if let Some(hooks) = &chat.webhooks {
+        hooks.emit("user.deleted", json!({"user": {"id": user_id}}));
+    }
+}
+
 /// A group was created or changed (`group`), or dissolved (`{id, dissolved: true}`).
 pub fn group_changed(chat: &Chat, group: &impl Serialize) {
     if let Some(hooks) = &chat.webhooks {

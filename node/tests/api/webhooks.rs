@@ -202,6 +202,22 @@ async fn offline_recipients_are_pushed_and_integrations_told_with_signed_events(
         .map(|event| event["data"]["message_id"].clone())
         .collect();
     assert_eq!(pushes, [first_id]);
+
+    // A deleted account is told, so that integrations forget it.
+    let deleted = app
+        .client
+        .delete(format!("{}/api/v1/me", app.address))
+        .bearer_auth(&bob.token)
+        .json(&json!({"password": confab_testkit::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), reqwest::StatusCode::NO_CONTENT);
+    let gone = receiver
+        .wait_for("user.deleted", |event| event["type"] == "user.deleted")
+        .await;
+    assert_signed(&gone);
+    assert_eq!(gone.json()["data"], json!({"user": {"id": bob.id}}));
 }
 
 #[actix_web::test]
