@@ -88,7 +88,7 @@ async fn delete_message(
     let (conversation, seq) = path.into_inner();
     let request = MessageRef { conversation, seq };
     let message = moderation::delete_message(&state.chat, &admin, request).await?;
-    Ok(HttpResponse::Ok().json(json!({"message": message})))
+    Ok(HttpResponse::Ok().json(json!({"ok": true, "message": message})))
 }
 
 async fn dissolve(

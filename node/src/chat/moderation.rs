@@ -12,13 +12,13 @@
 //!   it succeeded.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use confab_entities::{ReportStatus, RevokedReason, audit_entry, report, user};
-use confab_protocol::chat::{ConversationId, GroupId, MessageRef, UserId};
+use confab_entities::{ReportStatus, RevokedReason, audit_entry, message, report, user};
+use confab_protocol::chat::{ConversationId, GroupId, Message, MessageRef, UserId};
 use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::conversations::accessible;
+use super::conversations::{accessible, view};
 use super::groups::{self, GroupView};
 use super::users::UserView;
 use super::{Chat, ChatError, changes};
@@ -110,6 +110,9 @@ pub async fn find_users(
 ) -> Result<Vec<AdminUserView>, ChatError> {
     let limit = page_size(query.limit)?;
     let text = query.q.unwrap_or_default();
+    if text.chars().count() > 64 {
+        return Err(ChatError::invalid("q has at most 64 characters"));
+    }
     let found = store::find_users(&chat.db, text.trim(), query.offset.unwrap_or(0), limit).await?;
     Ok(found.into_iter().map(AdminUserView::from).collect())
 }
@@ -126,9 +129,16 @@ pub async fn set_disabled(
             "administrators cannot disable themselves",
         ));
     }
+    let current = || async {
+        match users::by_id(&chat.db, user_id).await? {
+            Some(user) if user.deleted_at.is_none() => Ok(AdminUserView::from(user)),
+            _ => Err(ChatError::not_found("no such user")),
+        }
+    };
     let txn = chat.db.begin().await?;
     if !store::set_disabled(&txn, user_id, disabled).await? {
-        return Err(ChatError::not_found("no such user"));
+        // Already so (nothing to record), or no such account.
+        return current().await;
     }
     if disabled {
         crate::store::sessions::revoke(&txn, user_id, None, None, RevokedReason::Disabled).await?;
@@ -146,10 +156,7 @@ pub async fn set_disabled(
     };
     store::record(&txn, audit).await?;
     txn.commit().await?;
-    let user = users::by_id(&chat.db, user_id)
-        .await?
-        .ok_or_else(|| ChatError::not_found("no such user"))?;
-    Ok(user.into())
+    current().await
 }
 
 /// Deletes any message, as a moderator (the members are told as for any deletion).
@@ -157,9 +164,14 @@ pub async fn delete_message(
     chat: &Chat,
     admin: &Admin,
     request: MessageRef,
-) -> Result<confab_protocol::chat::Message, ChatError> {
+) -> Result<Message, ChatError> {
     let target_id = format!("{}/{}", request.conversation.as_str(), request.seq);
+    let target = message_at(chat, &request.conversation, request.seq).await?;
     let deleted = changes::delete_as_admin(chat, &admin.0, request).await?;
+    if target.deleted_at.is_some() {
+        // Deleted before: the answer is that deletion, and nothing new happened.
+        return Ok(deleted);
+    }
     let audit = Audit {
         actor: admin.0.to_string(),
         action: "message.delete",
@@ -224,11 +236,15 @@ pub struct ReportView {
     pub resolved_by: Option<String>,
     /// The administrator's note.
     pub resolution: Option<String>,
+    /// The reported message as it is now (a tombstone once deleted; `null` once expired
+    /// or dissolved with its group), so that administrators see what was reported.
+    pub message: Option<Message>,
 }
 
-impl From<report::Model> for ReportView {
-    fn from(report: report::Model) -> Self {
+impl ReportView {
+    fn new(report: report::Model, message: Option<message::Model>) -> Self {
         Self {
+            message: message.map(view),
             id: report.id,
             reporter: report.reporter_id,
             conversation: report.conversation_id,
@@ -240,6 +256,14 @@ impl From<report::Model> for ReportView {
             resolved_by: report.resolved_by,
             resolution: report.resolution,
         }
+    }
+
+    /// `report` with its message as it is now.
+    async fn of(chat: &Chat, report: report::Model) -> Result<Self, ChatError> {
+        let message =
+            crate::store::changes::message_at(&chat.db, &report.conversation_id, report.seq)
+                .await?;
+        Ok(Self::new(report, message))
     }
 }
 
@@ -256,17 +280,30 @@ pub async fn report(
         )));
     }
     let conversation = accessible(chat, caller, &request.conversation).await?;
-    crate::store::changes::message_at(&chat.db, conversation.id().as_str(), request.seq)
-        .await?
-        .ok_or_else(|| ChatError::not_found("no such message"))?;
+    let message = message_at(chat, &conversation.id(), request.seq).await?;
+    if message.deleted_at.is_some() {
+        return Err(ChatError::not_found("no such message"));
+    }
     let new = NewReport {
         reporter_id: caller.to_string(),
         conversation_id: conversation.id().into(),
         seq: request.seq,
         reason: reason.to_owned(),
     };
+    let report = store::insert_report(&chat.db, new).await?;
     metrics::counter!("confab_reports_total").increment(1);
-    Ok(store::insert_report(&chat.db, new).await?.into())
+    Ok(ReportView::new(report, Some(message)))
+}
+
+/// The message (not an edit or deletion) at `seq` of `conversation`, or `not_found`.
+async fn message_at(
+    chat: &Chat,
+    conversation: &ConversationId,
+    seq: i64,
+) -> Result<message::Model, ChatError> {
+    crate::store::changes::message_at(&chat.db, conversation.as_str(), seq)
+        .await?
+        .ok_or_else(|| ChatError::not_found("no such message"))
 }
 
 /// Which reports to list.
@@ -299,10 +336,12 @@ pub async fn reports(
     let limit = page_size(query.limit)?;
     let status = query.status.unwrap_or(ReportStatus::Open);
     let found = store::reports(&chat.db, status, query.after.as_deref(), limit).await?;
-    Ok(ReportPage {
-        next: next_cursor(&found, limit, |report| &report.id),
-        reports: found.into_iter().map(ReportView::from).collect(),
-    })
+    let next = next_cursor(&found, limit, |report| &report.id);
+    let mut reports = Vec::with_capacity(found.len());
+    for report in found {
+        reports.push(ReportView::of(chat, report).await?);
+    }
+    Ok(ReportPage { reports, next })
 }
 
 /// How an administrator closes a report.
@@ -325,7 +364,10 @@ pub async fn resolve(
     if resolution.status == ReportStatus::Open {
         return Err(ChatError::invalid("status is resolved or dismissed"));
     }
-    let note = resolution.note.map(|note| note.trim().to_owned());
+    let note = resolution
+        .note
+        .map(|note| note.trim().to_owned())
+        .filter(|note| !note.is_empty());
     if note
         .as_ref()
         .is_some_and(|note| note.chars().count() > MAX_REASON)
@@ -347,7 +389,7 @@ pub async fn resolve(
     };
     store::record(&txn, audit).await?;
     txn.commit().await?;
-    Ok(closed.into())
+    ReportView::of(chat, closed).await
 }
 
 /// An entry of the audit log.

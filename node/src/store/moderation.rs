@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use confab_entities::{ReportStatus, audit_entry, report, user};
-use sea_orm::sea_query::{Expr, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -66,24 +66,31 @@ pub async fn set_admin(db: &impl ConnectionTrait, id: &str, admin: bool) -> Resu
     Ok(updated.rows_affected == 1)
 }
 
-/// Disables (or enables again) the account `id`; false if there is no such account.
+/// Disables the enabled account `id` (or enables the disabled one again); false if there
+/// is no such account in the other state.
 pub async fn set_disabled(
     db: &impl ConnectionTrait,
     id: &str,
     disabled: bool,
 ) -> Result<bool, DbErr> {
     let at = disabled.then(Utc::now);
+    let in_other_state = if disabled {
+        user::Column::DisabledAt.is_null()
+    } else {
+        user::Column::DisabledAt.is_not_null()
+    };
     let updated = user::Entity::update_many()
         .col_expr(user::Column::DisabledAt, Expr::value(at))
         .filter(user::Column::Id.eq(id))
         .filter(user::Column::DeletedAt.is_null())
+        .filter(in_other_state)
         .exec(db)
         .await?;
     Ok(updated.rows_affected == 1)
 }
 
-/// Accounts whose username or display name contains `text` (any account when empty), in
-/// username order, a page at a time.
+/// Accounts whose username or display name contains `text`, whatever the case (any
+/// account when empty), in username order, a page at a time.
 pub async fn find_users(
     db: &impl ConnectionTrait,
     text: &str,
@@ -92,12 +99,13 @@ pub async fn find_users(
 ) -> Result<Vec<user::Model>, DbErr> {
     let mut query = user::Entity::find();
     if !text.is_empty() {
-        let escaped = super::like_escaped(text);
+        let escaped = super::like_escaped(&text.to_lowercase());
         let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
+        let lower = |column: user::Column| Expr::expr(Func::lower(Expr::col(column)));
         query = query.filter(
             Condition::any()
-                .add(user::Column::Username.like(pattern()))
-                .add(user::Column::DisplayName.like(pattern())),
+                .add(lower(user::Column::Username).like(pattern()))
+                .add(lower(user::Column::DisplayName).like(pattern())),
         );
     }
     query

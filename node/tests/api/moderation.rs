@@ -143,6 +143,31 @@ async fn a_disabled_account_is_shut_out_everywhere_until_enabled(backend: Backen
     .await;
     let disabled = body(disabled, StatusCode::OK).await;
     assert!(disabled["user"]["disabled_at"].is_string(), "{disabled}");
+    // Again: nothing changes, and nothing more is recorded.
+    let again = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/admin/users/{}/disable", bob.id),
+        None,
+    )
+    .await;
+    assert_eq!(
+        body(again, StatusCode::OK).await["user"]["disabled_at"],
+        disabled["user"]["disabled_at"]
+    );
+    let herself = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/admin/users/{}/disable", admin.id),
+        None,
+    )
+    .await;
+    assert_eq!(
+        error_code(herself, StatusCode::BAD_REQUEST).await,
+        "invalid_request"
+    );
 
     let me = call(&app, &bob, Method::GET, "/me", None).await;
     assert_eq!(
@@ -251,6 +276,19 @@ async fn admins_delete_any_message_and_dissolve_any_group(backend: Backend) {
         let told = daves.next("message:deleted").await.unwrap();
         assert_eq!(told["target"], message["seq"]);
     }
+    // Deleting it again answers the same deletion and records nothing.
+    let again = call(
+        &app,
+        &admin,
+        Method::DELETE,
+        &path(&direct["message"]),
+        None,
+    )
+    .await;
+    assert_eq!(
+        body(again, StatusCode::OK).await["message"]["target"],
+        direct["message"]["seq"]
+    );
     let missing = json!({"conversation": direct["message"]["conversation"], "seq": 99});
     let reply = call(&app, &admin, Method::DELETE, &path(&missing), None).await;
     assert_eq!(error_code(reply, StatusCode::NOT_FOUND).await, "not_found");
@@ -269,8 +307,13 @@ async fn admins_delete_any_message_and_dissolve_any_group(backend: Backend) {
     let gone = call(&app, &carol, Method::GET, &format!("/groups/{group}"), None).await;
     assert_eq!(error_code(gone, StatusCode::NOT_FOUND).await, "not_found");
     assert_eq!(
-        audit_actions(&app, &admin).await[..3],
-        ["group.dissolve", "message.delete", "message.delete"]
+        audit_actions(&app, &admin).await,
+        [
+            "group.dissolve",
+            "message.delete",
+            "message.delete",
+            "admin.grant"
+        ]
     );
 }
 
@@ -383,6 +426,32 @@ async fn readers_report_messages_and_admins_close_the_reports_on_the_record(back
     assert_eq!(closed["report"]["resolution"], "handled");
     let again = call(&app, &admin, Method::POST, &path, Some(close("resolved"))).await;
     assert_eq!(error_code(again, StatusCode::NOT_FOUND).await, "not_found");
+    let reopen = format!("/admin/reports/{}/resolve", ids[1]);
+    let reopen = call(&app, &admin, Method::POST, &reopen, Some(close("open"))).await;
+    assert_eq!(
+        error_code(reopen, StatusCode::BAD_REQUEST).await,
+        "invalid_request"
+    );
+    let too_many = call(&app, &admin, Method::GET, "/admin/reports?limit=201", None).await;
+    assert_eq!(
+        error_code(too_many, StatusCode::BAD_REQUEST).await,
+        "invalid_request"
+    );
+
+    // A deleted message can no longer be reported.
+    let mut deletion = sent["message"].clone();
+    deletion = json!({"conversation": deletion["conversation"], "seq": deletion["seq"]});
+    let deleted = alices.request("message:delete", deletion).await.unwrap();
+    assert_eq!(deleted["ok"], true, "{deleted}");
+    let late = call(
+        &app,
+        &bob,
+        Method::POST,
+        "/reports",
+        Some(report("gone", seq)),
+    )
+    .await;
+    assert_eq!(error_code(late, StatusCode::NOT_FOUND).await, "not_found");
     let dismissed = body(
         call(
             &app,
