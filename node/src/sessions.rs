@@ -28,14 +28,15 @@ use sea_orm::{DatabaseConnection, DbErr};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::node::{EndSessions, NodeActor};
 use crate::auth::{SessionEnd, TokenError, Tokens, Verified};
 use crate::error::ApiError;
-use crate::store::sessions as store;
+use crate::store::sessions::{self as store, EndedBy};
 
 /// How far back each sweep looks beyond the last one: covers the clocks of two nodes
 /// disagreeing, and a sweep that ran late.
 const SWEEP_OVERLAP: Duration = Duration::from_secs(30);
+/// Ended sessions one query of a sweep reads.
+const SWEEP_PAGE: u64 = 1000;
 
 /// Why a token or session was not accepted.
 #[derive(Debug)]
@@ -233,10 +234,11 @@ impl Sessions {
     }
 
     /// Every `every`, until `shutdown`: finds the sessions that ended since the last look
-    /// (revoked on any node, or expired) and has `node` close their sockets here.
+    /// (revoked on any node, or expired), a page at a time until none is left, and has
+    /// `node` close their sockets here.
     pub async fn sweep_ended(
         self,
-        node: actix::Addr<NodeActor>,
+        node: actix::Recipient<EndSessions>,
         every: Duration,
         shutdown: CancellationToken,
     ) {
@@ -246,24 +248,55 @@ impl Sessions {
         let mut since = Utc::now() - overlap;
         while shutdown.run_until_cancelled(rounds.tick()).await.is_some() {
             let started = Utc::now();
-            match store::ended_since(&self.db, since).await {
-                Ok(ended) => {
-                    let mut by_user: HashMap<String, Vec<(String, SessionEnd)>> = HashMap::new();
-                    for (session, user, reason) in ended {
-                        by_user
-                            .entry(user)
-                            .or_default()
-                            .push((session, SessionEnd::of(reason)));
-                    }
-                    if !by_user.is_empty() {
-                        node.do_send(EndSessions { by_user });
-                    }
-                    since = started - overlap;
+            let mut swept = true;
+            for by in [EndedBy::Revocation, EndedBy::Expiry] {
+                if let Err(error) = self.sweep(&node, by, since).await {
+                    tracing::warn!(%error, "could not look for ended sessions");
+                    swept = false;
                 }
-                Err(error) => tracing::warn!(%error, "could not look for ended sessions"),
+            }
+            if swept {
+                since = started - overlap;
             }
         }
     }
+
+    /// Tells `node` of every session that ended by `by` since `since`.
+    async fn sweep(
+        &self,
+        node: &actix::Recipient<EndSessions>,
+        by: EndedBy,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let mut after = None;
+        loop {
+            let page = store::ended_page(&self.db, by, since, after, SWEEP_PAGE).await?;
+            let full = page.len() as u64 == SWEEP_PAGE;
+            after = page.last().map(|last| (last.at, last.id.clone()));
+            let mut by_user: HashMap<String, Vec<(String, SessionEnd)>> = HashMap::new();
+            for ended in page {
+                by_user
+                    .entry(ended.user_id)
+                    .or_default()
+                    .push((ended.id, SessionEnd::of(ended.reason)));
+            }
+            if !by_user.is_empty() {
+                node.do_send(EndSessions { by_user });
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Sessions that ended (found by [`Sessions::sweep_ended`]), by user: close their sockets
+/// on this node.
+#[derive(Debug, actix::Message)]
+#[rtype(result = "()")]
+pub struct EndSessions {
+    /// Each user's ended sessions, with why they ended.
+    pub by_user: HashMap<String, Vec<(String, SessionEnd)>>,
 }
 
 /// Why `session` no longer admits its tokens, if it does not.

@@ -8,6 +8,8 @@
 //! client that syncs right after connecting misses nothing: whatever is stored after its
 //! `sync` read reaches it live.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confab_protocol::chat::{ConversationUpdated, ErrorBody, Message, UserId, events};
@@ -35,11 +37,22 @@ use crate::store::membership;
 const ROUTING_WAIT: Duration = Duration::from_secs(5);
 
 /// The chat's Socket.IO namespace.
-#[derive(Debug)]
 pub struct ChatNamespace {
     chat: Chat,
     /// Each user's presence announcements, in order.
     turns: presence::Turns,
+    /// A socket lives as long as its session (see `sessions`), but CONNECT checks only
+    /// the token: the session is asked for at once, and until the answer comes the
+    /// socket's events wait here, then run in order, or are dropped if it has ended.
+    waiting: Waiting,
+}
+
+impl std::fmt::Debug for ChatNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatNamespace")
+            .field("chat", &self.chat)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChatNamespace {
@@ -48,8 +61,23 @@ impl ChatNamespace {
         Self {
             chat,
             turns: presence::Turns::default(),
+            waiting: Arc::default(),
         }
     }
+}
+
+/// The waiting events of socket `id`, which no longer waits: if its session lives, the
+/// socket is forgotten here; if not, it stays, to drop whatever else it sends.
+fn stop_waiting(waiting: &Waiting, id: &Sid, lives: bool) -> Vec<Event> {
+    let mut waiting = waiting
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let early = if lives {
+        waiting.remove(id).flatten()
+    } else {
+        waiting.get_mut(id).and_then(Option::take)
+    };
+    early.unwrap_or_default()
 }
 
 /// The user a socket was authorised as (checked at CONNECT).
@@ -71,20 +99,57 @@ fn verified_of(socket: &Socket) -> Verified {
     }
 }
 
-/// A socket lives as long as its session (see `sessions`): one whose session has ended
-/// already is told why and disconnected at once; later ends are found by the sweep.
-fn close_if_ended(chat: &Chat, socket: &Socket) {
-    let (sessions, socket, verified) = (chat.sessions.clone(), socket.clone(), verified_of(socket));
-    chat.pending.spawn(async move {
-        let end = match sessions.live(&verified).await {
-            Ok(()) => return,
-            Err(Refused::Ended(end)) => end,
-            Err(Refused::Token(_)) => SessionEnd::Revoked,
-            Err(Refused::Database(error)) => {
-                return tracing::warn!(%error, "could not check a new socket's session");
-            }
+/// Most events a new socket may send before its session is confirmed; past it, they are
+/// dropped (no client sends that many in the moment the check takes).
+const MAX_EARLY_EVENTS: usize = 64;
+
+/// The events of the sockets whose session check has not answered yet, in arrival order;
+/// `None` for a socket whose session turned out to have ended (until it is gone, what it
+/// sends is dropped).
+type Waiting = Arc<Mutex<HashMap<Sid, Option<Vec<Event>>>>>;
+
+/// Whether the session of a new socket lives. One whose session has ended already is told
+/// why and disconnected. A database that cannot answer lets the socket in (the sweep
+/// still ends it if it must).
+async fn session_lives(chat: &Chat, socket: &Socket) -> bool {
+    let end = match chat.sessions.live(&verified_of(socket)).await {
+        Ok(()) => return true,
+        Err(Refused::Ended(end)) => end,
+        Err(Refused::Token(_)) => SessionEnd::Revoked,
+        Err(Refused::Database(error)) => {
+            tracing::warn!(%error, "could not check a new socket's session");
+            return true;
+        }
+    };
+    socket.disconnect_after(Duration::ZERO, farewell(end));
+    false
+}
+
+/// Hands `event` of `socket` to its operation (see the module's documentation).
+fn handle(chat: &Chat, socket: &Socket, event: Event) {
+    let chat = chat.clone();
+    // Asked now, in order after the socket's UserConnected.
+    let routed = (event.name == events::SYNC).then(|| {
+        chat.node.send(WhenRouted {
+            user_id: user_of(socket).to_string(),
+            socket_id: socket.id().clone(),
+        })
+    });
+    let socket = socket.clone();
+    actix::spawn(async move {
+        if let Some(routed) = routed {
+            let _ = tokio::time::timeout(ROUTING_WAIT, routed).await;
+        }
+        let Event {
+            name, args, ack, ..
+        } = event;
+        let payload = args.into_iter().next().unwrap_or(Value::Null);
+        let reply = Reply {
+            socket: &socket,
+            ack,
+            event: &name,
         };
-        socket.disconnect_after(Duration::ZERO, farewell(end));
+        dispatch(&chat, reply, payload).await;
     });
 }
 
@@ -120,7 +185,20 @@ impl NamespaceHandler for ChatNamespace {
     }
 
     fn on_connect(&self, socket: &Socket) {
-        close_if_ended(&self.chat, socket);
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(socket.id().clone(), Some(Vec::new()));
+        let (chat, waiting, checked) = (self.chat.clone(), self.waiting.clone(), socket.clone());
+        self.chat.pending.spawn(async move {
+            let lives = session_lives(&chat, &checked).await;
+            let early = stop_waiting(&waiting, checked.id(), lives);
+            if lives {
+                for event in early {
+                    handle(&chat, &checked, event);
+                }
+            }
+        });
         let user_id = user_of(socket);
         // Sent now, in order with the SocketGone of the same socket.
         let first = self.chat.node.send(UserConnected {
@@ -153,34 +231,27 @@ impl NamespaceHandler for ChatNamespace {
     }
 
     fn on_event(&self, socket: &Socket, event: Event) {
-        let chat = self.chat.clone();
-        // Asked now, in order after the socket's UserConnected (see the module's
-        // documentation).
-        let routed = (event.name == events::SYNC).then(|| {
-            self.chat.node.send(WhenRouted {
-                user_id: user_of(socket).to_string(),
-                socket_id: socket.id().clone(),
-            })
-        });
-        let socket = socket.clone();
-        actix::spawn(async move {
-            if let Some(routed) = routed {
-                let _ = tokio::time::timeout(ROUTING_WAIT, routed).await;
+        let event = {
+            let mut waiting = self
+                .waiting
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match waiting.get_mut(socket.id()) {
+                Some(Some(early)) if early.len() < MAX_EARLY_EVENTS => return early.push(event),
+                Some(_) => {
+                    return metrics::counter!("confab_early_events_dropped_total").increment(1);
+                }
+                None => event,
             }
-            let Event {
-                name, args, ack, ..
-            } = event;
-            let payload = args.into_iter().next().unwrap_or(Value::Null);
-            let reply = Reply {
-                socket: &socket,
-                ack,
-                event: &name,
-            };
-            dispatch(&chat, reply, payload).await;
-        });
+        };
+        handle(&self.chat, socket, event);
     }
 
     fn on_disconnect(&self, socket: &Socket, _reason: DisconnectReason) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(socket.id());
         let user_id = user_of(socket);
         let last = self.chat.node.send(SocketGone {
             user_id: user_id.to_string(),

@@ -232,7 +232,7 @@ impl Application {
             ),
         };
         actix_web::rt::spawn(chat.sessions.clone().sweep_ended(
-            node.clone(),
+            node.clone().recipient(),
             Duration::from_millis(settings.session_sweep_ms),
             shutdown.clone(),
         ));

@@ -26,10 +26,10 @@ use self::bridge::Subscriptions;
 use self::routes::Routes;
 use super::registry::Registry;
 use super::user::{CloseSessions, Deliver};
-use crate::auth::SessionEnd;
 use crate::chat::blocks::Blocks;
 use crate::engineio::Sid;
 use crate::pending::Pending;
+use crate::sessions::EndSessions;
 use crate::socketio::Socket;
 use crate::telemetry;
 
@@ -516,15 +516,6 @@ impl Handler<OnlineAnywhere> for NodeActor {
             }
         })
     }
-}
-
-/// Sessions that ended (found by [`crate::sessions::Sessions::sweep_ended`]), by user:
-/// close their sockets here.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct EndSessions {
-    /// Each user's ended sessions, with why they ended.
-    pub by_user: HashMap<String, Vec<(String, SessionEnd)>>,
 }
 
 impl Handler<EndSessions> for NodeActor {

@@ -5,10 +5,11 @@
 //!   every other session: whoever else held one is logged out everywhere.
 //! - An avatar is an image the user uploaded (`POST /uploads`); once set, any signed-in
 //!   user may download it, and the previous one is deleted.
-//! - Deleting an account asks for the password, then leaves every group (an owner hands
-//!   each on, as `leave` does), erases the personal data (username, display name,
-//!   password, avatar, last seen, contacts, requests, blocks, read cursors, sessions'
-//!   devices) and ends every session. The messages stay in their conversations, shown as
+//! - Deleting an account asks for the password, then shuts the account (its sessions
+//!   end; nobody can write to it or add it to a group), leaves every group (an owner hands
+//!   each on, as `leave` does), ends its contacts (both sides are told) and erases the
+//!   personal data (username, display name, password, avatar, last seen, requests,
+//!   blocks, read cursors, sessions' devices). The messages stay in their conversations, shown as
 //!   from "Deleted user": they are part of the other members' history too.
 //! - The export is the user's data as JSON, streamed: profile, privacy, sessions, contacts,
 //!   blocks, groups, and every message the user wrote, read a page at a time, so that a
@@ -212,6 +213,8 @@ async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let user = account(&state, &caller.user_id).await?;
     check_own_password(&state, &req, &user, body.into_inner().password).await?;
+    // First shut the account (no session, no new group or message), then leave.
+    users::mark_deleted(&state.db, &caller.user_id).await?;
     leave_every_group(&state.chat, &caller.user_id).await?;
     drop_every_contact(&state.chat, &caller.user_id).await?;
     users::erase(&state.db, &caller.user_id).await?;

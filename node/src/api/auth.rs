@@ -178,6 +178,7 @@ async fn login(
                 .sessions
                 .start(&user.id, &device(&req, device_name))
                 .await?;
+            let user = admitted(&state, &user.id, &session).await?;
             Ok(HttpResponse::Ok().json(AuthReply {
                 user: user.into(),
                 session,
@@ -196,13 +197,29 @@ async fn refresh(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, session) = state.chat.sessions.refresh(&body.refresh_token).await?;
-    let user = users::by_id(&state.db, &user_id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("session_revoked", "this account is gone"))?;
+    let user = admitted(&state, &user_id, &session).await?;
     Ok(HttpResponse::Ok().json(AuthReply {
         user: user.into(),
         session,
     }))
+}
+
+/// The account of a session just started or refreshed, read again now: an account
+/// disabled or deleted while the login or refresh was under way (after the revocation of
+/// its sessions) has the new session ended at once, so none outlives it.
+async fn admitted(
+    state: &AppState,
+    user_id: &str,
+    session: &Issued,
+) -> Result<confab_entities::user::Model, ApiError> {
+    let (reason, end) = match users::by_id(&state.db, user_id).await? {
+        Some(user) if user.deleted_at.is_none() && user.disabled_at.is_none() => return Ok(user),
+        Some(user) if user.deleted_at.is_none() => (RevokedReason::Disabled, SessionEnd::Disabled),
+        _ => (RevokedReason::Deleted, SessionEnd::Revoked),
+    };
+    let only = Some(session.session_id.as_str());
+    state.chat.sessions.end(user_id, only, None, reason).await?;
+    Err(end.into())
 }
 
 /// `POST /auth/logout`: ends the caller's session; its sockets close on every node.

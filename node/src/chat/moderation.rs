@@ -136,12 +136,14 @@ pub async fn set_disabled(
         }
     };
     let txn = chat.db.begin().await?;
+    if disabled {
+        // Also when disabled already: a login that raced the first disable is ended too.
+        crate::store::sessions::revoke(&txn, user_id, None, None, RevokedReason::Disabled).await?;
+    }
     if !store::set_disabled(&txn, user_id, disabled).await? {
         // Already so (nothing to record), or no such account.
+        txn.commit().await?;
         return current().await;
-    }
-    if disabled {
-        crate::store::sessions::revoke(&txn, user_id, None, None, RevokedReason::Disabled).await?;
     }
     let audit = Audit {
         actor: admin.0.to_string(),

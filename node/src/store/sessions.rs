@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use confab_entities::{RevokedReason, session};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 /// What a new session is made of.
@@ -116,38 +116,72 @@ pub async fn live_of(
         .await
 }
 
-/// Most ended sessions one sweep reads.
-const ENDED_BATCH: u64 = 10_000;
+/// A session that ended, and where the next page of ended sessions starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// The session.
+    pub id: String,
+    /// Its user.
+    pub user_id: String,
+    /// Why it ended (`None`: it expired).
+    pub reason: Option<RevokedReason>,
+    /// When it ended: the page key, with the id.
+    pub at: DateTime<Utc>,
+}
 
-/// Sessions revoked at or after `since`, and those that expired between `since` and now:
-/// `(session, user, reason)`, the reason `None` for an expiry.
-pub async fn ended_since(
+/// Which ended sessions a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// Revoked.
+    Revocation,
+    /// Expired (and not revoked).
+    Expiry,
+}
+
+/// At most `limit` sessions that ended by `by` at or after `since` (and, for expiries,
+/// before now), after the key `after` (an end time and id), in key order.
+pub async fn ended_page(
     db: &impl ConnectionTrait,
+    by: EndedBy,
     since: DateTime<Utc>,
-) -> Result<Vec<(String, String, Option<RevokedReason>)>, DbErr> {
-    let columns = [
-        session::Column::Id,
-        session::Column::UserId,
-        session::Column::RevokedReason,
-    ];
-    let mut ended: Vec<(String, String, Option<RevokedReason>)> = session::Entity::find()
-        .select_only()
-        .columns(columns)
-        .filter(session::Column::RevokedAt.gte(since))
-        .limit(ENDED_BATCH)
-        .into_tuple()
+    after: Option<(DateTime<Utc>, String)>,
+    limit: u64,
+) -> Result<Vec<Ended>, DbErr> {
+    let at = match by {
+        EndedBy::Revocation => session::Column::RevokedAt,
+        EndedBy::Expiry => session::Column::ExpiresAt,
+    };
+    let mut query = session::Entity::find().filter(at.gte(since));
+    if by == EndedBy::Expiry {
+        query = query
+            .filter(session::Column::ExpiresAt.lte(Utc::now()))
+            .filter(session::Column::RevokedAt.is_null());
+    }
+    if let Some((after_at, after_id)) = after {
+        query = query.filter(
+            Condition::any().add(at.gt(after_at)).add(
+                Condition::all()
+                    .add(at.eq(after_at))
+                    .add(session::Column::Id.gt(after_id)),
+            ),
+        );
+    }
+    let rows = query
+        .order_by_asc(at)
+        .order_by_asc(session::Column::Id)
+        .limit(limit)
         .all(db)
         .await?;
-    let expired: Vec<(String, String, Option<RevokedReason>)> = session::Entity::find()
-        .select_only()
-        .columns(columns)
-        .filter(session::Column::ExpiresAt.gte(since))
-        .filter(session::Column::ExpiresAt.lte(Utc::now()))
-        .filter(session::Column::RevokedAt.is_null())
-        .limit(ENDED_BATCH)
-        .into_tuple()
-        .all(db)
-        .await?;
-    ended.extend(expired);
-    Ok(ended)
+    Ok(rows
+        .into_iter()
+        .map(|row| Ended {
+            at: match by {
+                EndedBy::Revocation => row.revoked_at.unwrap_or(row.expires_at),
+                EndedBy::Expiry => row.expires_at,
+            },
+            id: row.id,
+            user_id: row.user_id,
+            reason: row.revoked_reason,
+        })
+        .collect())
 }

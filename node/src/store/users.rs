@@ -150,6 +150,26 @@ pub async fn update(
     model.update(db).await.map(Some)
 }
 
+/// Marks user `id` deleted, in one transaction, before anything else of a deletion: the
+/// account admits no one (its sessions end), cannot be written to or added to a group,
+/// and loses the admin role, while its groups and contacts are left.
+pub async fn mark_deleted(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+    let txn = super::begin_write(db).await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::DeletedAt, Expr::value(Utc::now()))
+        .col_expr(user::Column::GroupInvites, Expr::value(Audience::Nobody))
+        .col_expr(
+            user::Column::PresenceVisibility,
+            Expr::value(Audience::Nobody),
+        )
+        .col_expr(user::Column::IsAdmin, Expr::value(false))
+        .filter(user::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    super::sessions::revoke(&txn, id, None, None, RevokedReason::Deleted).await?;
+    txn.commit().await
+}
+
 /// Erases the personal data of user `id`, in one transaction: the account keeps its id
 /// (its messages stay, shown as from "Deleted user") but loses its username (freed, as
 /// `deleted.<id>`, which no registration can take), display name, password, avatar and
@@ -204,7 +224,6 @@ pub async fn erase(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
         .filter(read_cursor::Column::UserId.eq(id))
         .exec(&txn)
         .await?;
-    super::sessions::revoke(&txn, id, None, None, RevokedReason::Deleted).await?;
     session::Entity::update_many()
         .col_expr(session::Column::Device, Expr::value(""))
         .col_expr(session::Column::UserAgent, Expr::value(""))

@@ -503,3 +503,61 @@ async fn readers_report_messages_and_admins_close_the_reports_on_the_record(back
         ["report.close", "admin.grant"]
     );
 }
+
+/// A session that slipped past a disable (its login was under way) ends at its next
+/// refresh, and disabling the account again ends it too.
+#[actix_web::test]
+async fn no_session_outlives_a_disable_it_raced() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let admin = admin_named(&app, "root").await;
+    let [bob] = users(&app, ["bob"]).await;
+    let phone: Value = body(login(&app, "bob").await, StatusCode::OK).await;
+    // As if both sessions were started after the disable had ended the others.
+    confab_entities::user::Entity::update_many()
+        .col_expr(
+            confab_entities::user::Column::DisabledAt,
+            Expr::value(chrono::Utc::now()),
+        )
+        .filter(confab_entities::user::Column::Id.eq(bob.id.as_str()))
+        .exec(&app.db)
+        .await
+        .unwrap();
+
+    let refresh = app
+        .post(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": phone["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(
+        error_code(refresh, StatusCode::FORBIDDEN).await,
+        "account_disabled"
+    );
+    let token = phone["token"].as_str().unwrap();
+    let me = app.get("/api/v1/me", Some(token)).await;
+    assert_eq!(
+        error_code(me, StatusCode::FORBIDDEN).await,
+        "account_disabled"
+    );
+
+    assert_eq!(
+        call(&app, &bob, Method::GET, "/me", None).await.status(),
+        StatusCode::OK
+    );
+    let again = call(
+        &app,
+        &admin,
+        Method::POST,
+        &format!("/admin/users/{}/disable", bob.id),
+        None,
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let me = call(&app, &bob, Method::GET, "/me", None).await;
+    assert_eq!(
+        error_code(me, StatusCode::FORBIDDEN).await,
+        "account_disabled"
+    );
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use confab_testkit::{Backend, SioClient, eventually};
 use reqwest::{Method, StatusCode};
+use sea_orm::{ColumnTrait, EntityTrait};
 use serde_json::{Value, json};
 
 use crate::chat::{User, connect, send, user};
@@ -260,9 +261,33 @@ async fn logging_out_closes_the_sessions_sockets() {
         .await
         .unwrap();
     assert_eq!(phones.next("message:new").await.unwrap(), ack["message"]);
-    // The old token is still within its lifetime, but its session is over.
-    let mut late = connect(&app.address, &alice).await;
+    // The old token is still within its lifetime, but its session is over: what the socket
+    // sends before the server closes it is dropped.
+    let late = connect(&app.address, &alice).await;
+    for n in 0..20 {
+        late.emit(
+            "message:send",
+            send(&bob, "sneaked in", &format!("late-{n}")),
+        )
+        .unwrap();
+    }
+    let mut late = late;
     assert_eq!(closed_with(&mut late).await, "session_revoked");
+    let ack = bobs
+        .request("message:send", send(&alice, "after", "p2"))
+        .await
+        .unwrap();
+    let stored: Vec<String> = confab_entities::message::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| format!("{} {} {}", m.seq, m.body, m.client_msg_id))
+        .collect();
+    assert_eq!(
+        ack["message"]["seq"], 2,
+        "nothing was stored in between: {stored:?}"
+    );
 }
 
 /// A session unused past `CONFAB_SESSION_TTL_SECS` ends, and so do its sockets.
@@ -314,4 +339,48 @@ async fn a_session_ended_on_one_node_closes_its_socket_on_another() {
         "{}",
         cluster.logs()
     );
+}
+
+/// Ending thousands of sessions at once (as an operator's `UPDATE sessions SET revoked_at
+/// = now()` does) closes every one of their sockets: the sweep pages through them all.
+#[actix_web::test]
+async fn a_mass_revocation_closes_every_socket() {
+    use confab_entities::{RevokedReason, session};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ActiveModelTrait, QueryFilter, Set};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let alice = user(&app, "alice").await;
+    let mut socket = connect(&app.address, &alice).await;
+    // Older ids than the real session's, so that it comes on the second page.
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    for n in 0..1_500_u32 {
+        let at = uuid::Timestamp::from_unix(uuid::NoContext, 1_700_000_000, n);
+        session::ActiveModel {
+            id: Set(uuid::Uuid::new_v7(at).to_string()),
+            user_id: Set(alice.id.clone()),
+            refresh_hash: Set(format!("{n:064}")),
+            previous_hash: Set(None),
+            device: Set(String::new()),
+            user_agent: Set(String::new()),
+            created_at: Set(long_ago),
+            last_used_at: Set(long_ago),
+            expires_at: Set(chrono::Utc::now() + chrono::Duration::days(30)),
+            revoked_at: Set(None),
+            revoked_reason: Set(None),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(chrono::Utc::now()))
+        .col_expr(
+            session::Column::RevokedReason,
+            Expr::value(RevokedReason::Revoked),
+        )
+        .filter(session::Column::UserId.eq(alice.id.as_str()))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(closed_with(&mut socket).await, "session_revoked");
 }
