@@ -1,6 +1,7 @@
 // The HTTP API (docs/API.md §2–§5) on the page's own origin, as JSON; uploads with their
 // progress, and attachments fetched as Blobs (they need the Bearer token, which an
-// `<img src>` cannot send).
+// `<img src>` cannot send). Each call takes the access token it is made with: session.js
+// refreshes it and calls again when it has expired.
 
 /** An API failure: `code` is the stable error code, `message` is for people. */
 export class ApiError extends Error {
@@ -79,11 +80,16 @@ export function upload(file, { token, onProgress }) {
 }
 
 /**
- * `POST /auth/register` (with the optional `displayName`) or `/auth/login`; resolves
- * `{user, token}`.
+ * `POST /auth/register` (with the optional `displayName`) or `/auth/login`, naming the
+ * session `device`; resolves `{user, token, refresh_token, expires_in, session_id}`.
  */
-export function authenticate(kind, username, password, displayName) {
-  const body = { username, password };
+export function authenticate(kind, { username, password, displayName, device }) {
+  const body = { username, password, device };
   if (kind === "register" && displayName) body.display_name = displayName;
   return request("POST", `/api/v1/auth/${kind}`, { body });
+}
+
+/** `POST /auth/refresh`: trades the refresh token (spent from then on) for a new pair, as `authenticate`. */
+export function refresh(refreshToken) {
+  return request("POST", "/api/v1/auth/refresh", { body: { refresh_token: refreshToken } });
 }

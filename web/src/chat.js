@@ -1,15 +1,21 @@
 // The client's model: one Socket.IO connection (docs/API.md §7–§10) and what the user can
-// see — contacts with presence and requests, groups, conversations with their messages
-// (edits, deletions, replies, reactions, mentions, disappearing messages, attachments),
-// typing and read receipts, messages refused by the server (kept to retry or discard),
-// unread counts and the recency of the conversations — plus the connection state. It
-// reconnects by itself (the socket.io-client manager) and catches up with `sync` after
-// every (re)connect. Views listen for "change" and re-render from the fields, and for
-// "message" (a `message:new`, as the event's `detail`) to tell of a new message.
+// see — the people (people.js: contacts and groups) with their presence and avatars,
+// conversations with their messages (edits, deletions, replies, reactions, mentions,
+// disappearing messages, attachments), typing and read receipts, unread counts and the
+// recency of the conversations — plus the connection state; what the user does to
+// messages (send, retry, edit, delete, react) is actions.js. It reconnects by itself (the
+// socket.io-client manager), each time with the session's newest access token (refreshed
+// first if the server finds it expired), and catches up with `sync` after every
+// (re)connect; the session ending (`session:expired`) ends it. Views listen for "change"
+// and re-render from the fields, and for "message" (a `message:new`, as the event's
+// `detail`) to tell of a new message.
 
 import { io } from "socket.io-client";
-import { blob, request, upload } from "./api.js";
+import { MessageActions } from "./actions.js";
+import { Avatars } from "./avatars.js";
 import { Conversation, directId } from "./conversation.js";
+import { displayName } from "./dom.js";
+import { People } from "./people.js";
 
 /** How long a peer's "typing" shows without a refresh. */
 const TYPING_SHOWS_MS = 6000;
@@ -19,32 +25,38 @@ const TYPING_IDLE_MS = 3000;
 export const PAGE = 30;
 /** Results per `search` page. */
 export const SEARCH_PAGE = 20;
-
-let sent = 0;
-function clientMsgId() {
-  sent += 1;
-  return `w-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${sent}`;
-}
+/** How long to wait before a CONNECT the server refused is tried again. */
+const RETRY_MS = 2000;
 
 export class Chat extends EventTarget {
-  constructor({ user, token }, { onSignedOut }) {
+  /** `session`: the signed-in session (session.js), whose token every request and CONNECT carries. */
+  constructor(session) {
     super();
-    this.me = user;
-    this.token = token;
-    this.onSignedOut = onSignedOut;
+    this.session = session;
     /** connecting | syncing | synced | reconnecting | offline */
     this.connection = "connecting";
-    this.users = new Map([[user.id, user]]);
+    /** user id → user, as last read (the signed-in user is the session's). */
+    this.users = new Map();
     this.lookups = new Map();
-    this.contacts = { contacts: [], incoming: [], outgoing: [], blocked: [] };
+    this.people = new People(this);
+    this.actions = new MessageActions(this);
+    this.avatars = new Avatars((id) => this.attachment(id, true), () => this.changed());
     this.presence = new Map();
-    this.groups = new Map();
     this.conversations = new Map();
     this.active = null;
     this.typingTimer = null;
     this.typingIn = null;
     this.socket = null;
+    /** The access token of the last CONNECT: the one to replace if it was refused as expired. */
+    this.connectToken = null;
+    /** Whether `stop` was called (signed out): nothing connects again. */
+    this.stopped = false;
     this.scheduled = false;
+  }
+
+  /** The signed-in user. */
+  get me() {
+    return this.session.user;
   }
 
   /** Tells the views something changed (once per burst of synchronous updates). */
@@ -64,7 +76,11 @@ export class Chat extends EventTarget {
 
   start() {
     const socket = io({
-      auth: { token: this.token },
+      // Asked at every CONNECT, so a reconnect carries the newest token.
+      auth: (send) => {
+        this.connectToken = this.session.token;
+        send({ token: this.connectToken });
+      },
       reconnectionDelay: 500,
       reconnectionDelayMax: 3000,
     });
@@ -78,21 +94,21 @@ export class Chat extends EventTarget {
     socket.io.on("reconnect_attempt", () => this.setConnection("reconnecting"));
     socket.on("connect_error", (err) => {
       const code = err?.data?.code;
-      if (code === "invalid_token" || code === "token_expired") {
-        this.stop();
-        this.onSignedOut("Your session has expired: please log in again.");
+      if (code === "invalid_token") {
+        this.session.end(code);
         return;
       }
       this.setConnection("reconnecting");
       // Refused by the server (not a network failure): the client does not retry by
-      // itself, so try again a little later.
-      if (code === "rate_limited") setTimeout(() => socket.connect(), 2000);
+      // itself. An access token that expired since the last CONNECT is refreshed first
+      // (a refresh that fails for want of the network is tried again with the CONNECT);
+      // an empty rate-limit bucket is waited out.
+      const again = () => !this.stopped && socket.connect();
+      if (code === "token_expired") this.session.refresh(this.connectToken).then(again, () => setTimeout(again, RETRY_MS));
+      else if (code === "rate_limited") setTimeout(again, RETRY_MS);
     });
-    // The token expired while connected: the server disconnects right after this.
-    socket.on("session:expired", () => {
-      this.stop();
-      this.onSignedOut("Your session has expired: please log in again.");
-    });
+    // The session ended (logged out, ended from another device…): the server disconnects.
+    socket.on("session:expired", ({ code }) => this.session.end(code));
     socket.on("message:new", (m) => {
       this.received(m);
       this.dispatchEvent(new CustomEvent("message", { detail: m }));
@@ -136,13 +152,16 @@ export class Chat extends EventTarget {
       this.presence.set(user, { online, last_seen });
       this.changed();
     });
-    socket.on("group:updated", (group) => this.groupUpdated(group));
-    socket.on("contact:updated", () => this.refreshContacts());
+    socket.on("group:updated", (group) => this.people.groupUpdated(group));
+    socket.on("contact:updated", () => this.people.refreshContacts());
   }
 
+  /** Disconnects for good (signed out), and lets go of the avatars. */
   stop() {
+    this.stopped = true;
     this.socket?.io.reconnection(false);
     this.socket?.disconnect();
+    this.avatars.clear();
     this.setConnection("offline");
   }
 
@@ -161,7 +180,7 @@ export class Chat extends EventTarget {
   async catchUp() {
     this.setConnection("syncing");
     try {
-      await Promise.all([this.refreshContacts(), this.refreshGroups(), this.refreshConversations()]);
+      await Promise.all([this.people.refreshContacts(), this.people.refreshGroups(), this.refreshConversations()]);
       const cursors = {};
       for (const conv of this.conversations.values()) cursors[conv.id] = conv.lastSeq;
       for (let calls = 0; calls < 50; calls++) {
@@ -180,45 +199,33 @@ export class Chat extends EventTarget {
     }
   }
 
-  async refreshContacts() {
-    const reply = await this.call("contact:list", {});
-    this.contacts = reply;
-    for (const entry of [...reply.contacts, ...reply.incoming, ...reply.outgoing, ...reply.blocked]) {
-      this.users.set(entry.user.id, entry.user);
-    }
-    const ids = reply.contacts.map((c) => c.user.id);
-    if (ids.length) await this.queryPresence(ids);
-    this.changed();
-  }
-
-  async refreshGroups() {
-    const { groups } = await this.call("group:list", {});
-    this.groups = new Map(groups.map((g) => [g.id, g]));
-    for (const g of groups) this.conversation(`g:${g.id}`, { group: g.id });
-    this.changed();
-  }
-
+  /** The conversation list (docs/API.md §3.2), page after page (each page's `next`) to its end. */
   async refreshConversations() {
-    const { conversations } = await request("GET", "/api/v1/conversations", { token: this.token });
     const unpreviewed = [];
-    for (const c of conversations) {
-      const conv = this.conversation(c.id, c.with);
-      // A conversation not opened yet starts at the server's newest seq (older pages come
-      // when it is opened); an opened one keeps its own, so that `sync` fills the gap.
-      if (!conv.loaded) {
-        conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
-        if (c.last_message) conv.add(c.last_message);
-        else if (!("last_message" in c) && c.last_seq > 0 && !conv.messages.size) unpreviewed.push(conv);
+    let next = null;
+    do {
+      const query = next ? `?before=${encodeURIComponent(next)}` : "";
+      const page = await this.session.request("GET", `/api/v1/conversations${query}`);
+      for (const c of page.conversations) {
+        const conv = this.conversation(c.id, c.with);
+        // A conversation not opened yet starts at the server's newest seq (older pages come
+        // when it is opened); an opened one keeps its own, so that `sync` fills the gap.
+        if (!conv.loaded) {
+          conv.lastSeq = Math.max(conv.lastSeq, c.last_seq);
+          if (c.last_message) conv.add(c.last_message);
+          else if (!("last_message" in c) && c.last_seq > 0 && !conv.messages.size) unpreviewed.push(conv);
+        }
+        conv.touched(c.last_at);
+        conv.readSeq = Math.max(conv.readSeq, c.read_seq);
+        // The server counts others' messages only (edits and deletions take seqs too).
+        conv.unread = c.unread;
+        conv.countedSeq = c.last_seq;
+        conv.expireSecs = c.expire_secs;
+        if (c.with.user) this.user(c.with.user);
       }
-      conv.touched(c.last_at);
-      conv.readSeq = Math.max(conv.readSeq, c.read_seq);
-      // The server counts others' messages only (edits and deletions take seqs too).
-      conv.unread = c.unread;
-      conv.countedSeq = c.last_seq;
-      conv.expireSecs = c.expire_secs;
-      if (c.with.user) this.user(c.with.user);
-    }
-    this.changed();
+      this.changed();
+      next = page.next;
+    } while (next);
     this.fetchNewest(unpreviewed);
   }
 
@@ -264,12 +271,14 @@ export class Chat extends EventTarget {
 
   /** A user by id (from the cache; looked up once in the background if unknown). */
   user(id) {
+    if (id === this.me.id) return this.me;
     const known = this.users.get(id);
     if (known) return known;
     if (!this.lookups.has(id)) {
       this.lookups.set(
         id,
-        request("GET", `/api/v1/users/${encodeURIComponent(id)}`, { token: this.token })
+        this.session
+          .request("GET", `/api/v1/users/${encodeURIComponent(id)}`)
           .then(({ user }) => {
             this.users.set(id, user);
             this.changed();
@@ -283,25 +292,18 @@ export class Chat extends EventTarget {
   /** A name to show for a user id. */
   name(id) {
     const user = this.user(id);
-    return user ? user.display_name || user.username : "…";
+    return user ? displayName(user) : "…";
   }
 
-  /** The user's role in a group conversation (owner, admin or member); null in a direct one. */
-  role(conv) {
-    if (conv.kind !== "group") return null;
-    return this.groups.get(conv.with.group)?.members.find((m) => m.user === this.me.id)?.role ?? null;
-  }
-
-  /** The other members of a group conversation (those known so far), to mention. */
-  mentionable(conv) {
-    if (conv?.kind !== "group") return [];
-    const members = this.groups.get(conv.with.group)?.members ?? [];
-    return members.filter((m) => m.user !== this.me.id).map((m) => this.user(m.user)).filter(Boolean);
+  /** Shows the signed-in user's new profile (name, avatar) everywhere, and keeps it. */
+  profileChanged(user) {
+    this.session.updateUser(user);
+    this.changed();
   }
 
   /** A title for a conversation. */
   title(conv) {
-    if (conv.kind === "group") return this.groups.get(conv.with.group)?.name ?? "Group";
+    if (conv.kind === "group") return this.people.groups.get(conv.with.group)?.name ?? "Group";
     return conv.with.user === this.me.id ? "Notes to self" : this.name(conv.with.user);
   }
 
@@ -415,91 +417,16 @@ export class Chat extends EventTarget {
     }
   }
 
-  /**
-   * Sends a message (`extra`: `reply_to`, `mentions`, `attachments`: upload ids); it shows
-   * as pending until acknowledged (sent after a reconnect). Refused, it stays in the
-   * conversation with the server's error, to `retry` or `discard`. Resolves whether it went.
-   */
-  send(id, body, extra = {}) {
-    const conv = this.conversations.get(id);
-    const to = conv.kind === "group" ? { group: conv.with.group } : { user: conv.with.user };
-    const payload = { to, body, client_msg_id: clientMsgId(), ...extra };
-    conv.pending.set(payload.client_msg_id, { payload, from: this.me.id, failed: null });
-    this.typingStopped();
-    return this.deliver(conv, payload.client_msg_id);
-  }
-
-  /**
-   * Sends a refused message again, with the same client id: the server stores it at most
-   * once (docs/API.md §10.2). Resolves whether it went.
-   */
-  retry(id, clientId) {
-    return this.deliver(this.conversations.get(id), clientId);
-  }
-
-  /** Forgets a refused message. */
-  discard(id, clientId) {
-    this.conversations.get(id)?.pending.delete(clientId);
-    this.changed();
-  }
-
-  async deliver(conv, clientId) {
-    const pending = conv.pending.get(clientId);
-    pending.failed = null;
-    this.changed();
-    const reply = await this.socket.emitWithAck("message:send", pending.payload);
-    if (reply?.ok) {
-      conv.pending.delete(clientId);
-      conv.add(reply.message);
-      conv.count(reply.message, this.me.id);
-      conv.readSeq = Math.max(conv.readSeq, reply.message.seq);
-    } else {
-      pending.failed = reply?.error ?? { code: "unknown", message: "the message was not sent" };
-    }
-    this.changed();
-    return Boolean(reply?.ok);
-  }
-
   /** Uploads a file (`onProgress(fraction)` as it goes): `{done, abort}`, see api.js `upload`. */
   upload(file, onProgress) {
-    return upload(file, { token: this.token, onProgress });
+    return this.session.upload(file, onProgress);
   }
 
   /** An attachment's file, or its thumbnail, as a Blob. */
   attachment(id, thumbnail = false) {
-    return blob(`/api/v1/attachments/${encodeURIComponent(id)}${thumbnail ? "/thumbnail" : ""}`, this.token);
+    return this.session.blob(`/api/v1/attachments/${encodeURIComponent(id)}${thumbnail ? "/thumbnail" : ""}`);
   }
 
-  /** Replaces the text of one's own message (its meta is kept). */
-  async edit(id, seq, body) {
-    const meta = this.conversations.get(id)?.messages.get(seq)?.meta;
-    const payload = { conversation: id, seq, body };
-    if (meta !== null && meta !== undefined) payload.meta = meta;
-    const { message } = await this.call("message:edit", payload);
-    this.received(message);
-  }
-
-  /** Deletes a message for everyone (one's own, or any as a group's owner or admin). */
-  async remove(id, seq) {
-    const { message } = await this.call("message:delete", { conversation: id, seq });
-    this.received(message);
-  }
-
-  /** Adds the user's reaction `emoji` to a message, or takes it back if there. */
-  async toggleReaction(id, seq, emoji) {
-    const conv = this.conversations.get(id);
-    const added = !conv.messages.get(seq)?.reactions?.some((r) => r.emoji === emoji && r.me);
-    await this.call(added ? "reaction:add" : "reaction:remove", { conversation: id, seq, emoji });
-    // The reacting connection is not told: count it here.
-    conv.react(seq, emoji, added, true);
-    this.changed();
-  }
-
-  /** Sets how long new messages of a conversation live (null: for ever). */
-  async setExpiry(id, seconds) {
-    const { conversation } = await this.call("conversation:set_expiry", { conversation: id, seconds });
-    this.expiryUpdated(conversation);
-  }
 
   expiryUpdated({ id, expire_secs }) {
     const conv = this.conversations.get(id);
@@ -537,101 +464,4 @@ export class Chat extends EventTarget {
     return names;
   }
 
-  /** A user by exact username (the search is by prefix). */
-  async findUser(username) {
-    const q = username.trim().toLowerCase();
-    const { users } = await request("GET", `/api/v1/users?q=${encodeURIComponent(q)}`, { token: this.token });
-    const user = users.find((u) => u.username === q);
-    if (!user) throw new Error(`no user named “${q}”`);
-    this.users.set(user.id, user);
-    return user;
-  }
-
-  async requestContact(username) {
-    const user = await this.findUser(username);
-    await this.call("contact:request", { user_id: user.id });
-    await this.refreshContacts();
-  }
-
-  async answerRequest(id, accept) {
-    await this.call(accept ? "contact:accept" : "contact:decline", { id });
-    await this.refreshContacts();
-  }
-
-  /** `action` is `remove` (the contact, for both), `block` or `unblock` (docs/API.md §5.5–§5.7). */
-  async changeContact(action, userId) {
-    await this.call(`contact:${action}`, { user_id: userId });
-    await this.refreshContacts();
-  }
-
-  /** Whether a user is one of the contacts, and whether the user blocked them. */
-  isContact(userId) {
-    return this.contacts.contacts.some((c) => c.user.id === userId);
-  }
-
-  isBlocked(userId) {
-    return this.contacts.blocked.some((c) => c.user.id === userId);
-  }
-
-  async createGroup(name, usernames) {
-    const members = [];
-    for (const username of usernames) members.push((await this.findUser(username)).id);
-    const { group } = await this.call("group:create", { name, members });
-    this.groupUpdated(group);
-    return `g:${group.id}`;
-  }
-
-  async addMember(groupId, username) {
-    const user = await this.findUser(username);
-    await this.changeGroup("group:add_member", { group: groupId, user_id: user.id });
-  }
-
-  /** Renames a group (its owner and admins). */
-  renameGroup(groupId, name) {
-    return this.changeGroup("group:rename", { group: groupId, name });
-  }
-
-  /** Takes a member out (the owner: anyone else; an admin: plain members). */
-  removeMember(groupId, userId) {
-    return this.changeGroup("group:remove_member", { group: groupId, user_id: userId });
-  }
-
-  /** Sets another member's role (the owner); `owner` hands the group over. */
-  setRole(groupId, userId, role) {
-    return this.changeGroup("group:set_role", { group: groupId, user_id: userId, role });
-  }
-
-  /** A `group:*` event whose ack carries the group after the change. */
-  async changeGroup(event, payload) {
-    const { group } = await this.call(event, payload);
-    this.groupUpdated(group);
-  }
-
-  leaveGroup(groupId) {
-    return this.quitGroup("group:leave", groupId);
-  }
-
-  /** Dissolves a group (its owner), with its conversation. */
-  dissolveGroup(groupId) {
-    return this.quitGroup("group:delete", groupId);
-  }
-
-  async quitGroup(event, groupId) {
-    await this.call(event, { group: groupId });
-    this.groupUpdated({ id: groupId, dissolved: true });
-  }
-
-  groupUpdated(group) {
-    const mine = !group.dissolved && group.members.some((m) => m.user === this.me.id);
-    if (mine) {
-      this.groups.set(group.id, group);
-      this.conversation(`g:${group.id}`, { group: group.id });
-      for (const m of group.members) this.user(m.user);
-    } else {
-      this.groups.delete(group.id);
-      this.conversations.delete(`g:${group.id}`);
-      if (this.active === `g:${group.id}`) this.active = null;
-    }
-    this.changed();
-  }
 }

@@ -48,28 +48,35 @@ export function hue(text) {
   return n;
 }
 
-/** A round avatar: the initials of `name` in its colour, and a presence dot when `online` is given. */
-export function avatar(name, online) {
+/**
+ * A round avatar: the picture at the object URL `image`, or else the initials of `name` in
+ * its colour; a presence dot when `online` is given.
+ */
+export function avatar(name, online, image) {
   return h(
     "span",
     { class: "avatar", style: `--hue: ${hue(name)}` },
-    initials(name),
+    image ? h("img", { src: image, alt: "", dataset: { test: "avatar-image" } }) : initials(name),
     online === undefined ? null : h("span", { class: online ? "dot online" : "dot", title: online ? "online" : "offline" }),
   );
 }
 
+/** The name to show for a user: "Deleted user" for a deleted account (docs/API.md §1.6). */
+export function displayName(user) {
+  return user.deleted ? "Deleted user" : user.display_name || user.username;
+}
+
 /**
- * A user's display name (in the direction of its own script) with `@username` beside it;
- * "…" while the user is being looked up.
+ * A user's display name (in the direction of its own script) with `@username` beside it
+ * (none for a deleted account); "…" while the user is being looked up.
  */
 export function person(user) {
   if (!user) return h("span", { class: "person" }, "…");
   return h(
     "span",
-    { class: "person" },
-    h("span", { class: "name", dir: "auto" }, user.display_name),
-    " ",
-    h("small", { class: "handle", dir: "ltr" }, `@${user.username}`),
+    { class: user.deleted ? "person deleted" : "person" },
+    h("span", { class: "name", dir: "auto" }, displayName(user)),
+    user.deleted ? null : [" ", h("small", { class: "handle", dir: "ltr" }, `@${user.username}`)],
   );
 }
 

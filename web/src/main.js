@@ -1,4 +1,5 @@
-// The page: the sign-in screen (auth.js), then the chat: the sidebar (sidebar.js) and the
+// The page: the sign-in screen (auth.js), then — for as long as the session lasts
+// (session.js) — the chat: the sidebar (sidebar.js), the settings (settings.js) and the
 // open conversation — its header with the disappearing-messages setting and its tools
 // (tools.js), the messages (messages.js), the reply being written, the @mention
 // suggestions and the files waiting to be sent, picked or dropped onto the conversation.
@@ -9,33 +10,22 @@ import "./style.css";
 import { Uploads, summary } from "./attachments.js";
 import { signIn } from "./auth.js";
 import { Chat } from "./chat.js";
-import { fill, h, person } from "./dom.js";
+import { avatar, fill, h, person } from "./dom.js";
 import { MentionPicker, byUsername, mentionTokens } from "./mentions.js";
 import { MessageViews } from "./messages.js";
 import { Notifier, TITLE } from "./notify.js";
 import { SearchView } from "./search.js";
+import { Session, whyEnded } from "./session.js";
+import { SettingsView } from "./settings.js";
 import { Sidebar, lastSeen } from "./sidebar.js";
 import { ConversationTools } from "./tools.js";
 
-const SESSION_KEY = "confab.session";
 const root = document.getElementById("app");
 
-function savedSession() {
-  try {
-    const session = JSON.parse(localStorage.getItem(SESSION_KEY));
-    return session?.token && session?.user?.id ? session : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The sign-in screen; the chat once signed in. */
+/** The sign-in screen, with the `notice` of why the last session ended if it did (`whyEnded`); the chat once signed in. */
 function showSignIn(notice) {
   document.title = TITLE;
-  signIn(root, notice, (session) => {
-    localStorage.setItem(SESSION_KEY, JSON.stringify(session));
-    startChat(session);
-  });
+  signIn(root, notice, (reply) => startChat(Session.started(reply)));
 }
 
 /** The disappearing-messages choices: seconds (null: off) and label. */
@@ -64,36 +54,39 @@ const CONNECTION_LABELS = {
 };
 
 function startChat(session) {
-  const chat = new Chat(session, {
-    onSignedOut: (notice) => {
-      localStorage.removeItem(SESSION_KEY);
-      showSignIn(notice);
-    },
-  });
+  const chat = new Chat(session);
 
   // --- the skeleton ---
   const status = h("span", { class: "status", dataset: { test: "connection" } });
   const search = new SearchView(chat, { jump });
   const notifier = new Notifier(chat, { open: openConversation });
+  const settings = new SettingsView(chat);
+  session.addEventListener("ended", ({ detail: reason }) => {
+    chat.stop();
+    settings.close();
+    showSignIn(whyEnded(reason));
+  });
   const sidebar = new Sidebar(chat, {
     search,
     bell: notifier.button,
     status,
     open: openConversation,
+    settings: () => settings.open(),
     logout: () => {
+      // Disconnected first: the server's `session:expired` would say the session was ended.
       chat.stop();
-      localStorage.removeItem(SESSION_KEY);
-      showSignIn();
+      session.logout();
     },
   });
 
+  const face = h("span", { class: "face", dataset: { test: "conversation-avatar" } });
   const title = h("h2", { dataset: { test: "title" } });
   const subtitle = h("p", { class: "muted small", dataset: { test: "subtitle" } });
   const tools = new ConversationTools(chat, { act, close: () => openConversation(null) });
   const expiry = h("select", {
     "aria-label": "disappearing messages",
     dataset: { test: "expiry" },
-    onchange: () => act(chat.setExpiry(chat.active, expiry.value ? Number(expiry.value) : null)),
+    onchange: () => act(chat.actions.setExpiry(chat.active, expiry.value ? Number(expiry.value) : null)),
   });
   const banner = h("p", { class: "banner", role: "status", dataset: { test: "connection-banner" } });
   const messages = h("div", { class: "messages", dataset: { test: "messages" } });
@@ -101,7 +94,7 @@ function startChat(session) {
   const paneError = h("p", { class: "error pane-error", role: "alert", title: "Dismiss", dataset: { test: "pane-error" }, onclick: () => (paneError.textContent = "") });
   const replying = h("div", { class: "replying", dataset: { test: "replying" } });
   const composerInput = h("textarea", { rows: 1, placeholder: "Write a message", "aria-label": "message", dataset: { test: "composer" } });
-  const mentionPicker = new MentionPicker(composerInput, () => chat.mentionable(chat.conversations.get(chat.active)));
+  const mentionPicker = new MentionPicker(composerInput, () => chat.people.mentionable(chat.conversations.get(chat.active)));
   const uploads = new Uploads(chat, { changed: () => renderComposer() });
   const sendButton = h("button", { type: "submit", class: "primary", dataset: { test: "send" } }, "Send");
   const composer = h("form", { class: "composer" }, mentionPicker.el, uploads.button, uploads.input, composerInput, sendButton);
@@ -112,6 +105,7 @@ function startChat(session) {
       "header",
       { class: "conv-head" },
       h("button", { class: "ghost back", title: "Back", onclick: () => openConversation(null), dataset: { test: "back" } }, "‹"),
+      face,
       h("div", { class: "who" }, title, subtitle),
       h("label", { class: "expiry", title: "Disappearing messages" }, "⏱", expiry),
       tools.el,
@@ -141,7 +135,7 @@ function startChat(session) {
     },
     changed: () => renderMessages(),
   });
-  shell.append(views.files.lightbox);
+  shell.append(views.files.lightbox, settings.el);
 
   /** Awaits a user's action; shows the server's error if refused. Resolves whether it went through. */
   async function act(promise) {
@@ -206,7 +200,7 @@ function startChat(session) {
     if (!body && !uploads.list(conv.id).some((item) => item.attachment)) return;
     const extra = {};
     if (replyTo !== null) extra.reply_to = replyTo;
-    const mentions = new Set(mentionTokens(body, byUsername(chat.mentionable(conv))).map((t) => t.user.id));
+    const mentions = new Set(mentionTokens(body, byUsername(chat.people.mentionable(conv))).map((t) => t.user.id));
     if (mentions.size) extra.mentions = [...mentions];
     const files = uploads.take(conv.id);
     if (files.length) extra.attachments = files.map((item) => item.attachment.id);
@@ -216,7 +210,7 @@ function startChat(session) {
     stickToBottom = true;
     // The message holds the files from now on, sent or refused (then to retry).
     uploads.forget(files);
-    await chat.send(conv.id, body, extra);
+    await chat.actions.send(conv.id, body, extra);
   });
 
   let stickToBottom = true;
@@ -247,16 +241,16 @@ function startChat(session) {
     const conv = chat.conversations.get(chat.active);
     shell.classList.toggle("has-conv", Boolean(conv));
     if (!conv) return;
-    const direct = conv.kind === "direct" && conv.with.user !== session.user.id;
+    const direct = conv.kind === "direct" && conv.with.user !== chat.me.id;
     fill(title, direct ? person(chat.user(conv.with.user)) : h("span", { dir: "auto" }, chat.title(conv)));
+    fill(face, conv.kind === "direct" ? chat.avatars.view(chat.user(conv.with.user)) : avatar(chat.title(conv)));
     if (conv.kind === "direct") {
       const p = chat.presence.get(conv.with.user);
       // No entry: not known yet (or lost with the connection), so say nothing.
       subtitle.textContent = p ? (p.online ? "online" : lastSeen(p)) : "";
       subtitle.dataset.online = String(Boolean(p?.online));
     } else {
-      const members = chat.groups.get(conv.with.group)?.members ?? [];
-      fill(subtitle, members.flatMap((m, i) => [i ? ", " : "", m.user === session.user.id ? "you" : person(chat.user(m.user))]));
+      fill(subtitle, chat.people.members(conv).flatMap((m, i) => [i ? ", " : "", m.user === chat.me.id ? "you" : person(chat.user(m.user))]));
     }
     tools.render(conv);
     renderExpiry(conv);
@@ -278,7 +272,7 @@ function startChat(session) {
     }
     expiry.value = secs ?? "";
     expiry.dataset.secs = secs ?? "off";
-    const allowed = conv.kind === "direct" || ["owner", "admin"].includes(chat.role(conv));
+    const allowed = conv.kind === "direct" || ["owner", "admin"].includes(chat.people.role(conv));
     expiry.disabled = !allowed;
     expiry.parentElement.title = allowed ? "Disappearing messages" : "Disappearing messages (set by the group's owner and admins)";
   }
@@ -310,7 +304,8 @@ function startChat(session) {
     const conv = chat.conversations.get(chat.active);
     if (!conv) return;
     const fromBottom = messages.scrollHeight - messages.scrollTop;
-    const others = conv.kind === "group" ? (chat.groups.get(conv.with.group)?.members ?? []).map((m) => m.user).filter((u) => u !== session.user.id) : [conv.with.user];
+    const me = chat.me.id;
+    const others = conv.kind === "group" ? chat.people.members(conv).map((m) => m.user).filter((u) => u !== me) : [conv.with.user];
     const readBy = (seq) => others.filter((u) => (conv.reads.get(u) ?? 0) >= seq);
     const list = conv.sorted();
     const items = [];
@@ -319,7 +314,7 @@ function startChat(session) {
     if (conv.loaded && !list.length && !conv.pending.size) items.push(h("p", { class: "muted center pad" }, "No messages yet. Say hello!"));
     let previous = null;
     for (const m of list) {
-      const own = m.from === session.user.id;
+      const own = m.from === me;
       const readers = own ? readBy(m.seq) : [];
       const showName = conv.kind === "group" && !own && previous?.from !== m.from;
       items.push(views.bubble(conv, m, { showName, readers }));
@@ -351,6 +346,6 @@ function startChat(session) {
   chat.start();
 }
 
-const session = savedSession();
+const session = Session.restore();
 if (session) startChat(session);
 else showSignIn();

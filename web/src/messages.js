@@ -1,10 +1,10 @@
-// One message of the open conversation as an element: its author, the quote of the
-// message it answers, its files (attachments.js), its text (mentions marked, in the
-// direction of its own script), the inline editor or a tombstone, its reactions, the time
-// with "edited", ⏱ and the ticks, and — when clicked (or hovered with a mouse) — its
-// actions: reply, react, edit, delete. One jumped to from the search is highlighted for a
-// moment. One's own messages on their way show "sending…"; refused, they show why, with
-// Retry and Discard.
+// One message of the open conversation as an element: its author (with their avatar), the
+// quote of the message it answers, its files (attachments.js), its text (mentions marked,
+// in the direction of its own script), the inline editor or a tombstone, its reactions,
+// the time with "edited", ⏱ and the ticks, and — when clicked (or hovered with a mouse) —
+// its actions: reply, react, edit, delete. One jumped to from the search is highlighted
+// for a moment. One's own messages on their way show "sending…"; refused, they show why,
+// with Retry and Discard.
 
 import { AttachmentViews, summary } from "./attachments.js";
 import { clock, h, hue, person } from "./dom.js";
@@ -61,7 +61,7 @@ export class MessageViews {
         dataset: { test: "message", seq: String(m.seq), status: own ? (readers.length ? "read" : "sent") : "", mentioned: String(mentioned) },
         onclick: (event) => this.select(m.seq, event),
       },
-      showName ? h("span", { class: "author", style: `--hue: ${hue(this.chat.name(m.from))}` }, person(this.chat.user(m.from))) : null,
+      showName ? this.author(m.from) : null,
       m.reply_to ? this.quote(conv, m.reply_to) : null,
       m.deleted_at ? h("span", { class: "body tombstone", dataset: { test: "tombstone" } }, "message deleted") : null,
       this.files.list(m),
@@ -71,6 +71,12 @@ export class MessageViews {
       this.meta(m, own, readers),
       m.deleted_at || editing ? null : this.toolbar(conv, m, own),
     );
+  }
+
+  /** Who wrote a group's message: their avatar and name, in their colour. */
+  author(id) {
+    const user = this.chat.user(id);
+    return h("span", { class: "author", style: `--hue: ${hue(this.chat.name(id))}`, dataset: { test: "author" } }, this.chat.avatars.view(user), person(user));
   }
 
   /** One's own message on its way, or refused: why, with Retry and Discard. */
@@ -90,8 +96,8 @@ export class MessageViews {
             h(
               "span",
               { class: "row" },
-              h("button", { type: "button", class: "small", dataset: { test: "retry" }, onclick: () => this.chat.retry(conv.id, id) }, "Retry"),
-              h("button", { type: "button", class: "small", dataset: { test: "discard" }, onclick: () => this.chat.discard(conv.id, id) }, "Discard"),
+              h("button", { type: "button", class: "small", dataset: { test: "retry" }, onclick: () => this.chat.actions.retry(conv.id, id) }, "Retry"),
+              h("button", { type: "button", class: "small", dataset: { test: "discard" }, onclick: () => this.chat.actions.discard(conv.id, id) }, "Discard"),
             ),
           )
         : h("span", { class: "meta" }, "sending…"),
@@ -147,7 +153,7 @@ export class MessageViews {
             class: r.me ? "chip mine" : "chip",
             title: r.me ? "Take your reaction back" : "React too",
             dataset: { test: "reaction", emoji: r.emoji, count: String(r.count), me: String(r.me) },
-            onclick: () => this.act(this.chat.toggleReaction(conv.id, m.seq, r.emoji)),
+            onclick: () => this.act(this.chat.actions.toggleReaction(conv.id, m.seq, r.emoji)),
           },
           r.emoji,
           h("span", { class: "count" }, String(r.count)),
@@ -173,11 +179,11 @@ export class MessageViews {
     if (this.picking && this.selected === m.seq) {
       const react = (emoji) => () => {
         this.selected = null;
-        this.act(this.chat.toggleReaction(conv.id, m.seq, emoji));
+        this.act(this.chat.actions.toggleReaction(conv.id, m.seq, emoji));
       };
       return h("div", { class: "toolbar picker", dataset: { test: "picker" } }, EMOJI.map((emoji) => tool(emoji, `React with ${emoji}`, "pick", react(emoji))));
     }
-    const manager = ["owner", "admin"].includes(this.chat.role(conv));
+    const manager = ["owner", "admin"].includes(this.chat.people.role(conv));
     return h(
       "div",
       { class: "toolbar" },
@@ -198,7 +204,7 @@ export class MessageViews {
   remove(conv, m) {
     if (!confirm("Delete this message for everyone?")) return;
     this.selected = null;
-    this.act(this.chat.remove(conv.id, m.seq));
+    this.act(this.chat.actions.remove(conv.id, m.seq));
   }
 
   /** Opens the inline editor. Its textarea is kept across renders, so typing survives them. */
@@ -229,7 +235,7 @@ export class MessageViews {
       event.preventDefault();
       const body = this.editor.input.value.trim();
       if (!body) return;
-      if (body === m.body || (await this.act(this.chat.edit(conv.id, m.seq, body)))) this.stopEditing();
+      if (body === m.body || (await this.act(this.chat.actions.edit(conv.id, m.seq, body)))) this.stopEditing();
     };
     return h(
       "form",

@@ -1,9 +1,10 @@
-// The sidebar: who is signed in (with the connection state, the notification bell and
-// "Log out"), the message search, then the lists — contact requests; the chats, most
-// recent first, each with the preview of its newest message and its unread count; the
-// contacts with their presence; the users one blocked, to unblock — and the forms to add
-// a contact and to start a group. The forms are built once (what is typed survives); the
-// lists are rebuilt from the Chat model.
+// The sidebar: who is signed in (their avatar and name, the connection state, the
+// notification bell, the settings and "Log out"), the message search, then the lists —
+// contact requests; the chats, most recent first, each with the preview of its newest
+// message and its unread count; the contacts with their presence; the users one blocked,
+// to unblock — and the forms to add a contact and to start a group. People show with
+// their avatars. The forms are built once (what is typed survives); the rest is rebuilt
+// from the Chat model.
 
 import { summary } from "./attachments.js";
 import { avatar, clock, fill, h, person } from "./dom.js";
@@ -14,25 +15,28 @@ const PREVIEW_CHARS = 80;
 export class Sidebar {
   /**
    * `search`: the SearchView; `bell`: the notification button; `status`: the connection
-   * state element; `open(id)` opens a conversation (null: none); `logout()` signs out.
+   * state element; `open(id)` opens a conversation (null: none); `settings()` opens the
+   * settings; `logout()` signs out.
    */
-  constructor(chat, { search, bell, status, open, logout }) {
+  constructor(chat, { search, bell, status, open, settings, logout }) {
     this.chat = chat;
     this.open = open;
+    this.face = h("span", { class: "face", dataset: { test: "me-avatar" } });
+    this.me = h("strong", { dataset: { test: "me" } });
     this.requests = h("section", { class: "list" });
     this.chats = h("section", { class: "list", dataset: { test: "chats" } });
     this.contacts = h("section", { class: "list" });
     this.blocked = h("section", { class: "list" });
-    const me = chat.me;
     this.el = h(
       "aside",
       { class: "sidebar" },
       h(
         "header",
         { class: "me" },
-        avatar(me.display_name),
-        h("div", { class: "who" }, h("strong", { dataset: { test: "me" } }, person(me)), status),
+        this.face,
+        h("div", { class: "who" }, this.me, status),
         bell,
+        h("button", { class: "ghost gear", title: "Settings", "aria-label": "Settings", dataset: { test: "settings-open" }, onclick: settings }, "⚙"),
         h("button", { class: "ghost logout", title: "Log out", dataset: { test: "logout" }, onclick: logout }, "Log out"),
       ),
       search.form,
@@ -53,7 +57,7 @@ export class Sidebar {
         {
           class: "row",
           onsubmit: guarded(error, async () => {
-            await this.chat.requestContact(input.value);
+            await this.chat.people.requestContact(input.value);
             input.value = "";
           }),
         },
@@ -77,7 +81,7 @@ export class Sidebar {
         {
           class: "stack",
           onsubmit: guarded(error, async () => {
-            const id = await this.chat.createGroup(name.value.trim(), members.value.split(/[\s,]+/).filter(Boolean));
+            const id = await this.chat.people.createGroup(name.value.trim(), members.value.split(/[\s,]+/).filter(Boolean));
             name.value = "";
             members.value = "";
             await this.open(id);
@@ -92,13 +96,16 @@ export class Sidebar {
   }
 
   render() {
+    fill(this.face, this.chat.avatars.view(this.chat.me));
+    fill(this.me, person(this.chat.me));
     this.renderRequests();
     this.renderChats();
     this.renderContacts();
   }
 
   renderRequests() {
-    const { incoming, outgoing } = this.chat.contacts;
+    const { incoming, outgoing } = this.chat.people.contacts;
+    const face = (user) => this.chat.avatars.view(user);
     fill(
       this.requests,
       incoming.length || outgoing.length ? h("h3", {}, "Requests") : null,
@@ -106,14 +113,14 @@ export class Sidebar {
         h(
           "div",
           { class: "item", dataset: { test: "incoming", user: r.user.username } },
-          avatar(r.user.display_name),
+          face(r.user),
           h("span", { class: "grow" }, person(r.user), h("small", { class: "muted" }, "wants to connect")),
-          h("button", { class: "primary small", onclick: () => this.chat.answerRequest(r.id, true), dataset: { test: "accept" } }, "Accept"),
-          h("button", { class: "small", onclick: () => this.chat.answerRequest(r.id, false) }, "Decline"),
+          h("button", { class: "primary small", onclick: () => this.chat.people.answerRequest(r.id, true), dataset: { test: "accept" } }, "Accept"),
+          h("button", { class: "small", onclick: () => this.chat.people.answerRequest(r.id, false) }, "Decline"),
         ),
       ),
       outgoing.map((r) =>
-        h("div", { class: "item", dataset: { test: "outgoing" } }, avatar(r.user.display_name), h("span", { class: "grow" }, person(r.user)), h("small", { class: "muted" }, "pending")),
+        h("div", { class: "item", dataset: { test: "outgoing" } }, face(r.user), h("span", { class: "grow" }, person(r.user)), h("small", { class: "muted" }, "pending")),
       ),
     );
   }
@@ -135,7 +142,7 @@ export class Sidebar {
         return h(
           "button",
           { class: c.id === chat.active ? "item active" : "item", onclick: () => this.open(c.id), dataset: { test: "chat", name, conversation: c.id } },
-          avatar(name, online),
+          c.kind === "direct" ? chat.avatars.view(chat.user(c.with.user), online) : avatar(name),
           h("span", { class: "grow" }, peer, this.preview(c)),
           c.unread && c.id !== chat.active ? h("span", { class: "badge", title: `${c.unread} unread`, dataset: { test: "unread" } }, c.unread) : null,
         );
@@ -158,22 +165,22 @@ export class Sidebar {
 
   renderContacts() {
     const chat = this.chat;
+    const { contacts, blocked } = chat.people.contacts;
     fill(
       this.contacts,
       h("h3", {}, "Contacts"),
-      chat.contacts.contacts.length ? null : h("p", { class: "muted small pad" }, "No contacts yet: add one below."),
-      chat.contacts.contacts.map(({ user }) => {
+      contacts.length ? null : h("p", { class: "muted small pad" }, "No contacts yet: add one below."),
+      contacts.map(({ user }) => {
         const presence = chat.presence.get(user.id);
         const online = presence?.online ?? false;
         return h(
           "button",
           { class: "item", onclick: () => this.open(chat.direct(user.id)), dataset: { test: "contact", user: user.username, online: String(online) } },
-          avatar(user.display_name, online),
+          chat.avatars.view(user, online),
           h("span", { class: "grow" }, person(user), h("small", { class: "muted" }, online ? "online" : lastSeen(presence))),
         );
       }),
     );
-    const { blocked } = chat.contacts;
     fill(
       this.blocked,
       blocked.length ? h("h3", {}, "Blocked") : null,
@@ -181,9 +188,9 @@ export class Sidebar {
         h(
           "div",
           { class: "item", dataset: { test: "blocked", user: user.username } },
-          avatar(user.display_name),
+          chat.avatars.view(user),
           h("span", { class: "grow" }, person(user)),
-          h("button", { class: "small", onclick: () => chat.changeContact("unblock", user.id), dataset: { test: "blocked-unblock" } }, "Unblock"),
+          h("button", { class: "small", onclick: () => chat.people.changeContact("unblock", user.id), dataset: { test: "blocked-unblock" } }, "Unblock"),
         ),
       ),
     );

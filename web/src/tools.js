@@ -27,8 +27,8 @@ export class ConversationTools {
   }
 
   render(conv) {
-    const group = conv.kind === "group" ? this.chat.groups.get(conv.with.group) : null;
-    const key = JSON.stringify(group ? [group, this.known(group)] : [this.chat.isContact(conv.with.user), this.chat.isBlocked(conv.with.user)]);
+    const group = conv.kind === "group" ? this.chat.people.groups.get(conv.with.group) : null;
+    const key = JSON.stringify(group ? [group, this.known(group)] : [this.chat.people.isContact(conv.with.user), this.chat.people.isBlocked(conv.with.user)]);
     if (conv.id === this.shown && key === this.key) return;
     if (conv.id !== this.shown) {
       this.memberInput.value = "";
@@ -51,15 +51,15 @@ export class ConversationTools {
   personTools(userId) {
     if (userId === this.chat.me.id) return null;
     // The question names the user as known when it is asked.
-    const confirmed = (action, question) => () => confirm(question(this.chat.name(userId))) && this.act(this.chat.changeContact(action, userId));
+    const confirmed = (action, question) => () => confirm(question(this.chat.name(userId))) && this.act(this.chat.people.changeContact(action, userId));
     return h(
       "div",
       { class: "row" },
-      this.chat.isContact(userId)
+      this.chat.people.isContact(userId)
         ? h("button", { type: "button", class: "small", dataset: { test: "contact-remove" }, onclick: confirmed("remove", (name) => `Remove ${name} from your contacts?`) }, "Remove contact")
         : null,
-      this.chat.isBlocked(userId)
-        ? h("button", { type: "button", class: "small", dataset: { test: "unblock" }, onclick: () => this.act(this.chat.changeContact("unblock", userId)) }, "Unblock")
+      this.chat.people.isBlocked(userId)
+        ? h("button", { type: "button", class: "small", dataset: { test: "unblock" }, onclick: () => this.act(this.chat.people.changeContact("unblock", userId)) }, "Unblock")
         : h("button", { type: "button", class: "small danger", dataset: { test: "block" }, onclick: confirmed("block", (name) => `Block ${name}? Neither of you can then write to the other.`) }, "Block"),
     );
   }
@@ -77,7 +77,7 @@ export class ConversationTools {
         { class: "panel" },
         h(
           "form",
-          { class: "row", onsubmit: (event) => this.submit(event, this.chat.renameGroup(group.id, this.nameInput.value.trim())) },
+          { class: "row", onsubmit: (event) => this.submit(event, this.chat.people.renameGroup(group.id, this.nameInput.value.trim())) },
           this.nameInput,
           h("button", { type: "submit", class: "small", dataset: { test: "group-rename" } }, "Rename"),
         ),
@@ -93,7 +93,7 @@ export class ConversationTools {
         manager
           ? h(
               "form",
-              { class: "row", onsubmit: (event) => this.submit(event, this.chat.addMember(group.id, this.memberInput.value)).then((ok) => ok && (this.memberInput.value = "")) },
+              { class: "row", onsubmit: (event) => this.submit(event, this.chat.people.addMember(group.id, this.memberInput.value)).then((ok) => ok && (this.memberInput.value = "")) },
               this.memberInput,
               h("button", { type: "submit", class: "small", dataset: { test: "member-add" } }, "Add"),
             )
@@ -137,18 +137,18 @@ export class ConversationTools {
       select.value = member.role;
       return;
     }
-    this.act(this.chat.setRole(group.id, member.user, select.value));
+    this.act(this.chat.people.setRole(group.id, member.user, select.value));
   }
 
   remove(group, member) {
-    if (confirm(`Remove ${this.chat.name(member.user)} from “${group.name}”?`)) this.act(this.chat.removeMember(group.id, member.user));
+    if (confirm(`Remove ${this.chat.name(member.user)} from “${group.name}”?`)) this.act(this.chat.people.removeMember(group.id, member.user));
   }
 
   async leave(group) {
-    if (confirm(`Leave “${group.name}”?`) && (await this.act(this.chat.leaveGroup(group.id)))) this.close();
+    if (confirm(`Leave “${group.name}”?`) && (await this.act(this.chat.people.leaveGroup(group.id)))) this.close();
   }
 
   async dissolve(group) {
-    if (confirm(`Dissolve “${group.name}” for everyone? Its messages are deleted.`) && (await this.act(this.chat.dissolveGroup(group.id)))) this.close();
+    if (confirm(`Dissolve “${group.name}” for everyone? Its messages are deleted.`) && (await this.act(this.chat.people.dissolveGroup(group.id)))) this.close();
   }
 }

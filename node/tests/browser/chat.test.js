@@ -4,16 +4,12 @@
 // the HTTP API. A second test has Dave (laptop, node A) and Erin (phone, node B) edit,
 // delete, answer, react to, mention and expire messages; a third has Gina (laptop, node A)
 // and Hank (phone, node B) search the messages and jump to one far back in the history; a
-// fourth has Ivan (laptop, node A) and Judy (phone, node B) send each other files (the
-// nodes share one storage directory, as a cluster's nodes must share their storage).
+// fourth has Ivan (laptop, node A) and Judy (phone, node B) send each other files.
 // Screenshots of the main screens go to artifacts/.
 
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { crc32, deflateSync } from "node:zlib";
+import { readFileSync } from "node:fs";
 import { api, apiOk, befriend } from "../js/lib/confab.js";
 import { waitFor } from "../../../socketio/tests/js/lib/wait.js";
 import {
@@ -25,8 +21,10 @@ import {
   WITHIN_MS,
   at,
   harness,
+  loaded,
   messageAction,
   openPage,
+  png,
   register,
   see,
   send,
@@ -39,14 +37,8 @@ import {
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;
 
-/** The attachments of both nodes. */
-let storageDir;
-before(() => {
-  storageDir = mkdtempSync(join(tmpdir(), "confab-browser-storage-"));
-});
 // Uploads up to 1 MiB, so that a test can have one refused as too large.
-useCluster(() => ({ CONFAB_STORAGE_DIR: storageDir, CONFAB_MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) }));
-after(() => rmSync(storageDir, { recursive: true, force: true }));
+useCluster(() => ({ CONFAB_MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) }));
 
 async function editMessage(page, seq, body) {
   await messageAction(page, seq, "edit");
@@ -432,30 +424,6 @@ test("search in the browser: hits marked, paging, and a jump far back in the his
   });
 });
 
-/** A PNG of `width`×`height` pixels (a colour gradient), built chunk by chunk. */
-function png(width, height) {
-  const chunk = (type, data) => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const framed = Buffer.alloc(body.length + 8);
-    framed.writeUInt32BE(data.length, 0);
-    body.copy(framed, 4);
-    framed.writeUInt32BE(crc32(body), body.length + 4);
-    return framed;
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 2], 8); // 8 bits per channel, RGB; default compression, filter, no interlace
-  const rows = [];
-  for (let y = 0; y < height; y++) {
-    const row = Buffer.alloc(1 + width * 3); // filter type 0, then the pixels
-    for (let x = 0; x < width; x++) row.set([255 - Math.round((120 * y) / height), Math.round((200 * x) / width), 120 + Math.round((100 * y) / height)], 1 + x * 3);
-    rows.push(row);
-  }
-  const signature = Buffer.from("89504e470d0a1a0a", "hex");
-  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", deflateSync(Buffer.concat(rows))), chunk("IEND", Buffer.alloc(0))]);
-}
-
 /** Picks files with the composer's file input: `[{name, mimeType, buffer}]`. */
 function attach(page, ...files) {
   return page.setInputFiles("[data-test=file-input]", files);
@@ -464,12 +432,6 @@ function attach(page, ...files) {
 /** The file `name` waiting above the composer, in `state` (uploading, ready, failed). */
 function upload(name, state) {
   return `[data-test=upload][data-name='${name}'][data-state=${state}]`;
-}
-
-/** Waits until the image `selector` has loaded (it has pixels); resolves its natural size. */
-async function loaded(page, selector) {
-  await page.waitForFunction((css) => document.querySelector(css)?.naturalWidth > 0, selector, { timeout: WITHIN_MS });
-  return page.locator(selector).evaluate((img) => [img.naturalWidth, img.naturalHeight]);
 }
 
 /** Sends what waits above the composer with an empty text; resolves the message's seq. */

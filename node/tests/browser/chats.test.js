@@ -2,16 +2,22 @@
 // cluster (helpers.js): Rita's chat list (laptop, node A) — previews, most recent first,
 // unread badges and the unread total in the tab's title, kept right as messages arrive
 // (from others and from her other devices) and as she reads — and her notifications while
-// the page is hidden; then Uma signs up on a phone (390×844, node B) with a display name,
-// sees names with their @username and right-to-left text shown right to left, and no
-// screen is wider than the phone. Screenshots go to artifacts/.
+// the page is hidden; Wes's chats, more than one page of the conversation list; then Uma
+// signs up on a phone (390×844, node B) with a display name, sees names with their
+// @username and right-to-left text shown right to left, and no screen is wider than the
+// phone. Screenshots go to artifacts/.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { apiOk, befriend } from "../js/lib/confab.js";
-import { LAPTOP, PASSWORD, REGISTER_WITHIN_MS, eventually, harness, openPage, register, see, send, shot, signInPage, skip, stepper, useCluster } from "./helpers.js";
+import { ack, apiOk, befriend, closeAll, connect } from "../js/lib/confab.js";
+import { LAPTOP, PASSWORD, REGISTER_WITHIN_MS, eventually, fits, harness, openPage, register, see, send, shot, signInPage, skip, stepper, useCluster } from "./helpers.js";
 
-useCluster();
+/** Conversations per page of `GET /api/v1/conversations` when the client asks for no `limit`. */
+const CONVERSATIONS_PAGE = 100;
+
+// Wes creates more groups than one page of the conversation list holds, faster than a
+// user may by default.
+useCluster(() => ({ CONFAB_GROUP_CHANGES_PER_MINUTE: "1000", CONFAB_HTTP_WRITES_BURST: "1000" }));
 
 /** The chat list from the top: `[name, unread badge ("" if none), preview]` each. */
 function chatList(page) {
@@ -171,33 +177,33 @@ test("the chat list: previews, most recent first, unread badges and the title; n
   });
 });
 
-/** Elements shown past the right edge of the window (what an ancestor clips left out), as `tag.class`. */
-function overflowing(page) {
-  return page.evaluate(() => {
-    const found = [];
-    for (const el of document.body.querySelectorAll("*")) {
-      const box = el.getBoundingClientRect();
-      if (!box.width || !box.height) continue;
-      let right = box.right;
-      for (let up = el.parentElement; up; up = up.parentElement) {
-        if (getComputedStyle(up).overflowX !== "visible") right = Math.min(right, up.getBoundingClientRect().right);
-      }
-      if (right > window.innerWidth + 0.5) found.push(`${el.tagName.toLowerCase()}.${el.className}`);
-    }
-    return found;
-  });
-}
+test("the chat list follows the conversation list's pages: the oldest chat shows its news, read already", { skip, timeout: 240_000 }, async (t) => {
+  const [nodeA] = harness.cluster.nodes;
+  const [wes, xena] = await Promise.all(["wes", "xena"].map((name) => register(nodeA, name)));
+  await befriend(nodeA, wes, xena);
+  const create = (name) => apiOk(nodeA, "POST", "/api/v1/groups", { token: wes.token, body: { name, members: [xena.user.id] } }, 201);
+  // The first club's news, which Wes read on another device, is older than the creation of
+  // every other club: it comes on the list's second page, which alone says it was read
+  // (`sync` would bring the message, but not that it was read).
+  const { group } = await create("club 0");
+  const news = { to: { group: group.id }, body: "news from the first club", client_msg_id: "club-news" };
+  const { message } = await apiOk(nodeA, "POST", "/api/v1/messages", { token: xena.token, body: news });
+  const device = await connect(nodeA, wes.token);
+  assert.equal((await ack(device, "read", { conversation: message.conversation, seq: message.seq })).ok, true);
+  closeAll();
+  for (let n = 1; n <= CONVERSATIONS_PAGE; n++) await create(`club ${n}`);
+  const laptop = await openPage(nodeA.url, LAPTOP);
+  const step = stepper(t, { laptop });
 
-/** Asserts that nothing on the page is wider than its window, and that each of `controls` is visible and whole. */
-async function fits(page, controls) {
-  const { width } = page.viewportSize();
-  assert.deepEqual(await overflowing(page), []);
-  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= width);
-  for (const selector of controls) {
-    const box = await (await see(page, selector)).boundingBox();
-    assert.ok(box.x >= 0 && box.x + box.width <= width, `${selector} spans ${box.x}…${box.x + box.width}, outside 0…${width}`);
-  }
-}
+  await step("Wes's oldest chat, on the second page, shows its newest message, read", async () => {
+    await signInPage(laptop, "wes", "login");
+    assert.equal(await laptop.locator("[data-test=chat]").count(), CONVERSATIONS_PAGE + 1);
+    await eventually(async () => (await chatList(laptop)).at(-1), ["club 0", "", "xena: news from the first club"], "the oldest chat");
+    await expectTitle(laptop, "Confab");
+    await laptop.locator("[data-test=chat][data-name='club 0']").scrollIntoViewIfNeeded();
+    await shot(laptop, "61-chat-list-pages-laptop");
+  });
+});
 
 test("on a phone: sign-up with a display name, names with their @username, right-to-left text, nothing wider than the screen", { skip, timeout: 240_000 }, async (t) => {
   const [nodeA, nodeB] = harness.cluster.nodes;

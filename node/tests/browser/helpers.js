@@ -1,14 +1,19 @@
 // What the browser tests share: a real two-node cluster (../js/lib/cluster.js) serving the
-// built client (web/dist) and Debian's chromium driven by playwright-core, started once
+// built client (web/dist), its nodes sharing one storage directory for the files (as a
+// cluster's nodes must), and Debian's chromium driven by playwright-core, started once
 // per test file by `useCluster`; pages of their own browser context; waiting for what a
-// page shows (always a condition with a deadline); screenshots in artifacts/; and the
-// steps of the client's common actions (sign in, send, act on a message).
+// page shows (always a condition with a deadline); screenshots in artifacts/; the steps
+// of the client's common actions (sign in, send, act on a message); the session a page
+// keeps; images to upload; and whether a page fits its window.
 
 import { after, before } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
+import { crc32, deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { apiOk, confabUnavailableReason } from "../js/lib/confab.js";
 import { startCluster } from "../js/lib/cluster.js";
@@ -28,8 +33,8 @@ export const PHONE = { width: 390, height: 760 };
 /** Why the tests cannot run (no CONFAB_BIN), or undefined when they can: `test(name, { skip })`. */
 export const skip = confabUnavailableReason() ?? false;
 
-/** The cluster and the browser of the running test file (set by `useCluster`). */
-export const harness = { cluster: null, browser: null };
+/** The cluster, its storage directory and the browser of the running test file (set by `useCluster`). */
+export const harness = { cluster: null, storage: null, browser: null };
 
 /**
  * Starts the cluster (every node with `env()`'s settings, asked once the hooks before it
@@ -40,7 +45,8 @@ export function useCluster(env = () => ({})) {
     if (skip) return;
     assert.ok(existsSync(`${WEB_DIR}/index.html`), `the web client is not built in ${WEB_DIR}: run scripts/build-web`);
     mkdirSync(ARTIFACTS, { recursive: true });
-    harness.cluster = await startCluster({ nodes: 2, env: { CONFAB_WEB_DIR: WEB_DIR, ...env() } });
+    harness.storage = mkdtempSync(join(tmpdir(), "confab-browser-storage-"));
+    harness.cluster = await startCluster({ nodes: 2, env: { CONFAB_WEB_DIR: WEB_DIR, CONFAB_STORAGE_DIR: harness.storage, ...env() } });
     harness.browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -49,6 +55,7 @@ export function useCluster(env = () => ({})) {
   after(async () => {
     await harness.browser?.close();
     await harness.cluster?.stop();
+    if (harness.storage) rmSync(harness.storage, { recursive: true, force: true });
   });
 }
 
@@ -66,11 +73,21 @@ export async function openPage(url, viewport, prepare = async () => {}) {
   return page;
 }
 
-/** Registers `username` over HTTP (with a display name if given); resolves `{user, token}`. */
+/** Registers `username` over HTTP (with a display name if given); resolves `{user, token, refresh_token, session_id}`. */
 export function register(node, username, displayName) {
   const body = { username, password: PASSWORD };
   if (displayName) body.display_name = displayName;
   return apiOk(node, "POST", "/api/v1/auth/register", { body, timeoutMs: REGISTER_WITHIN_MS }, 201);
+}
+
+/** Logs `username` in over HTTP: a session of its own; resolves `{user, token, refresh_token, session_id}`. */
+export function login(node, username) {
+  return apiOk(node, "POST", "/api/v1/auth/login", { body: { username, password: PASSWORD, device: "test" }, timeoutMs: REGISTER_WITHIN_MS });
+}
+
+/** The session a page keeps in its localStorage (`{user, token, refresh_token, session_id}`), or null. */
+export function storedSession(page) {
+  return page.evaluate(() => JSON.parse(localStorage.getItem("confab.session")));
 }
 
 /** Waits until `selector` (optionally containing `text`) is visible; returns the locator. */
@@ -147,4 +164,62 @@ export function at(seq, inside = "") {
 export async function messageAction(page, seq, name) {
   await page.locator(at(seq, ".meta")).click();
   await page.locator(at(seq, `[data-test=${name}]`)).click();
+}
+
+/** A PNG of `width`×`height` pixels (a colour gradient), built chunk by chunk. */
+export function png(width, height) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const framed = Buffer.alloc(body.length + 8);
+    framed.writeUInt32BE(data.length, 0);
+    body.copy(framed, 4);
+    framed.writeUInt32BE(crc32(body), body.length + 4);
+    return framed;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2], 8); // 8 bits per channel, RGB; default compression, filter, no interlace
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3); // filter type 0, then the pixels
+    for (let x = 0; x < width; x++) row.set([255 - Math.round((120 * y) / height), Math.round((200 * x) / width), 120 + Math.round((100 * y) / height)], 1 + x * 3);
+    rows.push(row);
+  }
+  const signature = Buffer.from("89504e470d0a1a0a", "hex");
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", deflateSync(Buffer.concat(rows))), chunk("IEND", Buffer.alloc(0))]);
+}
+
+/** Waits until the image `selector` has loaded (it has pixels); resolves its natural size. */
+export async function loaded(page, selector) {
+  await page.waitForFunction((css) => document.querySelector(css)?.naturalWidth > 0, selector, { timeout: WITHIN_MS });
+  return page.locator(selector).evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+}
+
+/** Elements shown past the right edge of the window (what an ancestor clips left out), as `tag.class`. */
+function overflowing(page) {
+  return page.evaluate(() => {
+    const found = [];
+    for (const el of document.body.querySelectorAll("*")) {
+      const box = el.getBoundingClientRect();
+      if (!box.width || !box.height) continue;
+      let right = box.right;
+      for (let up = el.parentElement; up; up = up.parentElement) {
+        if (getComputedStyle(up).overflowX !== "visible") right = Math.min(right, up.getBoundingClientRect().right);
+      }
+      if (right > window.innerWidth + 0.5) found.push(`${el.tagName.toLowerCase()}.${el.className}`);
+    }
+    return found;
+  });
+}
+
+/** Asserts that nothing on the page is wider than its window, and that each of `controls` is visible and whole. */
+export async function fits(page, controls) {
+  const { width } = page.viewportSize();
+  assert.deepEqual(await overflowing(page), []);
+  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= width);
+  for (const selector of controls) {
+    const box = await (await see(page, selector)).boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= width, `${selector} spans ${box.x}…${box.x + box.width}, outside 0…${width}`);
+  }
 }
