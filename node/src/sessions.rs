@@ -37,6 +37,11 @@ use crate::store::sessions::{self as store, EndedBy};
 const SWEEP_OVERLAP: Duration = Duration::from_secs(30);
 /// Ended sessions one query of a sweep reads.
 const SWEEP_PAGE: u64 = 1000;
+/// Most live sessions one user has: a login past it ends the least recently used.
+pub const MAX_SESSIONS_PER_USER: u64 = 100;
+/// How long the row of an ended session is kept (for the sweeps of every node, and the
+/// reuse of its refresh token to be told apart from a wrong one).
+const KEEP_ENDED: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Why a token or session was not accepted.
 #[derive(Debug)]
@@ -139,6 +144,8 @@ impl Sessions {
             expires_at: self.expires_at(),
         };
         store::insert(&self.db, new).await?;
+        let trimmed = store::trim(&self.db, user_id, MAX_SESSIONS_PER_USER).await?;
+        metrics::counter!("confab_sessions_revoked_total").increment(trimmed);
         self.issue(user_id, id, &secret)
     }
 
@@ -257,6 +264,10 @@ impl Sessions {
             }
             if swept {
                 since = started - overlap;
+            }
+            let keep = chrono::Duration::from_std(KEEP_ENDED).unwrap_or_default();
+            if let Err(error) = store::prune(&self.db, started - keep, SWEEP_PAGE).await {
+                tracing::warn!(%error, "could not delete old ended sessions");
             }
         }
     }

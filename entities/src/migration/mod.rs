@@ -23,6 +23,7 @@ mod m20261207_000003_webhooks;
 mod m20261207_000004_attachments;
 mod m20261208_000001_accounts;
 mod m20261208_000002_moderation;
+mod m20261208_000003_account_indexes;
 
 pub use m20261207_000002_message_search::drop_statements as drop_search_index;
 pub use sea_orm_migration::MigratorTrait;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000004_attachments::Migration),
             Box::new(m20261208_000001_accounts::Migration),
             Box::new(m20261208_000002_moderation::Migration),
+            Box::new(m20261208_000003_account_indexes::Migration),
         ]
     }
 }

@@ -26,9 +26,10 @@ use serde_json::json;
 
 use super::auth::{check_new_password, valid_display_name};
 use super::caller::Authenticated;
+use super::sessions::SessionView;
 use crate::auth::{hash_password, verify_password};
 use crate::chat::users::UserView;
-use crate::chat::{Chat, ChatError, attachments, contacts, conversations, groups, hooks};
+use crate::chat::{Chat, ChatError, attachments, contacts, conversations, groups, hooks, presence};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::users::{self, Privacy, ProfileChange};
@@ -139,6 +140,8 @@ async fn update(
     if let Some(old) = replaced {
         attachments::remove(&state.chat, &[old]).await;
     }
+    let seen = |user: &user::Model| user.presence_visibility;
+    presence::visibility_changed(&state.chat, &caller.user_id, seen(&before), seen(&after)).await?;
     Ok(HttpResponse::Ok().json(own_view(after)))
 }
 
@@ -274,16 +277,12 @@ async fn export(
     state.chat.rate.check_http_write(&caller.user_id)?;
     let chat = state.chat.clone();
     let user = account(&state, &caller.user_id).await?;
-    let sessions = chat.sessions.list(&caller.user_id).await?;
-    let sessions: Vec<_> = sessions
+    let sessions: Vec<SessionView> = chat
+        .sessions
+        .list(&caller.user_id)
+        .await?
         .into_iter()
-        .map(|session| {
-            json!({
-                "id": session.id, "device": session.device, "user_agent": session.user_agent,
-                "created_at": session.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-                "last_used_at": session.last_used_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            })
-        })
+        .map(|session| SessionView::new(session, &caller.session_id))
         .collect();
     let head = json!({
         "exported_at": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),

@@ -21,7 +21,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A session as its user sees it.
 #[derive(Debug, Serialize)]
-struct SessionView {
+pub(super) struct SessionView {
     id: String,
     device: String,
     user_agent: String,
@@ -33,7 +33,7 @@ struct SessionView {
 }
 
 impl SessionView {
-    fn new(session: session::Model, current: &str) -> Self {
+    pub(super) fn new(session: session::Model, current: &str) -> Self {
         let at =
             |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
         Self {

@@ -331,15 +331,19 @@ pub async fn give_to(
 /// message sent. It is then readable by anyone signed in, and no longer swept as unused.
 pub async fn claim_avatar(chat: &Chat, caller: &UserId, id: &str) -> Result<(), ChatError> {
     let found = store::unsent(&chat.db, &[id.to_owned()], caller.as_str()).await?;
+    let unsent =
+        || ChatError::invalid("an avatar must be one of your uploads that no message sent");
     match found.first() {
         Some(upload) if upload.thumbnail => {
-            store::give(&chat.db, &[id.to_owned()], &format!("{AVATAR_OF}{caller}")).await?;
-            Ok(())
+            let avatar_of = format!("{AVATAR_OF}{caller}");
+            // A message that took it meanwhile wins.
+            match store::give(&chat.db, &[id.to_owned()], &avatar_of).await? {
+                0 => Err(unsent()),
+                _ => Ok(()),
+            }
         }
         Some(_) => Err(ChatError::invalid("an avatar must be an image")),
-        None => Err(ChatError::invalid(
-            "an avatar must be one of your uploads that no message sent",
-        )),
+        None => Err(unsent()),
     }
 }
 

@@ -385,6 +385,8 @@ pub struct DirectoryQuery {
 
 /// Most groups one directory page holds.
 const MAX_DIRECTORY_PAGE: u64 = 100;
+/// Furthest a directory or user search pages (narrow the search to go beyond).
+pub const MAX_OFFSET: u64 = 10_000;
 
 /// `GET /groups/public` and `group:directory`: public groups by name, which anyone may
 /// join (`join`).
@@ -402,7 +404,13 @@ pub async fn directory(
     if text.chars().count() > 128 {
         return Err(ChatError::invalid("q has at most 128 characters"));
     }
-    let found = store::public(&chat.db, text.trim(), query.offset.unwrap_or(0), limit).await?;
+    let offset = query.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ChatError::invalid(format!(
+            "offset is at most {MAX_OFFSET}"
+        )));
+    }
+    let found = store::public(&chat.db, text.trim(), offset, limit).await?;
     Ok(found
         .into_iter()
         .map(|(group, members)| DirectoryEntry {
@@ -543,13 +551,7 @@ pub async fn set_role(
 
 /// The owner dissolves the group, with its conversation.
 pub async fn delete(chat: &Chat, caller: &UserId, group_id: &GroupId) -> Result<(), ChatError> {
-    change(chat, caller, group_id, async |txn, group| {
-        group.require(caller, OWNER)?;
-        Ok(store::delete(txn, group_id).await?)
-    })
-    .await?;
-    attachments::remove_conversation(chat, &Conversation::group(group_id)).await;
-    Ok(())
+    delete_as(chat, caller, group_id, false).await.map(drop)
 }
 
 /// A server administrator dissolves any group (members are told as for [`delete`]);
@@ -559,8 +561,22 @@ pub async fn dissolve(
     admin: &UserId,
     group_id: &GroupId,
 ) -> Result<GroupView, ChatError> {
+    delete_as(chat, admin, group_id, true).await
+}
+
+/// Dissolves the group with its conversation and files: by its owner, or by a server
+/// administrator when `moderator`. Returns the group as it was.
+async fn delete_as(
+    chat: &Chat,
+    caller: &UserId,
+    group_id: &GroupId,
+    moderator: bool,
+) -> Result<GroupView, ChatError> {
     let mut dissolved = None;
-    change_as(chat, admin, group_id, true, async |txn, group| {
+    change_as(chat, caller, group_id, moderator, async |txn, group| {
+        if !moderator {
+            group.require(caller, OWNER)?;
+        }
         dissolved = Some(GroupView::new(group.group.clone(), &group.members));
         Ok(store::delete(txn, group_id).await?)
     })

@@ -113,7 +113,14 @@ pub async fn find_users(
     if text.chars().count() > 64 {
         return Err(ChatError::invalid("q has at most 64 characters"));
     }
-    let found = store::find_users(&chat.db, text.trim(), query.offset.unwrap_or(0), limit).await?;
+    let offset = query.offset.unwrap_or(0);
+    if offset > groups::MAX_OFFSET {
+        return Err(ChatError::invalid(format!(
+            "offset is at most {}",
+            groups::MAX_OFFSET
+        )));
+    }
+    let found = store::find_users(&chat.db, text.trim(), offset, limit).await?;
     Ok(found.into_iter().map(AdminUserView::from).collect())
 }
 
@@ -292,7 +299,16 @@ pub async fn report(
         seq: request.seq,
         reason: reason.to_owned(),
     };
-    let report = store::insert_report(&chat.db, new).await?;
+    let report = store::insert_report(&chat.db, new).await.map_err(|error| {
+        if crate::store::is_unique_violation(&error) {
+            ChatError::new(
+                confab_protocol::chat::ErrorCode::Conflict,
+                "you reported this message already",
+            )
+        } else {
+            error.into()
+        }
+    })?;
     metrics::counter!("confab_reports_total").increment(1);
     Ok(ReportView::new(report, Some(message)))
 }

@@ -112,6 +112,33 @@ pub async fn announce(chat: &Chat, user_id: &UserId, online: bool) -> Result<(),
     Ok(())
 }
 
+/// The user changed who sees their presence from `before` to `after`. Pushes go to
+/// contacts only, so only `nobody` changes them: hiding tells the contacts the user is
+/// offline and never seen (as `presence:query` now answers them); showing again tells them
+/// the state as it is now.
+pub async fn visibility_changed(
+    chat: &Chat,
+    user_id: &UserId,
+    before: Audience,
+    after: Audience,
+) -> Result<(), ChatError> {
+    match (before, after) {
+        (Audience::Nobody, Audience::Nobody) => Ok(()),
+        (_, Audience::Nobody) => {
+            let hidden = Presence {
+                user: user_id.clone(),
+                online: false,
+                last_seen: None,
+            };
+            let contacts = membership::contact_ids(&chat.db, user_id).await?;
+            chat.push_to_users(contacts, encode_event(events::PRESENCE, &hidden), None);
+            Ok(())
+        }
+        (Audience::Nobody, _) => announce_current(chat, user_id).await,
+        _ => Ok(()),
+    }
+}
+
 /// Tells the user's contacts the user's state as it is now: online if any node has them.
 pub async fn announce_current(chat: &Chat, user_id: &UserId) -> Result<(), ChatError> {
     let online = still_online(chat, user_id).await?;

@@ -54,13 +54,14 @@ pub async fn unsent(
     Ok(found)
 }
 
-/// Gives the unsent uploads `ids` to `conversation_id`, whose message sent them.
+/// Gives the unsent uploads `ids` to `conversation_id` (whose message sent them, or an
+/// avatar's owner); returns how many were still unsent and so given.
 pub async fn give(
     db: &DatabaseConnection,
     ids: &[String],
     conversation_id: &str,
-) -> Result<(), DbErr> {
-    attachment::Entity::update_many()
+) -> Result<u64, DbErr> {
+    let given = attachment::Entity::update_many()
         .col_expr(
             attachment::Column::ConversationId,
             Expr::value(conversation_id),
@@ -69,7 +70,7 @@ pub async fn give(
         .filter(attachment::Column::ConversationId.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(given.rows_affected)
 }
 
 /// The attachments sent to `conversation_id`.

@@ -460,28 +460,22 @@ pub async fn last_entry_times(
 }
 
 /// The newest message (not edit or deletion) of each of `conversations` that has one, in
-/// its current state: one query, each found through the `(conversation_id, seq)` index.
+/// its current state: one short query per conversation, each reading backwards through
+/// the `(conversation_id, seq)` index from the newest entry.
 pub async fn last_messages(
     db: &DatabaseConnection,
     conversations: &[String],
 ) -> Result<Vec<message::Model>, DbErr> {
-    if conversations.is_empty() {
-        return Ok(Vec::new());
-    }
-    let newer = Alias::new("newer");
-    let newest_seq = Query::select()
-        .expr(Func::max(Expr::col((newer.clone(), message::Column::Seq))))
-        .from_as(message::Entity, newer.clone())
-        .and_where(
-            Expr::col((newer.clone(), message::Column::ConversationId))
-                .equals((message::Entity, message::Column::ConversationId)),
-        )
-        .and_where(Expr::col((newer, message::Column::Kind)).eq(MessageKind::Message))
-        .to_owned();
-    message::Entity::find()
-        .filter(message::Column::ConversationId.is_in(conversations))
-        .filter(message::Column::Kind.eq(MessageKind::Message))
-        .filter(Expr::col((message::Entity, message::Column::Seq)).in_subquery(newest_seq))
-        .all(db)
-        .await
+    let newest = conversations.iter().map(|id| {
+        message::Entity::find()
+            .filter(message::Column::ConversationId.eq(id))
+            .filter(message::Column::Kind.eq(MessageKind::Message))
+            .order_by_desc(message::Column::Seq)
+            .one(db)
+    });
+    Ok(futures_util::future::try_join_all(newest)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }

@@ -185,3 +185,65 @@ pub async fn ended_page(
         })
         .collect())
 }
+
+/// Revokes (as `revoked`) the live sessions of `user_id` beyond the `keep` most recently
+/// used; returns how many.
+pub async fn trim(db: &impl ConnectionTrait, user_id: &str, keep: u64) -> Result<u64, DbErr> {
+    let now = Utc::now();
+    let surplus: Vec<String> = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .order_by_desc(session::Column::LastUsedAt)
+        .order_by_desc(session::Column::Id)
+        .offset(keep)
+        // SQLite and MySQL take no OFFSET without a LIMIT.
+        .limit(1000)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if surplus.is_empty() {
+        return Ok(0);
+    }
+    let revoked = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .col_expr(
+            session::Column::RevokedReason,
+            Expr::value(RevokedReason::Revoked),
+        )
+        .filter(session::Column::Id.is_in(surplus))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(revoked.rows_affected)
+}
+
+/// Deletes at most `limit` sessions that ended (were revoked or expired) before `before`;
+/// returns how many.
+pub async fn prune(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let ended = Condition::any()
+        .add(session::Column::RevokedAt.lt(before))
+        .add(session::Column::ExpiresAt.lt(before));
+    let ids: Vec<String> = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(ended)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let deleted = session::Entity::delete_many()
+        .filter(session::Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}

@@ -298,12 +298,21 @@ async fn privacy_decides_who_adds_me_to_groups_and_who_sees_my_presence(backend:
     .await;
     assert_eq!(presence(&app, &carol, &alice).await, (false, false));
     assert_eq!(presence(&app, &bob, &alice).await, (true, true));
+    // Hiding from everyone is pushed to the contacts at once.
+    let mut bobs = crate::chat::connect_routed(&app.address, &bob).await;
     set_privacy(
         &app,
         &alice,
         json!({"group_invites": "nobody", "presence": "nobody"}),
     )
     .await;
+    loop {
+        let pushed = bobs.next("presence").await.unwrap();
+        if pushed["user"] == alice.id.as_str() && pushed["online"] == false {
+            assert_eq!(pushed["last_seen"], Value::Null, "{pushed}");
+            break;
+        }
+    }
     assert_eq!(presence(&app, &bob, &alice).await, (false, false));
     assert!(presence(&app, &alice, &alice).await.0);
 

@@ -365,14 +365,21 @@ async fn readers_report_messages_and_admins_close_the_reports_on_the_record(back
         error_code(no_message, StatusCode::NOT_FOUND).await,
         "not_found"
     );
+    // Three reports of three messages; the same message twice is one report.
     let mut ids = Vec::new();
-    for reason in ["rude", "still rude", "very rude"] {
+    for (n, reason) in ["rude", "still rude", "very rude"].into_iter().enumerate() {
+        let seq = if n == 0 {
+            seq.clone()
+        } else {
+            let more = send(&bob, &format!("rude {n}"), &format!("r{}", n + 1));
+            alices.request("message:send", more).await.unwrap()["message"]["seq"].clone()
+        };
         let made = call(
             &app,
             &bob,
             Method::POST,
             "/reports",
-            Some(report(reason, seq)),
+            Some(report(reason, &seq)),
         )
         .await;
         let made = body(made, StatusCode::CREATED).await;
@@ -380,6 +387,15 @@ async fn readers_report_messages_and_admins_close_the_reports_on_the_record(back
         assert_eq!(made["report"]["reporter"], bob.id.as_str());
         ids.push(made["report"]["id"].as_str().unwrap().to_owned());
     }
+    let twice = call(
+        &app,
+        &bob,
+        Method::POST,
+        "/reports",
+        Some(report("again", seq)),
+    )
+    .await;
+    assert_eq!(error_code(twice, StatusCode::CONFLICT).await, "conflict");
 
     let first = body(
         call(&app, &admin, Method::GET, "/admin/reports?limit=2", None).await,

@@ -341,36 +341,98 @@ async fn a_session_ended_on_one_node_closes_its_socket_on_another() {
     );
 }
 
+/// A session row for `user_id`, last used `used` ago, with an id from `n` (older ids than
+/// any session the node starts now).
+fn old_session(
+    user_id: &str,
+    n: u32,
+    used: chrono::Duration,
+) -> confab_entities::session::ActiveModel {
+    use sea_orm::Set;
+    let long_ago = chrono::Utc::now() - used;
+    let at = uuid::Timestamp::from_unix(uuid::NoContext, 1_700_000_000, n);
+    confab_entities::session::ActiveModel {
+        id: Set(uuid::Uuid::new_v7(at).to_string()),
+        user_id: Set(user_id.to_owned()),
+        refresh_hash: Set(format!("{n:064}")),
+        previous_hash: Set(None),
+        device: Set(String::new()),
+        user_agent: Set(String::new()),
+        created_at: Set(long_ago),
+        last_used_at: Set(long_ago),
+        expires_at: Set(chrono::Utc::now() + chrono::Duration::days(30)),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+    }
+}
+
+/// A user has at most 100 live sessions: a login past that ends the least recently used;
+/// rows of sessions that ended a week ago are deleted.
+#[actix_web::test]
+async fn sessions_are_bounded_and_old_ones_deleted() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let alice = user(&app, "alice").await;
+    for n in 0..100 {
+        let used = chrono::Duration::days(2) + chrono::Duration::minutes(i64::from(n));
+        old_session(&alice.id, n, used)
+            .insert(&app.db)
+            .await
+            .unwrap();
+    }
+    let mut ended = old_session(&alice.id, 1_000, chrono::Duration::days(9));
+    ended.revoked_at = Set(Some(chrono::Utc::now() - chrono::Duration::days(8)));
+    ended.revoked_reason = Set(Some(confab_entities::RevokedReason::Logout));
+    let ended = ended.insert(&app.db).await.unwrap();
+
+    let phone = as_session(&alice, &login(&app, "alice", "phone").await);
+    let listed = body(
+        call(&app, &phone, Method::GET, "/sessions", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let ids: Vec<&str> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 100);
+    assert_eq!(
+        ids[..2],
+        [phone.session_id.as_str(), alice.session_id.as_str()]
+    );
+    eventually(
+        "the week-old session to be deleted",
+        Duration::from_secs(10),
+        || async {
+            let found = confab_entities::session::Entity::find_by_id(ended.id.clone())
+                .one(&app.db)
+                .await
+                .ok()?;
+            found.is_none().then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
 /// Ending thousands of sessions at once (as an operator's `UPDATE sessions SET revoked_at
 /// = now()` does) closes every one of their sockets: the sweep pages through them all.
 #[actix_web::test]
 async fn a_mass_revocation_closes_every_socket() {
     use confab_entities::{RevokedReason, session};
     use sea_orm::sea_query::Expr;
-    use sea_orm::{ActiveModelTrait, QueryFilter, Set};
+    use sea_orm::{ActiveModelTrait, QueryFilter};
     let app = TestApp::spawn(Backend::Sqlite).await;
     let alice = user(&app, "alice").await;
     let mut socket = connect(&app.address, &alice).await;
     // Older ids than the real session's, so that it comes on the second page.
-    let long_ago = chrono::Utc::now() - chrono::Duration::days(30);
     for n in 0..1_500_u32 {
-        let at = uuid::Timestamp::from_unix(uuid::NoContext, 1_700_000_000, n);
-        session::ActiveModel {
-            id: Set(uuid::Uuid::new_v7(at).to_string()),
-            user_id: Set(alice.id.clone()),
-            refresh_hash: Set(format!("{n:064}")),
-            previous_hash: Set(None),
-            device: Set(String::new()),
-            user_agent: Set(String::new()),
-            created_at: Set(long_ago),
-            last_used_at: Set(long_ago),
-            expires_at: Set(chrono::Utc::now() + chrono::Duration::days(30)),
-            revoked_at: Set(None),
-            revoked_reason: Set(None),
-        }
-        .insert(&app.db)
-        .await
-        .unwrap();
+        old_session(&alice.id, n, chrono::Duration::days(30))
+            .insert(&app.db)
+            .await
+            .unwrap();
     }
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(chrono::Utc::now()))
