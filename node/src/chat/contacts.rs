@@ -156,6 +156,11 @@ async fn pair(
         return Err(ChatError::invalid("that is you"));
     }
     let other = user(chat, other).await?;
+    // Nobody asks, accepts or blocks a deleted account (which itself still ends its
+    // contacts while it is being deleted).
+    if other.deleted_at.is_some() {
+        return Err(ChatError::not_found("no such user"));
+    }
     Ok((user(chat, caller).await?, other))
 }
 

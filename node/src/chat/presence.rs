@@ -122,21 +122,30 @@ pub async fn visibility_changed(
     before: Audience,
     after: Audience,
 ) -> Result<(), ChatError> {
-    match (before, after) {
-        (Audience::Nobody, Audience::Nobody) => Ok(()),
-        (_, Audience::Nobody) => {
-            let hidden = Presence {
-                user: user_id.clone(),
-                online: false,
-                last_seen: None,
-            };
-            let contacts = membership::contact_ids(&chat.db, user_id).await?;
-            chat.push_to_users(contacts, encode_event(events::PRESENCE, &hidden), None);
-            Ok(())
+    let shown = match (before, after) {
+        (Audience::Nobody, Audience::Nobody) => return Ok(()),
+        (_, Audience::Nobody) => Presence {
+            user: user_id.clone(),
+            online: false,
+            last_seen: None,
+        },
+        (Audience::Nobody, _) if still_online(chat, user_id).await? => {
+            return announce(chat, user_id, true).await;
         }
-        (Audience::Nobody, _) => announce_current(chat, user_id).await,
-        _ => Ok(()),
-    }
+        // Offline: the last seen as stored, not moved to now.
+        (Audience::Nobody, _) => Presence {
+            user: user_id.clone(),
+            online: false,
+            last_seen: users::by_id(&chat.db, user_id)
+                .await?
+                .and_then(|user| user.last_seen_at)
+                .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        },
+        _ => return Ok(()),
+    };
+    let contacts = membership::contact_ids(&chat.db, user_id).await?;
+    chat.push_to_users(contacts, encode_event(events::PRESENCE, &shown), None);
+    Ok(())
 }
 
 /// Tells the user's contacts the user's state as it is now: online if any node has them.

@@ -424,6 +424,16 @@ async fn deleting_an_account_erases_it_and_keeps_its_messages(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(refused["error"]["code"], "not_found", "{refused}");
+    let request = json!({"user_id": alice.id});
+    let asked = call(
+        &app,
+        &bob,
+        Method::POST,
+        "/contacts/requests",
+        Some(request),
+    )
+    .await;
+    assert_eq!(error_code(asked, StatusCode::NOT_FOUND).await, "not_found");
     // The name is free again.
     app.register("alice").await;
 }

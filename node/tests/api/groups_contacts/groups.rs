@@ -554,7 +554,7 @@ async fn the_directory_finds_public_groups_by_name_and_leaves_private_ones_out(b
     let mut ids = Vec::new();
     for (name, public) in [
         ("Rust fans", true),
-        ("rustaceans_", true),
+        ("Rusts_club", true),
         ("Rust secret", false),
         ("Go", true),
     ] {
@@ -568,10 +568,10 @@ async fn the_directory_finds_public_groups_by_name_and_leaves_private_ones_out(b
         found["groups"],
         json!([
             {"id": ids[0], "name": "Rust fans", "members": 2},
-            {"id": ids[1], "name": "rustaceans_", "members": 2},
+            {"id": ids[1], "name": "Rusts_club", "members": 2},
         ])
     );
-    // The LIKE wildcards are literal.
+    // The LIKE wildcards are literal. (The names sort the same under any collation.)
     let literal = body(
         call(&app, &carol, Method::GET, "/groups/public?q=s_", None).await,
         StatusCode::OK,
