@@ -26,7 +26,7 @@ use serde_json::json;
 
 use super::auth::{check_new_password, valid_display_name};
 use super::caller::Authenticated;
-use super::sessions::SessionView;
+use super::sessions::views_of;
 use crate::auth::{hash_password, verify_password};
 use crate::chat::users::UserView;
 use crate::chat::{Chat, ChatError, attachments, contacts, conversations, groups, hooks, presence};
@@ -277,13 +277,7 @@ async fn export(
     state.chat.rate.check_http_write(&caller.user_id)?;
     let chat = state.chat.clone();
     let user = account(&state, &caller.user_id).await?;
-    let sessions: Vec<SessionView> = chat
-        .sessions
-        .list(&caller.user_id)
-        .await?
-        .into_iter()
-        .map(|session| SessionView::new(session, &caller.session_id))
-        .collect();
+    let sessions = views_of(&state, &caller).await?;
     let head = json!({
         "exported_at": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         "user": UserView::from(user.clone()),

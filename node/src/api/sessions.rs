@@ -33,7 +33,7 @@ pub(super) struct SessionView {
 }
 
 impl SessionView {
-    pub(super) fn new(session: session::Model, current: &str) -> Self {
+    fn new(session: session::Model, current: &str) -> Self {
         let at =
             |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
         Self {
@@ -48,15 +48,23 @@ impl SessionView {
     }
 }
 
-async fn list(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
-    let sessions: Vec<SessionView> = state
+/// The caller's live sessions as they see them, most recently used first.
+pub(super) async fn views_of(
+    state: &AppState,
+    caller: &Authenticated,
+) -> Result<Vec<SessionView>, ApiError> {
+    Ok(state
         .chat
         .sessions
         .list(&caller.user_id)
         .await?
         .into_iter()
         .map(|session| SessionView::new(session, &caller.session_id))
-        .collect();
+        .collect())
+}
+
+async fn list(state: web::Data<AppState>, caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    let sessions = views_of(&state, &caller).await?;
     Ok(HttpResponse::Ok().json(json!({"sessions": sessions})))
 }
 
