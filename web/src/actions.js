@@ -1,7 +1,8 @@
-// What the user does to messages (docs/API.md §8.1, §8.9–§8.13): sends them — each shown
-// as on its way until acknowledged, and kept when refused, with the server's error, to
-// retry (with the same client id) or discard — edits and deletes them, reacts to them,
-// and sets how long a conversation's new messages live.
+// What the user does to messages (docs/API.md §8.1, §8.9–§8.13, §13.2): sends them — each
+// shown as on its way until acknowledged, and kept when refused, with the server's error,
+// to retry (with the same client id) or discard — edits and deletes them, reacts to them,
+// reports others' to the server's administrators, and sets how long a conversation's new
+// messages live.
 
 let sent = 0;
 function clientMsgId() {
@@ -60,7 +61,6 @@ export class MessageActions {
     return Boolean(reply?.ok);
   }
 
-
   /** Replaces the text of one's own message (its meta is kept). */
   async edit(id, seq, body) {
     const meta = this.chat.conversations.get(id)?.messages.get(seq)?.meta;
@@ -84,6 +84,11 @@ export class MessageActions {
     // The reacting connection is not told: count it here.
     conv.react(seq, emoji, added, true);
     this.chat.changed();
+  }
+
+  /** Reports a message to the server's administrators, saying why (1–1000 characters). */
+  report(id, seq, reason) {
+    return this.chat.session.request("POST", "/api/v1/reports", { conversation: id, seq, reason });
   }
 
   /** Sets how long new messages of a conversation live (null: for ever). */

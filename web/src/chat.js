@@ -1,9 +1,11 @@
 // The client's model: one Socket.IO connection (docs/API.md §7–§10) and what the user can
 // see — the people (people.js: contacts and groups) with their presence and avatars,
 // conversations with their messages (edits, deletions, replies, reactions, mentions,
-// disappearing messages, attachments), typing and read receipts, unread counts and the
-// recency of the conversations — plus the connection state; what the user does to
-// messages (send, retry, edit, delete, react) is actions.js. It reconnects by itself (the
+// disappearing messages, attachments), typing and read receipts (how far the others have
+// read, asked for when a conversation opens and after a reconnect, then followed by
+// `receipt`), unread counts and the recency of the conversations — plus the connection
+// state; what the user does to messages (send, retry, edit, delete, react, report) is
+// actions.js, and the server's administration moderation.js. It reconnects by itself (the
 // socket.io-client manager), each time with the session's newest access token (refreshed
 // first if the server finds it expired), and catches up with `sync` after every
 // (re)connect; the session ending (`session:expired`) ends it. Views listen for "change"
@@ -15,6 +17,7 @@ import { MessageActions } from "./actions.js";
 import { Avatars } from "./avatars.js";
 import { Conversation, directId } from "./conversation.js";
 import { displayName } from "./dom.js";
+import { Moderation } from "./moderation.js";
 import { People } from "./people.js";
 
 /** How long a peer's "typing" shows without a refresh. */
@@ -40,6 +43,7 @@ export class Chat extends EventTarget {
     this.lookups = new Map();
     this.people = new People(this);
     this.actions = new MessageActions(this);
+    this.moderation = new Moderation(this);
     this.avatars = new Avatars((id) => this.attachment(id, true), () => this.changed());
     this.presence = new Map();
     this.conversations = new Map();
@@ -132,7 +136,7 @@ export class Chat extends EventTarget {
         conv.readSeq = Math.max(conv.readSeq, seq);
         conv.unread = conv.unreadHeld(this.me.id);
       } else {
-        conv.reads.set(user, Math.max(conv.reads.get(user) ?? 0, seq));
+        conv.readUpTo(user, seq);
       }
       this.changed();
     });
@@ -193,6 +197,8 @@ export class Chat extends EventTarget {
       }
       if (this.socket.connected) this.setConnection("synced");
       this.markRead();
+      // Receipts sent while the page was away are not replayed: ask for the open one's.
+      if (this.active) this.refreshReads(this.active);
     } catch (err) {
       console.warn("catching up failed", err);
       if (this.socket.connected) this.socket.disconnect().connect();
@@ -331,8 +337,24 @@ export class Chat extends EventTarget {
     const conv = this.conversations.get(id);
     this.changed();
     if (conv?.kind === "direct") this.queryPresence([conv.with.user]).catch(() => {});
+    this.refreshReads(id);
     if (conv && !conv.loaded) await this.loadOlder(id);
     this.markRead();
+  }
+
+  /**
+   * How far the other members have read a conversation (`conversation:reads`), in the
+   * background: the ticks of one's own messages, also after a reload or a reconnect.
+   */
+  refreshReads(id) {
+    const conv = this.conversations.get(id);
+    if (!conv?.lastSeq) return;
+    this.call("conversation:reads", { conversation: id })
+      .then(({ reads }) => {
+        for (const { user, seq } of reads) conv.readUpTo(user, seq);
+        this.changed();
+      })
+      .catch((err) => console.warn("reading the read positions failed", err));
   }
 
   /** Asks for the presence of up to 200 users and keeps the answer. */

@@ -39,7 +39,7 @@ export class Conversation {
     /** Whether the newest page was fetched, and whether the oldest message is here. */
     this.loaded = false;
     this.complete = false;
-    /** user id → seq they have read (from `receipt`). */
+    /** user id → seq the other members have read (from `conversation:reads`, then `receipt`). */
     this.reads = new Map();
     /** user id → time their typing stops showing. */
     this.typing = new Map();
@@ -87,6 +87,11 @@ export class Conversation {
     this.touched(entry.ts);
     const target = this.messages.get(entry.target);
     if (target && !target.deleted_at) applyChange(target, entry);
+  }
+
+  /** Moves another member's read position up to `seq` (a client keeps the highest). */
+  readUpTo(user, seq) {
+    this.reads.set(user, Math.max(this.reads.get(user) ?? 0, seq));
   }
 
   /** Counts `user`'s reaction `emoji` to the message `seq` in or out. */

@@ -1,15 +1,18 @@
 // The page: the sign-in screen (auth.js), then — for as long as the session lasts
-// (session.js) — the chat: the sidebar (sidebar.js), the settings (settings.js) and the
-// open conversation — its header with the disappearing-messages setting and its tools
-// (tools.js), the messages (messages.js), the reply being written, the @mention
-// suggestions and the files waiting to be sent, picked or dropped onto the conversation.
-// The skeleton is built once (so what is typed in forms survives); the views are rebuilt
-// from the Chat model on every "change".
+// (session.js) — the chat: the sidebar (sidebar.js) with the directory of public groups
+// (directory.js), the settings (settings.js), the administration page for the server's
+// administrators (admin.js), and the open conversation — its header with the
+// disappearing-messages setting and its tools (tools.js), the messages (messages.js), the
+// reply being written, the @mention suggestions and the files waiting to be sent, picked
+// or dropped onto the conversation. The skeleton is built once (so what is typed in forms
+// survives); the views are rebuilt from the Chat model on every "change".
 
 import "./style.css";
+import { AdminView } from "./admin.js";
 import { Uploads, summary } from "./attachments.js";
 import { signIn } from "./auth.js";
 import { Chat } from "./chat.js";
+import { GroupDirectory } from "./directory.js";
 import { avatar, fill, h, person } from "./dom.js";
 import { MentionPicker, byUsername, mentionTokens } from "./mentions.js";
 import { MessageViews } from "./messages.js";
@@ -61,17 +64,21 @@ function startChat(session) {
   const search = new SearchView(chat, { jump });
   const notifier = new Notifier(chat, { open: openConversation });
   const settings = new SettingsView(chat);
+  const admin = new AdminView(chat);
   session.addEventListener("ended", ({ detail: reason }) => {
     chat.stop();
     settings.close();
+    admin.close();
     showSignIn(whyEnded(reason));
   });
   const sidebar = new Sidebar(chat, {
     search,
     bell: notifier.button,
     status,
+    directory: new GroupDirectory(chat, { open: openConversation }),
     open: openConversation,
     settings: () => settings.open(),
+    admin: () => admin.open(),
     logout: () => {
       // Disconnected first: the server's `session:expired` would say the session was ended.
       chat.stop();
@@ -135,7 +142,7 @@ function startChat(session) {
     },
     changed: () => renderMessages(),
   });
-  shell.append(views.files.lightbox, settings.el);
+  shell.append(views.files.lightbox, settings.el, admin.el);
 
   /** Awaits a user's action; shows the server's error if refused. Resolves whether it went through. */
   async function act(promise) {
@@ -344,6 +351,7 @@ function startChat(session) {
   });
   renderSidebar();
   chat.start();
+  chat.moderation.check();
 }
 
 const session = Session.restore();

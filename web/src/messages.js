@@ -2,9 +2,10 @@
 // quote of the message it answers, its files (attachments.js), its text (mentions marked,
 // in the direction of its own script), the inline editor or a tombstone, its reactions,
 // the time with "edited", ⏱ and the ticks, and — when clicked (or hovered with a mouse) —
-// its actions: reply, react, edit, delete. One jumped to from the search is highlighted
-// for a moment. One's own messages on their way show "sending…"; refused, they show why,
-// with Retry and Discard.
+// its actions: reply, react, edit, delete, and report another's message to the server's
+// administrators (saying why, in a form like the editor's; then it says it was reported).
+// One jumped to from the search is highlighted for a moment. One's own messages on their
+// way show "sending…"; refused, they show why, with Retry and Discard.
 
 import { AttachmentViews, summary } from "./attachments.js";
 import { clock, h, hue, person } from "./dom.js";
@@ -14,6 +15,23 @@ import { byUsername, mentionTokens } from "./mentions.js";
 export const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 /** How long a message jumped to stays highlighted. */
 const HIGHLIGHT_MS = 3000;
+
+/** The inline forms of a message: editing one's own, and reporting another's. */
+const FORMS = {
+  edit: { label: "edit the message", submit: "Save", submitClass: "small primary", maxlength: null, hint: null },
+  report: {
+    label: "why you report this message",
+    submit: "Report",
+    submitClass: "small danger",
+    maxlength: 1000,
+    hint: "Why report this message to the server's administrators? Its author is not told.",
+  },
+};
+
+/** How `reported` knows a message. */
+function reportKey(conv, m) {
+  return `${conv.id}/${m.seq}`;
+}
 
 export class MessageViews {
   /**
@@ -26,14 +44,17 @@ export class MessageViews {
     this.reply = reply;
     this.changed = changed;
     this.files = new AttachmentViews(chat, { act });
+    /** The messages reported from this page (`conversation/seq`), which say so. */
+    this.reported = new Set();
     this.reset();
   }
 
-  /** Forgets the selected message, the emoji picker, the editor, the highlight and the files. */
+  /** Forgets the selected message, the emoji picker, the open form, the highlight and the files. */
   reset() {
     this.selected = null;
     this.picking = false;
-    this.editor = null;
+    /** The inline form open on a message, if any: `{kind, seq, input}` (`kind`: a key of FORMS). */
+    this.form = null;
     this.found = null;
     this.files.keep([]);
   }
@@ -52,7 +73,8 @@ export class MessageViews {
   bubble(conv, m, { showName, readers }) {
     const own = m.from === this.chat.me.id;
     const mentioned = Boolean(m.mentions?.includes(this.chat.me.id));
-    const editing = this.editor?.seq === m.seq && !m.deleted_at;
+    const form = this.form?.seq === m.seq && !m.deleted_at ? this.form : null;
+    const editing = form?.kind === "edit";
     const classes = ["msg", own && "own", m.deleted_at && "deleted", mentioned && "mentioned", this.selected === m.seq && "selected", this.found === m.seq && "found"];
     return h(
       "div",
@@ -65,11 +87,12 @@ export class MessageViews {
       m.reply_to ? this.quote(conv, m.reply_to) : null,
       m.deleted_at ? h("span", { class: "body tombstone", dataset: { test: "tombstone" } }, "message deleted") : null,
       this.files.list(m),
-      editing ? this.editorView(conv, m) : null,
       m.deleted_at || editing || !m.body ? null : h("span", { class: "body", dir: "auto", dataset: { test: "body" } }, this.text(m)),
+      form ? this.formView(conv, m) : null,
+      this.reported.has(reportKey(conv, m)) ? h("small", { class: "reported", dataset: { test: "reported" } }, "⚑ Reported to the administrators") : null,
       this.reactions(conv, m),
       this.meta(m, own, readers),
-      m.deleted_at || editing ? null : this.toolbar(conv, m, own),
+      m.deleted_at || form ? null : this.toolbar(conv, m, own),
     );
   }
 
@@ -196,7 +219,8 @@ export class MessageViews {
         this.picking = true;
         this.changed();
       }),
-      own ? tool("✎", "Edit", "edit", () => this.startEdit(m)) : null,
+      own ? null : tool("⚑", "Report", "report", () => this.openForm("report", m)),
+      own ? tool("✎", "Edit", "edit", () => this.openForm("edit", m)) : null,
       own || manager ? tool("🗑", "Delete for everyone", "delete", () => this.remove(conv, m)) : null,
     );
   }
@@ -207,45 +231,60 @@ export class MessageViews {
     this.act(this.chat.actions.remove(conv.id, m.seq));
   }
 
-  /** Opens the inline editor. Its textarea is kept across renders, so typing survives them. */
-  startEdit(m) {
-    const input = h("textarea", { rows: 2, "aria-label": "edit the message", dataset: { test: "edit-input" } });
-    input.value = m.body;
+  /**
+   * Opens a message's inline form (`kind`: a key of FORMS), an edit starting from its
+   * text. The textarea is kept across renders, so typing survives them.
+   */
+  openForm(kind, m) {
+    const { label, maxlength } = FORMS[kind];
+    const input = h("textarea", { rows: 2, maxlength, "aria-label": label, dataset: { test: `${kind}-input` } });
+    if (kind === "edit") input.value = m.body;
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey) {
         event.preventDefault();
         input.form.requestSubmit();
       } else if (event.key === "Escape") {
-        this.stopEditing();
+        this.closeForm();
       }
     });
-    this.editor = { seq: m.seq, input };
+    this.form = { kind, seq: m.seq, input };
     this.selected = null;
     this.changed();
     input.focus();
   }
 
-  stopEditing() {
-    this.editor = null;
+  closeForm() {
+    this.form = null;
     this.changed();
   }
 
-  editorView(conv, m) {
+  /** The inline form open on a message: its new text, or why it is reported. */
+  formView(conv, m) {
+    const { kind, input } = this.form;
+    const { hint, submit, submitClass } = FORMS[kind];
+    const actions = {
+      edit: (text) => text === m.body || this.act(this.chat.actions.edit(conv.id, m.seq, text)),
+      report: async (text) => {
+        const sent = await this.act(this.chat.actions.report(conv.id, m.seq, text));
+        if (sent) this.reported.add(reportKey(conv, m));
+        return sent;
+      },
+    };
     const save = async (event) => {
       event.preventDefault();
-      const body = this.editor.input.value.trim();
-      if (!body) return;
-      if (body === m.body || (await this.act(this.chat.actions.edit(conv.id, m.seq, body)))) this.stopEditing();
+      const text = input.value.trim();
+      if (text && (await actions[kind](text))) this.closeForm();
     };
     return h(
       "form",
-      { class: "editor", onsubmit: save },
-      this.editor.input,
+      { class: `editor ${kind}`, onsubmit: save },
+      hint ? h("small", { class: "hint" }, hint) : null,
+      input,
       h(
         "div",
         { class: "row" },
-        h("button", { type: "button", class: "small", onclick: () => this.stopEditing() }, "Cancel"),
-        h("button", { type: "submit", class: "small primary", dataset: { test: "edit-save" } }, "Save"),
+        h("button", { type: "button", class: "small", onclick: () => this.closeForm() }, "Cancel"),
+        h("button", { type: "submit", class: submitClass, dataset: { test: `${kind}-save` } }, submit),
       ),
     );
   }

@@ -3,7 +3,7 @@
 // them, refreshed on `contact:updated` and changed by `group:updated` — and what the user
 // does with them (docs/API.md §8.7, §8.8): ask someone, accept or decline, remove, block
 // and unblock a contact; create a group, add, remove and promote its members, rename it,
-// leave it or dissolve it.
+// leave it or dissolve it; find public groups and join one.
 
 export class People {
   /** `chat`: the model (chat.js), whose socket, users and conversations these share. */
@@ -115,6 +115,18 @@ export class People {
   async changeGroup(event, payload) {
     const { group } = await this.chat.call(event, payload);
     this.groupUpdated(group);
+  }
+
+  /** A page of the public groups whose name contains `q` (any case), by name: `[{id, name, members}]`. */
+  async directory(q, offset, limit) {
+    const { groups } = await this.chat.call("group:directory", { q, offset, limit });
+    return groups;
+  }
+
+  /** Joins a public group; resolves the id of its conversation. */
+  async joinGroup(groupId) {
+    await this.changeGroup("group:join", { group: groupId });
+    return `g:${groupId}`;
   }
 
   leaveGroup(groupId) {

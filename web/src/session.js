@@ -3,7 +3,9 @@
 // in; the HTTP calls made with its access token, refreshed when it has expired (one
 // refresh at a time, across tabs: two with one refresh token would revoke the session)
 // and the call made again once; and its end, logged out here or ended elsewhere, told by
-// the "ended" event (its `detail` is why: a code of REASONS).
+// the "ended" event (its `detail` is why: a code of REASONS). Each refresh is recorded in
+// IndexedDB too, before the next tab may refresh: a tab's localStorage may not show yet
+// what another tab stored a moment ago, IndexedDB always does.
 
 import { blob, refresh, request, upload } from "./api.js";
 
@@ -47,6 +49,54 @@ function exclusive(fn) {
   return navigator.locks ? navigator.locks.request(REFRESH_LOCK, fn) : fn();
 }
 
+/** IndexedDB: the last refresh of each session (by session id), written before its lock is let go. */
+const DB = "confab";
+const REFRESHES = "refreshes";
+
+/** Runs `fn(store)` on the refreshes' store; resolves its request's result once the transaction is done. */
+function refreshes(mode, fn) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(DB, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(REFRESHES);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      try {
+        const tx = db.transaction(REFRESHES, mode);
+        const request = fn(tx.objectStore(REFRESHES));
+        tx.oncomplete = () => {
+          db.close();
+          resolve(request.result);
+        };
+        tx.onabort = () => {
+          db.close();
+          reject(tx.error);
+        };
+      } catch (err) {
+        db.close();
+        reject(err);
+      }
+    };
+  });
+}
+
+/**
+ * `fn(store)` on the refreshes' store; null where the browser has no IndexedDB or it
+ * fails: then the tabs read the tokens from localStorage alone.
+ */
+function recorded(mode, fn) {
+  if (!globalThis.indexedDB) return Promise.resolve(null);
+  return refreshes(mode, fn).catch((err) => {
+    console.warn("the record of the session's refreshes is out of reach", err);
+    return null;
+  });
+}
+
+/** How many times a session's tokens were refreshed: which of two copies of them is newer. */
+function generation(data) {
+  return data?.generation ?? 0;
+}
+
 export class Session extends EventTarget {
   /** The session this browser signed in with before, or null. */
   static restore() {
@@ -62,7 +112,10 @@ export class Session extends EventTarget {
 
   constructor(data) {
     super();
-    /** `{user, token, refresh_token, session_id, expires_in}`: the newest this tab knows. */
+    /**
+     * `{user, token, refresh_token, session_id, expires_in, generation}`: the newest this
+     * tab knows (`generation`: how many refreshes made its tokens; none after a login).
+     */
     this.data = data;
     /** Whether it ended (then nothing is told any more). */
     this.over = false;
@@ -86,10 +139,10 @@ export class Session extends EventTarget {
     return this.data.token;
   }
 
-  /** Takes what another tab stored for this session: always newer, as every refresh stores at once. */
+  /** Takes what another tab stored for this session, unless its tokens are older than these. */
   adopt() {
     const newer = stored();
-    if (newer?.session_id === this.id) this.data = newer;
+    if (newer?.session_id === this.id && generation(newer) >= generation(this.data)) this.data = newer;
   }
 
   /** Keeps the user's new profile, for the next visits too. */
@@ -107,13 +160,18 @@ export class Session extends EventTarget {
   /**
    * Replaces `stale`, the access token a call was refused with as expired. One refresh
    * at a time: a tab's calls share the one on its way, and between tabs a lock orders
-   * them; then whoever comes after finds the stored token changed and takes it.
+   * them; then whoever comes after finds the recorded token changed and takes it.
    */
   refresh(stale) {
     this.refreshing ??= exclusive(async () => {
       this.adopt();
+      const last = await recorded("readonly", (store) => store.get(this.id));
+      if (generation(last) > generation(this.data)) this.store({ ...this.data, ...last });
       if (this.data.token !== stale) return;
-      this.store(await refresh(this.data.refresh_token));
+      const { user, ...tokens } = await refresh(this.data.refresh_token);
+      const next = { ...tokens, generation: generation(this.data) + 1 };
+      await recorded("readwrite", (store) => store.put(next, this.id));
+      this.store({ ...next, user });
     })
       .catch((err) => {
         throw this.check(err);
@@ -185,6 +243,7 @@ export class Session extends EventTarget {
     if (this.over) return;
     this.over = true;
     if (stored()?.session_id === this.id) localStorage.removeItem(KEY);
+    recorded("readwrite", (store) => store.delete(this.id));
     this.dispatchEvent(new CustomEvent("ended", { detail: reason }));
   }
 }

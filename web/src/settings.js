@@ -9,7 +9,7 @@
 
 import { Account } from "./account.js";
 import { bytes } from "./attachments.js";
-import { fill, h, when } from "./dom.js";
+import { fill, h, run, say, section, sheet, statusLine, when } from "./dom.js";
 
 /** The choices of both privacy settings (docs/API.md §2.3). */
 const AUDIENCES = [
@@ -19,39 +19,10 @@ const AUDIENCES = [
 ];
 const EXPORT_NAME = "confab-export.json";
 
-/** The status line of a part of the settings. */
-function statusLine(test) {
-  return h("p", { class: "small status-line", role: "status", dataset: { test } });
-}
-
-function say(line, text, failed = false) {
-  line.textContent = text;
-  line.classList.toggle("error", failed);
-}
-
-/**
- * Awaits `action()`; then `line` says `done(result)` (left as it is without `done`), or
- * the error. Resolves whether the action went through.
- */
-async function run(line, action, done) {
-  try {
-    const result = await action();
-    if (done) say(line, done(result));
-    return true;
-  } catch (err) {
-    say(line, err.message, true);
-    return false;
-  }
-}
-
 /** "No other device was", "1 other device was", "3 other devices were" logged out. */
 function othersLoggedOut(n) {
   if (!n) return "No other device was signed in.";
   return `${n} other device${n === 1 ? " was" : "s were"} logged out.`;
-}
-
-function section(title, test, ...children) {
-  return h("section", { dataset: { test } }, h("h3", {}, title), ...children);
 }
 
 export class SettingsView {
@@ -62,15 +33,8 @@ export class SettingsView {
     this.exported = null;
     /** The privacy settings as saved: what a choice the server refused goes back to. */
     this.saved = {};
-    this.el = h(
-      "dialog",
-      { class: "settings", "aria-label": "Settings", dataset: { test: "settings" }, onclose: () => this.closed() },
-      h(
-        "header",
-        { class: "row" },
-        h("h2", { class: "grow" }, "Settings"),
-        h("button", { type: "button", class: "ghost", title: "Close", "aria-label": "Close the settings", dataset: { test: "settings-close" }, onclick: () => this.close() }, "×"),
-      ),
+    this.el = sheet(
+      { title: "Settings", test: "settings", onclose: () => this.closed() },
       this.profile(),
       this.privacy(),
       this.password(),

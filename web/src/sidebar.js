@@ -1,10 +1,11 @@
 // The sidebar: who is signed in (their avatar and name, the connection state, the
-// notification bell, the settings and "Log out"), the message search, then the lists —
-// contact requests; the chats, most recent first, each with the preview of its newest
-// message and its unread count; the contacts with their presence; the users one blocked,
-// to unblock — and the forms to add a contact and to start a group. People show with
-// their avatars. The forms are built once (what is typed survives); the rest is rebuilt
-// from the Chat model.
+// notification bell, the settings, "Admin" for the server's administrators and "Log
+// out"), the message search, then the lists — contact requests; the chats, most recent
+// first, each with the preview of its newest message and its unread count; the contacts
+// with their presence; the users one blocked, to unblock — the forms to add a contact and
+// to start a group, and the directory of public groups. People show with their avatars.
+// The forms are built once (what is typed survives); the rest is rebuilt from the Chat
+// model.
 
 import { summary } from "./attachments.js";
 import { avatar, clock, fill, h, person } from "./dom.js";
@@ -15,10 +16,11 @@ const PREVIEW_CHARS = 80;
 export class Sidebar {
   /**
    * `search`: the SearchView; `bell`: the notification button; `status`: the connection
-   * state element; `open(id)` opens a conversation (null: none); `settings()` opens the
-   * settings; `logout()` signs out.
+   * state element; `directory`: the GroupDirectory; `open(id)` opens a conversation
+   * (null: none); `settings()` opens the settings; `admin()` the administration page;
+   * `logout()` signs out.
    */
-  constructor(chat, { search, bell, status, open, settings, logout }) {
+  constructor(chat, { search, bell, status, directory, open, settings, admin, logout }) {
     this.chat = chat;
     this.open = open;
     this.face = h("span", { class: "face", dataset: { test: "me-avatar" } });
@@ -27,6 +29,7 @@ export class Sidebar {
     this.chats = h("section", { class: "list", dataset: { test: "chats" } });
     this.contacts = h("section", { class: "list" });
     this.blocked = h("section", { class: "list" });
+    this.adminLink = h("button", { class: "ghost admin-link", title: "Administration", hidden: true, dataset: { test: "admin-open" }, onclick: admin }, "Admin");
     this.el = h(
       "aside",
       { class: "sidebar" },
@@ -37,11 +40,12 @@ export class Sidebar {
         h("div", { class: "who" }, this.me, status),
         bell,
         h("button", { class: "ghost gear", title: "Settings", "aria-label": "Settings", dataset: { test: "settings-open" }, onclick: settings }, "⚙"),
+        this.adminLink,
         h("button", { class: "ghost logout", title: "Log out", dataset: { test: "logout" }, onclick: logout }, "Log out"),
       ),
       search.form,
       search.el,
-      h("div", { class: "scroll" }, this.requests, this.chats, this.contacts, this.blocked, this.contactForm(), this.groupForm()),
+      h("div", { class: "scroll" }, this.requests, this.chats, this.contacts, this.blocked, this.contactForm(), this.groupForm(), directory.el),
     );
   }
 
@@ -98,6 +102,7 @@ export class Sidebar {
   render() {
     fill(this.face, this.chat.avatars.view(this.chat.me));
     fill(this.me, person(this.chat.me));
+    this.adminLink.hidden = !this.chat.moderation.admin;
     this.renderRequests();
     this.renderChats();
     this.renderContacts();

@@ -2,7 +2,8 @@
 // cluster (helpers.js): Rita's chat list (laptop, node A) — previews, most recent first,
 // unread badges and the unread total in the tab's title, kept right as messages arrive
 // (from others and from her other devices) and as she reads — and her notifications while
-// the page is hidden; Wes's chats, more than one page of the conversation list; then Uma
+// the page is hidden; Wes's chats, more than one page of the conversation list; Abe's
+// messages that Bea read, still shown read after he reloads the page; then Uma
 // signs up on a phone (390×844, node B) with a display name, sees names with their
 // @username and right-to-left text shown right to left, and no screen is wider than the
 // phone. Screenshots go to artifacts/.
@@ -10,7 +11,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ack, apiOk, befriend, closeAll, connect } from "../js/lib/confab.js";
-import { LAPTOP, PASSWORD, REGISTER_WITHIN_MS, eventually, fits, harness, openPage, register, see, send, shot, signInPage, skip, stepper, useCluster } from "./helpers.js";
+import { LAPTOP, PASSWORD, PHONE, REGISTER_WITHIN_MS, at, eventually, fits, harness, openPage, register, see, send, shot, signInPage, skip, stepper, useCluster } from "./helpers.js";
 
 /** Conversations per page of `GET /api/v1/conversations` when the client asks for no `limit`. */
 const CONVERSATIONS_PAGE = 100;
@@ -202,6 +203,49 @@ test("the chat list follows the conversation list's pages: the oldest chat shows
     await expectTitle(laptop, "Confab");
     await laptop.locator("[data-test=chat][data-name='club 0']").scrollIntoViewIfNeeded();
     await shot(laptop, "61-chat-list-pages-laptop");
+  });
+});
+
+test("read receipts survive a reload: what the other read shows read when the chat opens again", { skip, timeout: 240_000 }, async (t) => {
+  const [nodeA, nodeB] = harness.cluster.nodes;
+  const [abe, bea] = await Promise.all(["abe", "bea"].map((name) => register(nodeA, name)));
+  await befriend(nodeA, abe, bea);
+  const laptop = await openPage(nodeA.url, LAPTOP);
+  const phone = await openPage(nodeB.url, PHONE);
+  const step = stepper(t, { laptop, phone });
+  const read = (seq) => `[data-test=message][data-seq='${seq}'][data-status=read]`;
+  const openChat = async () => {
+    await see(laptop, "[data-test=connection][data-state=synced]");
+    await laptop.click("[data-test=chat][data-name=bea]");
+  };
+  let first;
+  let second;
+
+  await step("Abe writes; Bea reads it on her phone, and his page shows it read", async () => {
+    await Promise.all([signInPage(laptop, "abe", "login"), signInPage(phone, "bea", "login")]);
+    await laptop.click("[data-test=contact][data-user=bea]");
+    first = await send(laptop, "did you get the tickets?");
+    await phone.click("[data-test=chat][data-name=abe]");
+    await see(phone, at(first), "did you get the tickets?");
+    await see(laptop, read(first));
+  });
+
+  await step("Abe reloads the page: opened again, his message still shows read", async () => {
+    await laptop.reload();
+    await openChat();
+    await see(laptop, read(first), "did you get the tickets?");
+    await shot(laptop, "76-receipt-after-reload-laptop");
+  });
+
+  await step("what Bea read while Abe's page was closed shows read when he comes back", async () => {
+    second = await send(laptop, "two of them, I hope");
+    await laptop.goto("about:blank");
+    await see(phone, at(second), "two of them, I hope");
+    const conversation = `d:${[abe.user.id, bea.user.id].sort().join(":")}`;
+    await eventually(async () => (await apiOk(nodeA, "GET", `/api/v1/conversations/${conversation}/reads`, { token: abe.token })).reads, [{ user: bea.user.id, seq: second }], "Bea's read position");
+    await laptop.goto(nodeA.url);
+    await openChat();
+    await see(laptop, read(second), "two of them, I hope");
   });
 });
 

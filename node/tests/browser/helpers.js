@@ -4,15 +4,17 @@
 // per test file by `useCluster`; pages of their own browser context; waiting for what a
 // page shows (always a condition with a deadline); screenshots in artifacts/; the steps
 // of the client's common actions (sign in, send, act on a message); the session a page
-// keeps; images to upload; and whether a page fits its window.
+// keeps; making a user a server administrator; images to upload; and whether a page fits
+// its window.
 
 import { after, before } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isDeepStrictEqual } from "node:util";
+import { isDeepStrictEqual, promisify } from "node:util";
 import { crc32, deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { apiOk, confabUnavailableReason } from "../js/lib/confab.js";
@@ -88,6 +90,16 @@ export function login(node, username) {
 /** The session a page keeps in its localStorage (`{user, token, refresh_token, session_id}`), or null. */
 export function storedSession(page) {
   return page.evaluate(() => JSON.parse(localStorage.getItem("confab.session")));
+}
+
+/**
+ * Makes `username` a server administrator as an operator does (docs/API.md §13.1): with
+ * `confab admin grant`, on the cluster's database (and no other CONFAB_* setting).
+ */
+export function grantAdmin(username) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("CONFAB_")));
+  env.CONFAB_DATABASE_URL = harness.cluster.databaseUrl;
+  return promisify(execFile)(process.env.CONFAB_BIN, ["admin", "grant", username], { env });
 }
 
 /** Waits until `selector` (optionally containing `text`) is visible; returns the locator. */

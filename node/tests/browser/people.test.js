@@ -3,13 +3,14 @@
 // blocks and unblocks her, and her message refused meanwhile stays in the conversation,
 // failed with the server's reason, until she retries it (or discards another); Olga
 // (laptop, node A) manages her group — rename, roles, removal, dissolution — where Pete
-// (phone, node B) sees the controls only once he is an admin, and only those an admin has.
-// Screenshots go to artifacts/.
+// (phone, node B) sees the controls only once he is an admin, and only those an admin has;
+// Zoe (phone, node B) finds public groups in the directory and joins one. Screenshots go
+// to artifacts/.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { api, apiOk, befriend } from "../js/lib/confab.js";
-import { LAPTOP, PHONE, STORED, gone, harness, openPage, register, see, send, shot, signInPage, skip, stepper, useCluster } from "./helpers.js";
+import { LAPTOP, PHONE, STORED, at, eventually, fits, gone, harness, openPage, register, see, send, shot, signInPage, skip, stepper, useCluster } from "./helpers.js";
 
 useCluster();
 
@@ -160,5 +161,49 @@ test("group management in the browser: rename, roles, removal and dissolution, f
     assert.deepEqual((await apiOk(nodeB, "GET", "/api/v1/groups", { token: pete.token })).groups, []);
     assert.equal((await api(nodeA, "GET", `/api/v1/groups/${group.id}`, { token: olga.token })).status, 404);
     await shot(phone, "43-group-dissolved-phone");
+  });
+});
+
+test("the directory of public groups: found by name with their member counts, and joined from the phone", { skip, timeout: 240_000 }, async (t) => {
+  const [nodeA, nodeB] = harness.cluster.nodes;
+  const [yan, wren] = await Promise.all(["yan", "wren", "zoe"].map((name) => register(nodeA, name)));
+  const create = async (name, isPublic) => (await apiOk(nodeA, "POST", "/api/v1/groups", { token: yan.token, body: { name, public: isPublic } }, 201)).group;
+  const chess = await create("Chess club", true);
+  await create("Chess problems", true);
+  await create("Book circle", true);
+  await create("Chess secrets", false);
+  await apiOk(nodeA, "POST", `/api/v1/groups/${chess.id}/join`, { token: wren.token });
+  const phone = await openPage(nodeB.url, PHONE);
+  const step = stepper(t, { phone });
+  const listed = () => phone.locator("[data-test=directory-group]").evaluateAll((rows) => rows.map((row) => [row.dataset.name, row.querySelector("[data-test=directory-members]").textContent]));
+  const chessClub = (inside) => `[data-test=directory-group][data-name='Chess club'] ${inside}`;
+
+  await step("Zoe opens the directory: every public group by name, with its members; no private one", async () => {
+    await signInPage(phone, "zoe", "login");
+    await phone.click("[data-test=directory-open]");
+    await eventually(listed, [["Book circle", "1 member"], ["Chess club", "2 members"], ["Chess problems", "1 member"]], "the public groups");
+  });
+
+  await step("a search finds the groups whose name contains it, in any case", async () => {
+    await phone.fill("[data-test=directory-query]", "CHESS");
+    await phone.click("[data-test=directory-search]");
+    await eventually(listed, [["Chess club", "2 members"], ["Chess problems", "1 member"]], "the chess groups");
+    await see(phone, chessClub("[data-test=directory-join]"));
+    await fits(phone, [chessClub("[data-test=directory-join]"), "[data-test=directory-search]"]);
+    await shot(phone, "74-directory-phone");
+  });
+
+  await step("joining opens the group, which joins the chat list; its members count her and she gets its messages", async () => {
+    await phone.click(chessClub("[data-test=directory-join]"));
+    await see(phone, "[data-test=title]", "Chess club");
+    const { group } = await apiOk(nodeA, "GET", `/api/v1/groups/${chess.id}`, { token: yan.token });
+    assert.equal(group.members.length, 3);
+    const { message } = await apiOk(nodeA, "POST", "/api/v1/messages", { token: yan.token, body: { to: { group: chess.id }, body: "welcome, Zoe", client_msg_id: "welcome" } });
+    await see(phone, at(message.seq), "welcome, Zoe");
+    await phone.click("[data-test=back]");
+    await see(phone, "[data-test=chat][data-name='Chess club']");
+    await see(phone, chessClub("[data-test=directory-view]"));
+    await see(phone, chessClub("[data-test=directory-members]"), "3 members");
+    await shot(phone, "75-directory-joined-phone");
   });
 });

@@ -2,9 +2,10 @@
 // tokens live 2 seconds (helpers.js): Nina's page (laptop, node A) goes on after her token
 // expired — a refused HTTP request or upload is made again with a refreshed token, a
 // reconnect refreshes first, and two tabs sharing the session never present one refresh
-// token twice — and she stays signed in. Then Tara's session is ended from elsewhere and
-// Uri's account is disabled by an operator: each page goes back to the sign-in screen,
-// saying why. Screenshots go to artifacts/.
+// token twice, not even when one reads the other's refresh late — and she stays signed
+// in. Then Tara's session is ended from elsewhere and Uri's account is disabled by an
+// operator: each page goes back to the sign-in screen, saying why. Screenshots go to
+// artifacts/.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -19,6 +20,8 @@ import { LAPTOP, PHONE, WITHIN_MS, harness, login, openPage, register, see, send
 useCluster(() => ({ CONFAB_TOKEN_TTL_SECS: "2", CONFAB_LOGINS_PER_USERNAME_PER_MINUTE: "1000" }));
 
 const SYNCED = "[data-test=connection][data-state=synced]";
+/** The settings' devices, listed: "This device" among them. */
+const THIS_DEVICE = "[data-test=device][data-current=true] [data-test=this-device]";
 
 /** A fresh access token of `username` (a login of its own). */
 async function tokenOf(node, username) {
@@ -59,6 +62,37 @@ async function dropConnection(page) {
   await page.evaluate(() => window.openSockets.forEach((ws) => ws.close()));
   await page.waitForFunction((before) => window.openSockets.length > before && window.openSockets.at(-1).readyState === WebSocket.OPEN, count, { timeout: WITHIN_MS });
   await see(page, SYNCED);
+}
+
+/**
+ * An init script: the tab's localStorage shows the session another tab stores only 3 s
+ * later. Chromium hands a tab's writes to the other tabs' renderers asynchronously, so
+ * for a moment a tab may read the session as it was before another tab refreshed it.
+ */
+function lagBehindOtherTabs() {
+  const KEY = "confab.session";
+  const { getItem, setItem, removeItem } = Storage.prototype;
+  let view;
+  let read = false;
+  Storage.prototype.getItem = function (key) {
+    if (key !== KEY) return getItem.call(this, key);
+    if (!read) {
+      view = getItem.call(this, key);
+      read = true;
+    }
+    return view;
+  };
+  Storage.prototype.setItem = function (key, value) {
+    setItem.call(this, key, value);
+    if (key === KEY) [view, read] = [String(value), true];
+  };
+  Storage.prototype.removeItem = function (key) {
+    removeItem.call(this, key);
+    if (key === KEY) [view, read] = [null, true];
+  };
+  window.addEventListener("storage", (event) => {
+    if (event.key === KEY) setTimeout(() => (view = event.newValue), 3000);
+  });
 }
 
 /** The refresh tokens that a browser context's pages present to `POST /auth/refresh`, in order. */
@@ -140,6 +174,24 @@ test("an expired access token is refreshed: requests, uploads and reconnects go 
     assert.ok(sessions.some((s) => s.id === current), "the session was revoked");
     await see(laptop, "[data-test=me]", "nina");
     await shot(second, "52-second-tab-laptop");
+  });
+
+  await step("a tab that sees another tab's refresh late takes its tokens rather than refresh again", async () => {
+    await second.addInitScript(lagBehindOtherTabs);
+    await second.reload();
+    await see(second, SYNCED);
+    await expired(nodeA, (await storedSession(laptop)).token);
+    const before = refreshes.length;
+    await laptop.click("[data-test=settings-open]");
+    await see(laptop, THIS_DEVICE);
+    assert.equal(refreshes.length - before, 1);
+    // The second tab still reads the old session in its localStorage.
+    await second.click("[data-test=settings-open]");
+    await see(second, THIS_DEVICE);
+    assert.equal(refreshes.length - before, 1, "the second tab refreshed again");
+    assert.equal(new Set(refreshes).size, refreshes.length, `a refresh token was presented twice: ${refreshes.join(", ")}`);
+    const { sessions } = await apiOk(nodeA, "GET", "/api/v1/sessions", { token: await tokenOf(nodeA, "nina") });
+    assert.ok(sessions.some((s) => s.id === first.session_id), "the session was revoked");
   });
 });
 
