@@ -5,8 +5,8 @@
 //!   every other session: whoever else held one is logged out everywhere.
 //! - An avatar is an image the user uploaded (`POST /uploads`); once set, any signed-in
 //!   user may download it, and the previous one is deleted.
-//! - Deleting an account asks for the password, then shuts the account (its sessions
-//!   end; nobody can write to it or add it to a group), leaves every group (an owner hands
+//! - Deleting an account asks for the password, then shuts the account (its other
+//!   sessions end; nobody can write to it or add it to a group), leaves every group (an owner hands
 //!   each on, as `leave` does), ends its contacts (both sides are told) and erases the
 //!   personal data (username, display name, password, avatar, last seen, requests,
 //!   blocks, read cursors, sessions' devices). The messages stay in their conversations, shown as
@@ -216,11 +216,18 @@ async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let user = account(&state, &caller.user_id).await?;
     check_own_password(&state, &req, &user, body.into_inner().password).await?;
-    // First shut the account (no session, no new group or message), then leave.
-    users::mark_deleted(&state.db, &caller.user_id).await?;
+    // First shut the account (no other session, no new group or message), then leave;
+    // the caller's session ends last, so that a deletion that failed half-way can be
+    // asked again.
+    users::mark_deleted(&state.db, &caller.user_id, &caller.session_id).await?;
     leave_every_group(&state.chat, &caller.user_id).await?;
     drop_every_contact(&state.chat, &caller.user_id).await?;
     users::erase(&state.db, &caller.user_id).await?;
+    let current = Some(caller.session_id.as_str());
+    let sessions = &state.chat.sessions;
+    sessions
+        .end(&caller.user_id, current, None, RevokedReason::Deleted)
+        .await?;
     hooks::user_deleted(&state.chat, &caller.user_id);
     if let Some(avatar) = user.avatar {
         attachments::remove(&state.chat, &[avatar]).await;

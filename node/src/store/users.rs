@@ -151,9 +151,10 @@ pub async fn update(
 }
 
 /// Marks user `id` deleted, in one transaction, before anything else of a deletion: the
-/// account admits no one (its sessions end), cannot be written to or added to a group,
-/// and loses the admin role, while its groups and contacts are left.
-pub async fn mark_deleted(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+/// account admits no one but the session `current` deleting it (all others end), cannot
+/// write, be written to or be added to a group, and loses the admin role, while its
+/// groups and contacts are left. Should a later step fail, that session can try again.
+pub async fn mark_deleted(db: &DatabaseConnection, id: &str, current: &str) -> Result<(), DbErr> {
     let txn = super::begin_write(db).await?;
     user::Entity::update_many()
         .col_expr(user::Column::DeletedAt, Expr::value(Utc::now()))
@@ -166,18 +167,17 @@ pub async fn mark_deleted(db: &DatabaseConnection, id: &str) -> Result<(), DbErr
         .filter(user::Column::Id.eq(id))
         .exec(&txn)
         .await?;
-    super::sessions::revoke(&txn, id, None, None, RevokedReason::Deleted).await?;
+    super::sessions::revoke(&txn, id, None, Some(current), RevokedReason::Deleted).await?;
     txn.commit().await
 }
 
-/// Erases the personal data of user `id`, in one transaction: the account keeps its id
-/// (its messages stay, shown as from "Deleted user") but loses its username (freed, as
-/// `deleted.<id>`, which no registration can take), display name, password, avatar and
-/// last seen; its contacts, contact requests, blocks and read cursors go; its sessions
-/// end, forgetting their device and user agent.
+/// Erases the personal data of the user `id` marked deleted ([`mark_deleted`]), in one
+/// transaction: the account keeps its id (its messages stay, shown as from "Deleted
+/// user") but loses its username (freed, as `deleted.<id>`, which no registration can
+/// take), display name, password, avatar and last seen; its contacts, contact requests,
+/// blocks and read cursors go; its sessions forget their device and user agent.
 pub async fn erase(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
     let txn = super::begin_write(db).await?;
-    let now = Utc::now();
     user::Entity::update_many()
         .col_expr(user::Column::Username, Expr::value(format!("deleted.{id}")))
         .col_expr(user::Column::DisplayName, Expr::value("Deleted user"))
@@ -187,12 +187,6 @@ pub async fn erase(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
             user::Column::LastSeenAt,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .col_expr(user::Column::GroupInvites, Expr::value(Audience::Nobody))
-        .col_expr(
-            user::Column::PresenceVisibility,
-            Expr::value(Audience::Nobody),
-        )
-        .col_expr(user::Column::DeletedAt, Expr::value(now))
         .filter(user::Column::Id.eq(id))
         .exec(&txn)
         .await?;

@@ -489,3 +489,41 @@ async fn an_export_holds_the_users_data_and_every_message() {
     let expected: Vec<String> = (0..SENT).map(|n| format!("m{n}")).collect();
     assert_eq!(bodies, expected);
 }
+
+/// A deletion that failed after shutting the account can be asked again from the session
+/// that asked: that session lives until the end.
+#[actix_web::test]
+async fn a_deletion_stopped_half_way_can_be_asked_again() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let [alice] = users(&app, ["alice"]).await;
+    let phone: Value = body(login(&app, "alice", PASSWORD).await, StatusCode::OK).await;
+    // The first step, and then a failure: marked deleted, nothing erased.
+    confab_node::store::users::mark_deleted(&app.db, &alice.id, &alice.session_id)
+        .await
+        .unwrap();
+    let other = app.get("/api/v1/me", phone["token"].as_str()).await;
+    assert_eq!(
+        error_code(other, StatusCode::UNAUTHORIZED).await,
+        "session_revoked"
+    );
+    let again = call(
+        &app,
+        &alice,
+        Method::DELETE,
+        "/me",
+        Some(json!({"password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    let stored = user::Entity::find_by_id(alice.id.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.username, format!("deleted.{}", alice.id));
+    let me = app.get("/api/v1/me", Some(&alice.token)).await;
+    assert_eq!(
+        error_code(me, StatusCode::UNAUTHORIZED).await,
+        "session_revoked"
+    );
+}
