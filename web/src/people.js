@@ -2,8 +2,8 @@
 // and the groups, with their members and roles — as `contact:list` and `group:list` give
 // them, refreshed on `contact:updated` and changed by `group:updated` — and what the user
 // does with them (docs/API.md §8.7, §8.8): ask someone, accept or decline, remove, block
-// and unblock a contact; create a group, add, remove and promote its members, rename it,
-// leave it or dissolve it; find public groups and join one.
+// and unblock a contact; create a group (public or private), add, remove and promote its
+// members, rename it, leave it or dissolve it; find public groups and join one.
 
 export class People {
   /** `chat`: the model (chat.js), whose socket, users and conversations these share. */
@@ -83,10 +83,11 @@ export class People {
     return this.contacts.blocked.some((c) => c.user.id === userId);
   }
 
-  async createGroup(name, usernames) {
+  /** Creates a group with the users named; a public one is listed in the directory, for anyone to join. */
+  async createGroup(name, usernames, isPublic) {
     const members = [];
     for (const username of usernames) members.push((await this.findUser(username)).id);
-    const { group } = await this.chat.call("group:create", { name, members });
+    const { group } = await this.chat.call("group:create", { name, members, public: isPublic });
     this.groupUpdated(group);
     return `g:${group.id}`;
   }

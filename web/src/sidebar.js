@@ -3,9 +3,9 @@
 // out"), the message search, then the lists — contact requests; the chats, most recent
 // first, each with the preview of its newest message and its unread count; the contacts
 // with their presence; the users one blocked, to unblock — the forms to add a contact and
-// to start a group, and the directory of public groups. People show with their avatars.
-// The forms are built once (what is typed survives); the rest is rebuilt from the Chat
-// model.
+// to start a group (public or not), and the directory of public groups. People show with
+// their avatars. The forms are built once (what is typed survives); the rest is rebuilt
+// from the Chat model.
 
 import { summary } from "./attachments.js";
 import { avatar, clock, fill, h, person } from "./dom.js";
@@ -75,6 +75,7 @@ export class Sidebar {
   groupForm() {
     const name = h("input", { placeholder: "group name", "aria-label": "group name", required: true, dir: "auto", dataset: { test: "group-name" } });
     const members = h("input", { placeholder: "members: bob, carol", "aria-label": "group members", dataset: { test: "group-members" } });
+    const isPublic = h("input", { type: "checkbox", dataset: { test: "group-public" } });
     const error = h("p", { class: "error small" });
     return h(
       "details",
@@ -85,14 +86,16 @@ export class Sidebar {
         {
           class: "stack",
           onsubmit: guarded(error, async () => {
-            const id = await this.chat.people.createGroup(name.value.trim(), members.value.split(/[\s,]+/).filter(Boolean));
+            const id = await this.chat.people.createGroup(name.value.trim(), members.value.split(/[\s,]+/).filter(Boolean), isPublic.checked);
             name.value = "";
             members.value = "";
+            isPublic.checked = false;
             await this.open(id);
           }),
         },
         name,
         members,
+        h("label", { class: "check small" }, isPublic, "Public (anyone can find and join it)"),
         h("button", { type: "submit", dataset: { test: "group-create" } }, "Create group"),
       ),
       error,

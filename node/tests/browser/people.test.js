@@ -4,8 +4,9 @@
 // failed with the server's reason, until she retries it (or discards another); Olga
 // (laptop, node A) manages her group — rename, roles, removal, dissolution — where Pete
 // (phone, node B) sees the controls only once he is an admin, and only those an admin has;
-// Zoe (phone, node B) finds public groups in the directory and joins one. Screenshots go
-// to artifacts/.
+// Yan (phone, node A) starts a public group and a private one with the sidebar's form, and
+// Zoe (phone, node B) finds the public groups in the directory — never the private one — and
+// joins one. Screenshots go to artifacts/.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -169,14 +170,35 @@ test("the directory of public groups: found by name with their member counts, an
   const [yan, wren] = await Promise.all(["yan", "wren", "zoe"].map((name) => register(nodeA, name)));
   const create = async (name, isPublic) => (await apiOk(nodeA, "POST", "/api/v1/groups", { token: yan.token, body: { name, public: isPublic } }, 201)).group;
   const chess = await create("Chess club", true);
-  await create("Chess problems", true);
   await create("Book circle", true);
-  await create("Chess secrets", false);
   await apiOk(nodeA, "POST", `/api/v1/groups/${chess.id}/join`, { token: wren.token });
+  const owner = await openPage(nodeA.url, PHONE);
   const phone = await openPage(nodeB.url, PHONE);
-  const step = stepper(t, { phone });
+  const step = stepper(t, { owner, phone });
   const listed = () => phone.locator("[data-test=directory-group]").evaluateAll((rows) => rows.map((row) => [row.dataset.name, row.querySelector("[data-test=directory-members]").textContent]));
   const chessClub = (inside) => `[data-test=directory-group][data-name='Chess club'] ${inside}`;
+
+  await step("Yan (phone) starts a group with the form's Public box checked, then one without it", async () => {
+    const submit = async (name) => {
+      await owner.click("[data-test=group-create]");
+      await see(owner, "[data-test=title]", name);
+      await owner.click("[data-test=back]");
+    };
+    await signInPage(owner, "yan", "login");
+    await owner.click("[data-test=new-group]");
+    await owner.fill("[data-test=group-name]", "Chess problems");
+    await owner.check("[data-test=group-public]");
+    await owner.locator("[data-test=group-create]").scrollIntoViewIfNeeded();
+    await fits(owner, ["[data-test=group-public]", "[data-test=group-create]"]);
+    await shot(owner, "77-new-public-group-phone");
+    await submit("Chess problems");
+    // The form is cleared, its box too.
+    assert.equal(await owner.isChecked("[data-test=group-public]"), false);
+    await owner.fill("[data-test=group-name]", "Chess secrets");
+    await submit("Chess secrets");
+    const { groups } = await apiOk(nodeA, "GET", "/api/v1/groups", { token: yan.token });
+    assert.deepEqual(Object.fromEntries(groups.map((g) => [g.name, g.public])), { "Chess club": true, "Book circle": true, "Chess problems": true, "Chess secrets": false });
+  });
 
   await step("Zoe opens the directory: every public group by name, with its members; no private one", async () => {
     await signInPage(phone, "zoe", "login");
