@@ -9,6 +9,7 @@
 //! `sync` read reaches it live.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ pub struct ChatNamespace {
     /// A socket lives as long as its session (see `sessions`), but CONNECT checks only
     /// the token: the session is asked for at once, and until the answer comes the
     /// socket's events wait here, then run in order, or are dropped if it has ended.
-    waiting: Waiting,
+    waiting: Arc<Gate>,
 }
 
 impl std::fmt::Debug for ChatNamespace {
@@ -64,20 +65,6 @@ impl ChatNamespace {
             waiting: Arc::default(),
         }
     }
-}
-
-/// The waiting events of socket `id`, which no longer waits: if its session lives, the
-/// socket is forgotten here; if not, it stays, to drop whatever else it sends.
-fn stop_waiting(waiting: &Waiting, id: &Sid, lives: bool) -> Vec<Event> {
-    let mut waiting = waiting
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let early = if lives {
-        waiting.remove(id).flatten()
-    } else {
-        waiting.get_mut(id).and_then(Option::take)
-    };
-    early.unwrap_or_default()
 }
 
 /// The user a socket was authorised as (checked at CONNECT).
@@ -103,10 +90,67 @@ fn verified_of(socket: &Socket) -> Verified {
 /// dropped (no client sends that many in the moment the check takes).
 const MAX_EARLY_EVENTS: usize = 64;
 
-/// The events of the sockets whose session check has not answered yet, in arrival order;
-/// `None` for a socket whose session turned out to have ended (until it is gone, what it
-/// sends is dropped).
-type Waiting = Arc<Mutex<HashMap<Sid, Option<Vec<Event>>>>>;
+/// The sockets whose session check has not answered yet, with their events in arrival
+/// order; `None` for a socket whose session turned out to have ended (until it is gone,
+/// what it sends is dropped). Events of a node holding no socket here skip the lock: the
+/// per-event cost is one atomic read.
+#[derive(Debug, Default)]
+struct Gate {
+    sockets: Mutex<HashMap<Sid, Option<Vec<Event>>>>,
+    /// How many sockets `sockets` holds, written under its lock.
+    held: AtomicUsize,
+}
+
+impl Gate {
+    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, Option<Vec<Event>>>> {
+        self.sockets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Holds the events of the new socket `id` until [`Gate::open`].
+    fn hold(&self, id: &Sid) {
+        let mut sockets = self.sockets();
+        sockets.insert(id.clone(), Some(Vec::new()));
+        self.held.store(sockets.len(), Ordering::Release);
+    }
+
+    /// `event` of socket `id`, if it runs now; `None` if it waits or is dropped.
+    fn admit(&self, id: &Sid, event: Event) -> Option<Event> {
+        if self.held.load(Ordering::Acquire) == 0 {
+            return Some(event);
+        }
+        match self.sockets().get_mut(id) {
+            Some(Some(early)) if early.len() < MAX_EARLY_EVENTS => early.push(event),
+            Some(_) => metrics::counter!("confab_early_events_dropped_total").increment(1),
+            None => return Some(event),
+        }
+        None
+    }
+
+    /// The socket `id` no longer waits. If its session lives, it is forgotten here and its
+    /// waiting events are returned, to run; if not, they are dropped, and the socket stays,
+    /// to drop whatever else it sends.
+    fn open(&self, id: &Sid, lives: bool) -> Vec<Event> {
+        let mut sockets = self.sockets();
+        if !lives {
+            if let Some(early) = sockets.get_mut(id) {
+                *early = None;
+            }
+            return Vec::new();
+        }
+        let early = sockets.remove(id).flatten();
+        self.held.store(sockets.len(), Ordering::Release);
+        early.unwrap_or_default()
+    }
+
+    /// Socket `id` is gone.
+    fn forget(&self, id: &Sid) {
+        let mut sockets = self.sockets();
+        sockets.remove(id);
+        self.held.store(sockets.len(), Ordering::Release);
+    }
+}
 
 /// Whether the session of a new socket lives. One whose session has ended already is told
 /// why and disconnected. A database that cannot answer lets the socket in (the sweep
@@ -185,18 +229,12 @@ impl NamespaceHandler for ChatNamespace {
     }
 
     fn on_connect(&self, socket: &Socket) {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(socket.id().clone(), Some(Vec::new()));
+        self.waiting.hold(socket.id());
         let (chat, waiting, checked) = (self.chat.clone(), self.waiting.clone(), socket.clone());
         self.chat.pending.spawn(async move {
             let lives = session_lives(&chat, &checked).await;
-            let early = stop_waiting(&waiting, checked.id(), lives);
-            if lives {
-                for event in early {
-                    handle(&chat, &checked, event);
-                }
+            for event in waiting.open(checked.id(), lives) {
+                handle(&chat, &checked, event);
             }
         });
         let user_id = user_of(socket);
@@ -231,27 +269,13 @@ impl NamespaceHandler for ChatNamespace {
     }
 
     fn on_event(&self, socket: &Socket, event: Event) {
-        let event = {
-            let mut waiting = self
-                .waiting
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            match waiting.get_mut(socket.id()) {
-                Some(Some(early)) if early.len() < MAX_EARLY_EVENTS => return early.push(event),
-                Some(_) => {
-                    return metrics::counter!("confab_early_events_dropped_total").increment(1);
-                }
-                None => event,
-            }
-        };
-        handle(&self.chat, socket, event);
+        if let Some(event) = self.waiting.admit(socket.id(), event) {
+            handle(&self.chat, socket, event);
+        }
     }
 
     fn on_disconnect(&self, socket: &Socket, _reason: DisconnectReason) {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(socket.id());
+        self.waiting.forget(socket.id());
         let user_id = user_of(socket);
         let last = self.chat.node.send(SocketGone {
             user_id: user_id.to_string(),
@@ -684,4 +708,51 @@ struct RequestReply {
 #[derive(Serialize)]
 struct ContactReply {
     contact: contacts::ContactUpdate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(range: std::ops::Range<u32>) -> impl Iterator<Item = Event> {
+        range.map(|n| Event::new("message:send", vec![json!(n)]))
+    }
+
+    fn numbers(held: &[Event]) -> Vec<u32> {
+        held.iter()
+            .map(|event| u32::try_from(event.args[0].as_u64().unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_gate_holds_at_most_its_bound_in_order_and_lets_everything_through_once_open() {
+        let gate = Gate::default();
+        let (held, other) = (Sid::generate(), Sid::generate());
+        gate.hold(&held);
+        let waited: Vec<bool> = events(0..70)
+            .map(|event| gate.admit(&held, event).is_none())
+            .collect();
+        assert!(waited.iter().all(|waited| *waited), "none runs while held");
+        // Another socket is not held up.
+        assert!(gate.admit(&other, events(0..1).next().unwrap()).is_some());
+        let early = gate.open(&held, true);
+        assert_eq!(
+            numbers(&early),
+            (0..MAX_EARLY_EVENTS as u32).collect::<Vec<_>>()
+        );
+        assert!(gate.admit(&held, events(0..1).next().unwrap()).is_some());
+        assert_eq!(gate.held.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_socket_whose_session_ended_has_everything_dropped_until_it_is_gone() {
+        let gate = Gate::default();
+        let id = Sid::generate();
+        gate.hold(&id);
+        assert!(gate.admit(&id, events(0..1).next().unwrap()).is_none());
+        assert!(gate.open(&id, false).is_empty());
+        assert!(gate.admit(&id, events(1..2).next().unwrap()).is_none());
+        gate.forget(&id);
+        assert!(gate.admit(&id, events(2..3).next().unwrap()).is_some());
+    }
 }
