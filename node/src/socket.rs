@@ -3,7 +3,7 @@
 //! and answered with `{ok: true, ...}` or `{ok: false, error: {code, message}}`.
 //!
 //! A new connection is *routed* once the directory says which node it is on and the bus
-//! carries its groups' messages here; the node's registry knows which are not yet
+//! carries its groups' messages here; the user's actor knows which are not yet
 //! ([`WhenRouted`]). Until then a `sync` waits (bounded by [`ROUTING_WAIT`]), so that a
 //! client that syncs right after connecting misses nothing: whatever is stored after its
 //! `sync` read reaches it live.
@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::actors::node::{GroupsLoaded, SocketGone, UserConnected, WhenRouted};
-use crate::actors::user::farewell;
+use crate::actors::node::{SocketGone, UserConnected, WhenRouted};
+use crate::actors::user::{GroupsLoaded, Turn, farewell};
 use crate::auth::{SessionEnd, TokenError, Verified};
 use crate::chat::changes::Deletion;
 use crate::chat::contacts::{RequestRef, UserRef};
@@ -40,8 +40,6 @@ const ROUTING_WAIT: Duration = Duration::from_secs(5);
 /// The chat's Socket.IO namespace.
 pub struct ChatNamespace {
     chat: Chat,
-    /// Each user's presence announcements, in order.
-    turns: presence::Turns,
     /// A socket lives as long as its session (see `sessions`), but CONNECT checks only
     /// the token: the session is asked for at once, and until the answer comes the
     /// socket's events wait here, then run in order, or are dropped if it has ended.
@@ -61,7 +59,6 @@ impl ChatNamespace {
     pub fn new(chat: Chat) -> Self {
         Self {
             chat,
-            turns: presence::Turns::default(),
             waiting: Arc::default(),
         }
     }
@@ -239,31 +236,27 @@ impl NamespaceHandler for ChatNamespace {
         });
         let user_id = user_of(socket);
         // Sent now, in order with the SocketGone of the same socket.
-        let first = self.chat.node.send(UserConnected {
+        let connected = self.chat.node.send(UserConnected {
             user_id: user_id.to_string(),
             socket: socket.clone(),
         });
         let chat = self.chat.clone();
-        let turn = self.turns.queue(&user_id);
         let socket_id = socket.id().clone();
         self.chat.pending.spawn(async move {
             // The answer comes once the directory has the user on this node.
-            let first = first.await == Ok(true);
+            let Ok(Some(added)) = connected.await else {
+                return;
+            };
             let groups = membership::group_ids_of(&chat.db, &user_id)
                 .await
                 .unwrap_or_else(|error| {
                     tracing::warn!(%error, "could not load the user's groups");
                     Vec::new()
                 });
-            let loaded = GroupsLoaded {
-                user_id: user_id.to_string(),
-                socket_id: socket_id.clone(),
-                groups,
-            };
             // Answered once the socket is routed: before presence, which may wait for the
             // user's earlier announcements.
-            let _ = chat.node.send(loaded).await;
-            announce_in_turn(&chat, &user_id, true, turn, first).await;
+            let _ = added.user.send(GroupsLoaded { socket_id, groups }).await;
+            announce_in_turn(&chat, &user_id, true, added.turn, added.first).await;
         });
         metrics::gauge!("confab_chat_connections").increment(1.0);
     }
@@ -277,15 +270,15 @@ impl NamespaceHandler for ChatNamespace {
     fn on_disconnect(&self, socket: &Socket, _reason: DisconnectReason) {
         self.waiting.forget(socket.id());
         let user_id = user_of(socket);
-        let last = self.chat.node.send(SocketGone {
+        let gone = self.chat.node.send(SocketGone {
             user_id: user_id.to_string(),
             socket_id: socket.id().clone(),
         });
         let chat = self.chat.clone();
-        let turn = self.turns.queue(&user_id);
         self.chat.pending.spawn(async move {
-            let last = last.await == Ok(true);
-            announce_in_turn(&chat, &user_id, false, turn, last).await;
+            if let Ok(Some(removed)) = gone.await {
+                announce_in_turn(&chat, &user_id, false, removed.turn, removed.last).await;
+            }
         });
         metrics::gauge!("confab_chat_connections").decrement(1.0);
     }
@@ -294,13 +287,13 @@ impl NamespaceHandler for ChatNamespace {
 /// Takes the connection's turn among the user's announcements: waits for the earlier ones
 /// (also when there is nothing to announce, so that a later turn waits for them too), then
 /// announces the user's presence if `announce` — unless a later turn is queued, which
-/// then announces for it (see `presence::Turns`). A turn that announces for skipped ones
+/// then announces for it (see `actors::user::turns`). A turn that announces for skipped ones
 /// tells the user's state as it is now.
 async fn announce_in_turn(
     chat: &Chat,
     user_id: &UserId,
     online: bool,
-    mut turn: presence::Turn,
+    mut turn: Turn,
     announce: bool,
 ) {
     turn.wait().await;

@@ -25,7 +25,10 @@ use confab_protocol::cluster::Delivery;
 use self::bridge::Subscriptions;
 use self::routes::Routes;
 use super::registry::Registry;
-use super::user::{CloseSessions, Deliver};
+use super::user::{
+    self, Added, CloseSessions, Deliver, NodeLinks, Reconciled, Removed, RoutesChanged,
+    SetMembership, SocketRouted, Vacant,
+};
 use crate::chat::blocks::Blocks;
 use crate::engineio::Sid;
 use crate::pending::Pending;
@@ -106,7 +109,7 @@ impl NodeActor {
         let directory = self.directory.clone();
         let node_id = self.node_id.clone();
         let ttl = self.lease_ttl;
-        let users = self.registry.user_ids();
+        let users = self.registry.online_user_ids();
         let refreshed = users.clone();
         let refresh = async move {
             if let Err(error) = directory.refresh_node_lease(&node_id, ttl).await {
@@ -148,6 +151,16 @@ impl NodeActor {
                 notice.send(route_changed(&user)).await;
             }
         });
+    }
+
+    /// A user joined or left a group: the user's actor, if the user has one here, routes it.
+    fn set_membership(&self, group_id: &str, user_id: &str, member: bool) {
+        if let Some(user) = self.registry.user(user_id) {
+            user.do_send(SetMembership {
+                group_id: group_id.to_owned(),
+                member,
+            });
+        }
     }
 
     /// Hands `deliver` to every local connection of `users`.
@@ -230,10 +243,11 @@ impl Handler<Settle> for NodeActor {
     fn handle(&mut self, _: Settle, _: &mut Self::Context) {}
 }
 
-/// A user's socket connected here; answers whether it is the user's first on this node,
-/// once the user is registered in the directory.
+/// A user's socket connected here: handed to the user's actor. Answers what it said
+/// (`None` if it could not be reached), once the user is registered in the directory if
+/// this is their first socket here.
 #[derive(Debug, Message)]
-#[rtype(result = "bool")]
+#[rtype(result = "Option<Added>")]
 pub struct UserConnected {
     /// The user.
     pub user_id: String,
@@ -242,17 +256,21 @@ pub struct UserConnected {
 }
 
 impl Handler<UserConnected> for NodeActor {
-    type Result = ResponseFuture<bool>;
+    type Result = ResponseFuture<Option<Added>>;
 
     fn handle(&mut self, connected: UserConnected, ctx: &mut Self::Context) -> Self::Result {
-        let first = self
+        let node = ctx.address();
+        let added = self
             .registry
-            .add_socket(&connected.user_id, connected.socket);
-        self.follow_group_changes(ctx);
+            .add_socket(&connected.user_id, connected.socket, || NodeLinks {
+                routes: node.clone().recipient(),
+                vacant: node.recipient(),
+            });
         let directory = self.directory.clone();
         let (node_id, ttl, notice) = (self.node_id.clone(), self.lease_ttl, self.change_notice());
         Box::pin(async move {
-            if first {
+            let added = added.await.ok()?;
+            if added.first {
                 if let Err(error) = directory
                     .register_user(&connected.user_id, &node_id, ttl)
                     .await
@@ -263,15 +281,16 @@ impl Handler<UserConnected> for NodeActor {
                 // the caches must not keep what they knew before.
                 notice.send(route_changed(&connected.user_id)).await;
             }
-            first
+            Some(added)
         })
     }
 }
 
-/// A user's socket disconnected; answers whether it was the user's last on this node, once
-/// the user's entry for this node left the directory.
+/// A user's socket disconnected: taken from the user's actor. Answers what it said
+/// (`None` if the user has no actor here), once the user's entry for this node left the
+/// directory if this was their last socket here.
 #[derive(Debug, Message)]
-#[rtype(result = "bool")]
+#[rtype(result = "Option<Removed>")]
 pub struct SocketGone {
     /// The user.
     pub user_id: String,
@@ -280,22 +299,55 @@ pub struct SocketGone {
 }
 
 impl Handler<SocketGone> for NodeActor {
-    type Result = ResponseFuture<bool>;
+    type Result = ResponseActFuture<Self, Option<Removed>>;
 
-    fn handle(&mut self, gone: SocketGone, ctx: &mut Self::Context) -> Self::Result {
-        let last = self.registry.remove_socket(&gone.user_id, &gone.socket_id);
-        self.follow_group_changes(ctx);
-        let directory = self.directory.clone();
-        let (node_id, notice) = (self.node_id.clone(), self.change_notice());
-        Box::pin(async move {
+    fn handle(&mut self, gone: SocketGone, _: &mut Self::Context) -> Self::Result {
+        let Some((removed, last_added)) =
+            self.registry.remove_socket(&gone.user_id, &gone.socket_id)
+        else {
+            return Box::pin(fut::ready(None));
+        };
+        Box::pin(removed.into_actor(self).then(move |removed, actor, _| {
+            let removed = removed.ok();
+            let last = removed.as_ref().is_some_and(|removed| removed.last);
             if last {
-                if let Err(error) = directory.unregister_user(&gone.user_id, &node_id).await {
-                    directory_failed("unregister_user", &error);
-                }
-                notice.send(route_changed(&gone.user_id)).await;
+                actor.registry.went_offline(&gone.user_id, last_added);
             }
-            last
-        })
+            let directory = actor.directory.clone();
+            let (node_id, notice) = (actor.node_id.clone(), actor.change_notice());
+            async move {
+                if last {
+                    if let Err(error) = directory.unregister_user(&gone.user_id, &node_id).await {
+                        directory_failed("unregister_user", &error);
+                    }
+                    notice.send(route_changed(&gone.user_id)).await;
+                }
+                removed
+            }
+            .into_actor(actor)
+        }))
+    }
+}
+
+impl Handler<Vacant> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, vacant: Vacant, _: &mut Self::Context) {
+        self.registry.vacant(&vacant.user_id, vacant.last_added);
+    }
+}
+
+impl Handler<RoutesChanged> for NodeActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, change: RoutesChanged, ctx: &mut Self::Context) -> Self::Result {
+        let joined = self.registry.reroute(change);
+        self.follow_group_changes(ctx);
+        let subjects: Vec<String> = joined
+            .iter()
+            .map(|group| self.keys.group_subject(group))
+            .collect();
+        Box::pin(self.when_subscribed(subjects))
     }
 }
 
@@ -357,54 +409,17 @@ pub struct MembershipChanged {
 impl Handler<MembershipChanged> for NodeActor {
     type Result = ();
 
-    fn handle(&mut self, change: MembershipChanged, ctx: &mut Self::Context) {
+    fn handle(&mut self, change: MembershipChanged, _: &mut Self::Context) {
         for (user_id, member) in &change.users {
-            self.registry
-                .set_membership(&change.group_id, user_id, *member);
+            self.set_membership(&change.group_id, user_id, *member);
         }
-        self.follow_group_changes(ctx);
         self.forward_membership(change);
     }
 }
 
-/// A user's groups, loaded from the database when they connect here: routes them on this
-/// node only (their other nodes loaded them too). Answers once the groups' messages reach
-/// this node: their bus subscriptions are in place (a client that syncs after that misses
-/// nothing in between).
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct GroupsLoaded {
-    /// The user.
-    pub user_id: String,
-    /// The socket whose groups these are.
-    pub socket_id: Sid,
-    /// The groups they are a member of (empty if they could not be read).
-    pub groups: Vec<String>,
-}
-
-impl Handler<GroupsLoaded> for NodeActor {
-    type Result = ResponseActFuture<Self, ()>;
-
-    fn handle(&mut self, loaded: GroupsLoaded, ctx: &mut Self::Context) -> Self::Result {
-        let joined = self
-            .registry
-            .groups_loaded(&loaded.user_id, &loaded.socket_id, loaded.groups);
-        self.follow_group_changes(ctx);
-        let subjects: Vec<String> = joined
-            .iter()
-            .map(|group| self.keys.group_subject(group))
-            .collect();
-        let (user_id, socket_id) = (loaded.user_id, loaded.socket_id);
-        Box::pin(
-            self.when_subscribed(subjects)
-                .into_actor(self)
-                .map(move |(), actor, _| actor.registry.routed(&user_id, &socket_id)),
-        )
-    }
-}
-
-/// Answers once a socket of the user is routed (its [`GroupsLoaded`] answered), at once
-/// if it is or is gone. Ask it right after the socket's [`UserConnected`] was sent.
+/// Answers once a socket of the user is routed (its groups loaded and their bus
+/// subscriptions in place), at once if it is or is gone. Ask it right after the socket's
+/// [`UserConnected`] was sent.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct WhenRouted {
@@ -418,7 +433,16 @@ impl Handler<WhenRouted> for NodeActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, asked: WhenRouted, _: &mut Self::Context) -> Self::Result {
-        Box::pin(self.registry.when_routed(&asked.user_id, &asked.socket_id))
+        let asked = self.registry.user(&asked.user_id).map(|user| {
+            user.send(SocketRouted {
+                socket_id: asked.socket_id,
+            })
+        });
+        Box::pin(async move {
+            if let Some(asked) = asked {
+                let _ = asked.await;
+            }
+        })
     }
 }
 
@@ -456,12 +480,16 @@ impl Handler<StartReconcile> for NodeActor {
     type Result = Vec<String>;
 
     fn handle(&mut self, _: StartReconcile, _: &mut Self::Context) -> Vec<String> {
-        self.registry.start_reconcile()
+        for (_, user) in self.registry.users() {
+            user.do_send(user::StartReconcile);
+        }
+        self.registry.online_user_ids()
     }
 }
 
 /// The memberships of the users [`StartReconcile`] named, by user (`None` if they could
-/// not be read): the node routes them so, but for the changes that reached it meanwhile.
+/// not be read): each user's actor routes them so, but for the changes that reached it
+/// meanwhile.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct MembershipsRead {
@@ -472,13 +500,14 @@ pub struct MembershipsRead {
 impl Handler<MembershipsRead> for NodeActor {
     type Result = ();
 
-    fn handle(&mut self, read: MembershipsRead, ctx: &mut Self::Context) {
-        let repaired = self.registry.reconciled(read.groups);
-        if repaired > 0 {
-            tracing::info!(repaired, "membership routes repaired from the database");
-            metrics::counter!("confab_membership_repairs_total").increment(repaired as u64);
+    fn handle(&mut self, mut read: MembershipsRead, _: &mut Self::Context) {
+        for (user_id, user) in self.registry.users() {
+            let groups = read
+                .groups
+                .as_mut()
+                .map(|groups| groups.remove(user_id).unwrap_or_default());
+            user.do_send(Reconciled { groups });
         }
-        self.follow_group_changes(ctx);
     }
 }
 

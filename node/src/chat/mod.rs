@@ -248,7 +248,7 @@ impl Chat {
     }
 
     /// Every `every`, re-reads the memberships of the users online here and routes their
-    /// groups as the database says (see `actors::registry`): a change this node missed
+    /// groups as the database says (see `actors::user`): a change this node missed
     /// (its forward failed while Redis or NATS was down) or a group load that failed at
     /// connect is repaired within one round. Runs until `shutdown`.
     pub async fn reconcile_memberships(

@@ -3,10 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use confab_testkit::{SioClient, connect_to_server, eventually, free_port};
+use confab_testkit::SioClient;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -18,22 +19,34 @@ struct RawWs {
 }
 
 impl RawWs {
+    /// Starts the server on a port the kernel picks as it binds (a port found free
+    /// beforehand could be taken by a parallel test's server meanwhile); the address comes
+    /// from its first line of output.
     async fn start(extra: &[&str]) -> Self {
-        let port = free_port().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_raw-ws"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_raw-ws"))
+            .args(["--listen", "127.0.0.1:0"])
             .args(extra)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        eventually("raw-ws to listen", Duration::from_secs(10), || async move {
-            connect_to_server(port).await
-        })
-        .await
-        .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let first_line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        });
+        let line = tokio::time::timeout(Duration::from_secs(10), first_line)
+            .await
+            .expect("raw-ws to say where it listens")
+            .unwrap()
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("raw-ws listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
         Self {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://{address}"),
         }
     }
 

@@ -387,7 +387,7 @@ impl NodeActor {
     }
 
     /// Delivers an envelope another node sent to the local connections it concerns.
-    fn received(&mut self, message: &BusMessage, ctx: &mut Context<Self>) {
+    fn received(&mut self, message: &BusMessage) {
         let envelope = match Envelope::decode(&message.payload) {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -419,8 +419,7 @@ impl NodeActor {
                 user,
                 member,
             } => {
-                self.registry.set_membership(&group, &user, member);
-                self.follow_group_changes(ctx);
+                self.set_membership(&group, &user, member);
             }
             Delivery::RouteChanged { .. } | Delivery::BlocksChanged { .. } => {}
         }
@@ -428,9 +427,9 @@ impl NodeActor {
 }
 
 impl StreamHandler<BusEvent> for NodeActor {
-    fn handle(&mut self, event: BusEvent, ctx: &mut Self::Context) {
+    fn handle(&mut self, event: BusEvent, _: &mut Self::Context) {
         match event {
-            BusEvent::Received(message) => self.received(&message, ctx),
+            BusEvent::Received(message) => self.received(&message),
             BusEvent::Ended(subject) => {
                 tracing::warn!(%subject, "bus subscription ended; resubscribing on the next heartbeat");
                 self.subscriptions.0.remove(&subject);
