@@ -21,6 +21,18 @@ pub enum DirectoryError {
     /// Redis could not be reached in time or answered with an error.
     #[error("redis: {0}")]
     Redis(#[from] fred::error::Error),
+    /// One shard of a Redis Cluster could not be reached in time or answered with an
+    /// error: the users whose entries it holds could not be looked up or registered.
+    #[error("redis shard {server} (slot {slot}): {source}")]
+    Shard {
+        /// The master serving the slot, as the client last knew it (`unknown` if it did
+        /// not know).
+        server: String,
+        /// The hash slot of the keys involved.
+        slot: u16,
+        /// What failed.
+        source: fred::error::Error,
+    },
     /// A TTL below one millisecond (Redis rejects a zero expiry).
     #[error("invalid TTL {0:?}: it must be at least one millisecond")]
     InvalidTtl(Duration),

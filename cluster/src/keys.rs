@@ -10,15 +10,20 @@
 //! | `{confab}:node:<node>` | Redis string, TTL | the node's lease: alive while it exists |
 //! | `{confab}:nodes` | Redis set | index of nodes that took a lease, pruned when read |
 //! | `{confab}:user:<user>` | Redis sorted set | a user's nodes; score = entry expiry (Unix ms) |
+//! | `{confab:<bucket>}:user:<user>` | Redis sorted set | the same, on a Redis Cluster ([`Keys::sharded`]) |
 //! | `confab.node.<node>` | NATS subject | messages for one node |
 //! | `confab.group.<group>` | NATS subject | messages for every node with members of a group |
 //! | `confab.poll.<node>` | NATS subject | polling requests forwarded to the session's node |
 //!
-//! The Redis prefix is wrapped in a hash tag (`{confab}`): in Redis Cluster every directory key
-//! then hashes to the same slot, which is what lets the Lua scripts touch a user's entries and
-//! the leases of the nodes they point at atomically. The directory is small (one entry per
-//! online user and node), so giving up sharding for it costs little; a cluster still gives
-//! failover. Ids go into Redis keys unchanged (keys are binary-safe); in NATS subjects every
+//! The Redis prefix is wrapped in a hash tag (`{confab}`): on one Redis (or Sentinel) every
+//! directory key then sits in one slot, and the Lua scripts touch a user's entries and the
+//! leases of the nodes they point at together. On a Redis Cluster that would put the whole
+//! directory on one master, so there the users' entries are spread over
+//! [`USER_BUCKETS`] hash tags (`{confab:<bucket>}`, the bucket a hash of the user id):
+//! the buckets' slots spread over every master, a script call touches the users of one
+//! bucket, and the leases stay together under `{confab}`, read once per round of lookups.
+//! Every node of a deployment must use the same layout: it follows from the Redis URL
+//! (`redis-cluster://`). Ids go into Redis keys unchanged (keys are binary-safe); in NATS subjects every
 //! byte that could change the subject's meaning (`.`, `*`, `>`, whitespace, `%`, non-ASCII) is
 //! percent-encoded, so a group named `>` cannot subscribe to everything.
 
@@ -27,17 +32,24 @@ use crate::error::KeysError;
 /// The prefix used when none is configured.
 pub const DEFAULT_PREFIX: &str = "confab";
 
+/// How many hash tags the users' entries are spread over on a Redis Cluster: many more
+/// than any cluster has masters, so that each master holds a share of them.
+pub const USER_BUCKETS: u16 = 1024;
+
 /// Builds the names of Confab's Redis keys and NATS subjects under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
     /// Validated: dot-separated tokens of ASCII letters, digits, `-` and `_`.
     prefix: String,
+    /// Whether the users' entries are spread over [`USER_BUCKETS`] hash tags.
+    sharded: bool,
 }
 
 impl Default for Keys {
     fn default() -> Self {
         Self {
             prefix: DEFAULT_PREFIX.to_owned(),
+            sharded: false,
         }
     }
 }
@@ -55,15 +67,41 @@ impl Keys {
         if prefix.split('.').all(valid_token) {
             Ok(Self {
                 prefix: prefix.to_owned(),
+                sharded: false,
             })
         } else {
             Err(KeysError::InvalidPrefix(prefix.to_owned()))
         }
     }
 
+    /// The same names, with the users' entries spread over [`USER_BUCKETS`] hash tags (for
+    /// a Redis Cluster; see the module's documentation).
+    #[must_use]
+    pub fn sharded(self) -> Self {
+        Self {
+            sharded: true,
+            ..self
+        }
+    }
+
+    /// Whether the users' entries are spread over hash tags.
+    pub fn is_sharded(&self) -> bool {
+        self.sharded
+    }
+
     /// The prefix every name starts with.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The bucket of `user`'s entry: what the users of one script call share. Always 0
+    /// unless [`Keys::sharded`].
+    pub fn user_bucket(&self, user: &str) -> u16 {
+        if self.sharded {
+            fred::util::redis_keyslot(user.as_bytes()) % USER_BUCKETS
+        } else {
+            0
+        }
     }
 
     /// The lease key of `node`: it exists while the node is alive.
@@ -87,7 +125,11 @@ impl Keys {
     /// The sorted set of nodes `user` is online on (member = node id, score = expiry in Unix
     /// milliseconds).
     pub fn user_nodes(&self, user: &str) -> String {
-        format!("{{{}}}:user:{user}", self.prefix)
+        if self.sharded {
+            format!("{{{}:{}}}:user:{user}", self.prefix, self.user_bucket(user))
+        } else {
+            format!("{{{}}}:user:{user}", self.prefix)
+        }
     }
 
     /// The subject a node listens on for messages addressed to it.
@@ -159,6 +201,31 @@ mod tests {
         assert_eq!(keys.group_subject("g"), "prod.eu-1.group.g");
         assert!(keys.node_lease("n").starts_with(&keys.node_lease_prefix()));
         Ok(())
+    }
+
+    #[test]
+    fn sharded_names_spread_users_over_buckets_and_keep_the_leases_together() {
+        let keys = Keys::default().sharded();
+        assert_eq!(keys.node_lease("n1"), "{confab}:node:n1");
+        assert_eq!(keys.node_index(), "{confab}:nodes");
+        let bucket = keys.user_bucket("u1");
+        assert_eq!(
+            keys.user_nodes("u1"),
+            format!("{{confab:{bucket}}}:user:u1")
+        );
+        // Stable: every node computes the same bucket for a user.
+        assert_eq!(Keys::default().sharded().user_bucket("u1"), bucket);
+        let buckets: std::collections::HashSet<u16> = (0..2000)
+            .map(|i| keys.user_bucket(&format!("user-{i}")))
+            .collect();
+        assert!(buckets.iter().all(|bucket| *bucket < USER_BUCKETS));
+        assert!(
+            buckets.len() > 700,
+            "{} buckets for 2,000 users",
+            buckets.len()
+        );
+        // Unsharded, every user is in bucket 0 and keeps the one-slot names.
+        assert_eq!(Keys::default().user_bucket("u1"), 0);
     }
 
     #[test]

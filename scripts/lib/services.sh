@@ -35,6 +35,7 @@ apt_install() {
 ensure_packages() {
   local want=()
   command -v redis-server >/dev/null || want+=(redis-server)
+  command -v redis-cli >/dev/null || want+=(redis-tools)
   command -v nats-server >/dev/null || want+=(nats-server)
   command -v pg_ctlcluster >/dev/null || want+=(postgresql)
   command -v mariadbd >/dev/null || want+=(mariadb-server)

@@ -16,5 +16,5 @@ pub use accounts::{PASSWORD, Registered, befriend, register};
 pub use confab_loadtest::client::{Connected, SioClient};
 pub use database::{Backend, TestDb};
 pub use node::NodeProcess;
-pub use servers::{NatsServer, RedisServer, S3Server, ServerOptions};
+pub use servers::{NatsCluster, NatsServer, RedisCluster, RedisServer, S3Server, ServerOptions};
 pub use wait::{connect_to_server, eventually, free_port};

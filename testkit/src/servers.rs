@@ -219,6 +219,99 @@ impl RedisServer {
     }
 }
 
+/// A Redis Cluster of private `redis-server` processes (no persistence, no replicas), its
+/// 16,384 slots spread evenly over the masters by `redis-cli --cluster create`. Surviving
+/// masters keep serving their slots when one is lost (`cluster-require-full-coverage no`).
+#[derive(Debug)]
+pub struct RedisCluster {
+    masters: Vec<ServerProcess>,
+}
+
+impl RedisCluster {
+    /// Starts `masters` servers (at least 3, as Redis Cluster asks), joins them into one
+    /// cluster and waits until every one reports the cluster ok.
+    pub fn start(masters: usize) -> Result<Self> {
+        let options = ServerOptions {
+            args: [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+                "--cluster-require-full-coverage",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec(),
+            probe: None,
+        };
+        let masters = (0..masters)
+            .map(|_| ServerProcess::start(REDIS, options.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let cluster = Self { masters };
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(cluster.addresses())
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .context("running redis-cli --cluster create (is it installed?)")?;
+        anyhow::ensure!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        eventually_blocking("the Redis Cluster to be ok", START_WITHIN, || {
+            cluster
+                .masters
+                .iter()
+                .all(|master| cluster_ok(master.port))
+                .then_some(())
+        })?;
+        Ok(cluster)
+    }
+
+    /// `host:port` of each master, in order.
+    pub fn addresses(&self) -> Vec<String> {
+        self.masters
+            .iter()
+            .map(|master| format!("127.0.0.1:{}", master.port))
+            .collect()
+    }
+
+    /// The URL a client of the whole cluster uses: `redis-cluster://` with every master as a
+    /// seed.
+    pub fn url(&self) -> String {
+        let addresses = self.addresses();
+        let seeds: Vec<String> = addresses[1..]
+            .iter()
+            .map(|address| format!("node={address}"))
+            .collect();
+        format!("redis-cluster://{}?{}", addresses[0], seeds.join("&"))
+    }
+
+    /// `redis://` of master `index` alone, to look at what it holds.
+    pub fn master_url(&self, index: usize) -> String {
+        self.masters[index].url()
+    }
+
+    /// Kills master `index` with SIGKILL, as a crash would.
+    pub fn kill(&mut self, index: usize) {
+        self.masters[index].kill();
+    }
+}
+
+/// Whether the Redis Cluster node on `port` says the cluster is ok.
+fn cluster_ok(port: u16) -> bool {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "cluster", "info"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok"))
+}
+
 /// A private `nats-server` on a free port.
 #[derive(Debug)]
 pub struct NatsServer(ServerProcess);
@@ -253,6 +346,74 @@ impl NatsServer {
     pub fn restart(&mut self) -> Result<()> {
         self.0.restart()
     }
+}
+
+/// A cluster of private `nats-server` processes, each routed to all the others.
+#[derive(Debug)]
+pub struct NatsCluster {
+    servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `count` servers routed to each other and waits until every one has its
+    /// routes to all the others (seen on its monitoring port).
+    pub fn start(count: usize) -> Result<Self> {
+        let route_ports = (0..count)
+            .map(|_| free_port())
+            .collect::<Result<Vec<_>>>()?;
+        let monitor_ports = (0..count)
+            .map(|_| free_port())
+            .collect::<Result<Vec<_>>>()?;
+        let mut servers = Vec::with_capacity(count);
+        for (index, (route, monitor)) in route_ports.iter().zip(&monitor_ports).enumerate() {
+            let routes: Vec<String> = route_ports
+                .iter()
+                .enumerate()
+                .filter(|(other, _)| *other != index)
+                .map(|(_, port)| format!("nats://127.0.0.1:{port}"))
+                .collect();
+            let args = vec![
+                "--cluster_name".into(),
+                "confab-test".into(),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{route}"),
+                "--routes".into(),
+                routes.join(","),
+                "-m".into(),
+                monitor.to_string(),
+            ];
+            servers.push(NatsServer::start_with(ServerOptions { args, probe: None })?);
+        }
+        let wanted = format!("\"num_routes\": {}", count - 1);
+        eventually_blocking(
+            "the NATS servers to route to each other",
+            START_WITHIN,
+            || {
+                monitor_ports
+                    .iter()
+                    .all(|port| {
+                        http_get(*port, "/routez").is_some_and(|body| body.contains(&wanted))
+                    })
+                    .then_some(())
+            },
+        )?;
+        Ok(Self { servers })
+    }
+
+    /// The URL of server `index` alone.
+    pub fn url(&self, index: usize) -> String {
+        self.servers[index].url()
+    }
+}
+
+/// The body of `GET path` from an HTTP server on `port` of 127.0.0.1, if it answers.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    Some(reply)
 }
 
 /// A private S3-compatible server on a free port (moto's `moto_server`).

@@ -10,6 +10,13 @@
 //! the lookups asked for while one runs go to Redis together, as one script call (see
 //! [`lookups`]). At a few thousand messages a second that is a fraction of the script
 //! calls, and of the CPU they cost Redis and the node.
+//!
+//! On a Redis Cluster (a `redis-cluster://` URL) the users' entries are spread over
+//! buckets whose slots sit on every master ([`Keys::sharded`]): registrations and lookups
+//! make one script call per bucket, and a round of lookups reads the live nodes once, from
+//! the leases' slot, instead of inside the scripts. A shard that fails fails only the
+//! lookups and registrations of the users it holds; if the leases' shard fails, lookups go
+//! on with the live nodes last read.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -18,11 +25,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fred::interfaces::ClusterInterface;
 use fred::prelude::{
     Builder, Client, ClientLike, Config, EventInterface, FromValue, KeysInterface, LuaInterface,
     ReconnectPolicy, SortedSetsInterface,
 };
-use futures_util::future::try_join_all;
+use futures_util::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Directory, ttl_millis};
@@ -143,6 +151,11 @@ impl RedisDirectory {
         tls_ca_file: Option<&Path>,
     ) -> Result<Self, DirectoryError> {
         let mut config = Config::from_url(url)?;
+        let keys = if config.server.is_clustered() {
+            keys.sharded()
+        } else {
+            keys
+        };
         if let Some(ca_file) = tls_ca_file {
             config.tls = Some(client_tls_trusting(ca_file)?.into());
         }
@@ -267,8 +280,9 @@ impl Directory for RedisDirectory {
         ttl: Duration,
     ) -> Result<(), DirectoryError> {
         let ttl = ttl_millis(ttl)?.to_string();
-        // Batches go out concurrently; fred pipelines them on the connection.
-        let batches = users.chunks(REGISTER_BATCH).map(|batch| {
+        // Batches (of one bucket each) go out concurrently; fred pipelines them.
+        let batches = by_bucket(&self.keys, users, REGISTER_BATCH);
+        let calls = batches.iter().map(|batch| {
             let keys = batch
                 .iter()
                 .map(|user| self.keys.user_nodes(user))
@@ -278,7 +292,10 @@ impl Directory for RedisDirectory {
                 .register_users
                 .run::<i64>(&self.client, keys, args)
         });
-        try_join_all(batches).await?;
+        // The first failure is returned; the other buckets are written all the same.
+        for (batch, result) in batches.iter().zip(join_all(calls).await) {
+            result.map_err(|error| shard_error(&self.client, &self.keys, batch, error))?;
+        }
         Ok(())
     }
 
@@ -314,25 +331,23 @@ struct Lookup {
 
 /// Answers lookups in rounds, one round at a time: a round takes the lookups waiting (up
 /// to [`LOOKUPS_PER_ROUND`]) whose callers still listen, asks Redis once for the users of
-/// all of them (in concurrent script calls of up to [`LOOKUP_BATCH`] users) and answers
-/// each caller with its own users, so a busy node makes few, larger script calls. When a
-/// round fails (Redis down: after the command timeout), every lookup waiting by then fails
-/// with it rather than queueing behind another timeout. Ends when the directory is dropped.
+/// all of them (in concurrent script calls of up to [`LOOKUP_BATCH`] users of one bucket)
+/// and answers each caller with its own users, so a busy node makes few, larger script
+/// calls. A lookup fails if a call for one of its users failed. When every call of a round
+/// fails (Redis down: after the command timeout), every lookup waiting by then fails with
+/// it rather than queueing behind another timeout. Ends when the directory is dropped.
 async fn lookups(client: Client, keys: Keys, mut waiting: mpsc::UnboundedReceiver<Lookup>) {
     let script = LuaScript::new(include_str!("../lua/lookup_users.lua"));
-    let prefix = keys.node_lease_prefix();
+    let mut live = LiveNodes::new(&keys);
     let mut round = Vec::new();
     while waiting.recv_many(&mut round, LOOKUPS_PER_ROUND).await > 0 {
         round.retain(|lookup| !lookup.reply.is_closed());
-        let answers = answer_round(&client, &keys, &script, &prefix, &round).await;
-        let failed = answers
-            .iter()
-            .find_map(|answer| answer.as_ref().err().cloned());
+        let (answers, all_failed) = answer_round(&client, &keys, &script, &mut live, &round).await;
         for (lookup, answer) in round.drain(..).zip(answers) {
             // A caller that gave up no longer listens.
             let _ = lookup.reply.send(answer);
         }
-        if let Some(error) = failed {
+        if let Some(error) = all_failed {
             while let Ok(lookup) = waiting.try_recv() {
                 let _ = lookup.reply.send(Err(error.clone()));
             }
@@ -340,14 +355,76 @@ async fn lookups(client: Client, keys: Keys, mut waiting: mpsc::UnboundedReceive
     }
 }
 
-/// Looks up the users of every lookup of `round` at once; the answers are in its order.
+/// The nodes holding a lease, read once per round of lookups on a Redis Cluster (where the
+/// lookup script cannot see the leases); on one Redis the script checks them itself.
+struct LiveNodes {
+    script: Option<LuaScript>,
+    keys: Keys,
+    /// The last answer, used while the leases' shard does not answer.
+    last: Option<HashSet<String>>,
+    /// Whether the last read failed (logged once per outage).
+    failing: bool,
+}
+
+impl LiveNodes {
+    fn new(keys: &Keys) -> Self {
+        Self {
+            script: keys
+                .is_sharded()
+                .then(|| LuaScript::new(include_str!("../lua/live_nodes.lua"))),
+            keys: keys.clone(),
+            last: None,
+            failing: false,
+        }
+    }
+
+    /// The lease key prefix the lookup script checks leases with (empty: it does not).
+    fn script_prefix(&self) -> String {
+        if self.script.is_some() {
+            String::new()
+        } else {
+            self.keys.node_lease_prefix()
+        }
+    }
+
+    /// Reads the live nodes (nothing to read on one Redis). Returns `None` when there is
+    /// nothing to filter with: on one Redis, or when the leases' shard never answered.
+    async fn read(&mut self, client: &Client) -> Option<&HashSet<String>> {
+        let script = self.script.as_ref()?;
+        let (index, prefix) = (self.keys.node_index(), self.keys.node_lease_prefix());
+        match script
+            .run::<Vec<String>>(client, vec![index], vec![prefix])
+            .await
+        {
+            Ok(nodes) => {
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!("the live nodes can be read again");
+                }
+                self.last = Some(nodes.into_iter().collect());
+            }
+            Err(error) => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    let error = shard_error(client, &self.keys, &[], error);
+                    tracing::warn!(%error, "could not read the live nodes; lookups use the last read");
+                }
+            }
+        }
+        self.last.as_ref()
+    }
+}
+
+/// Looks up the users of every lookup of `round` at once; the answers are in its order,
+/// with the error that failed every call, if every one failed.
 async fn answer_round(
     client: &Client,
     keys: &Keys,
     script: &LuaScript,
-    prefix: &str,
+    live: &mut LiveNodes,
     round: &[Lookup],
-) -> Vec<Result<HashMap<String, Vec<String>>, DirectoryError>> {
+) -> (
+    Vec<Result<HashMap<String, Vec<String>>, DirectoryError>>,
+    Option<DirectoryError>,
+) {
     let mut seen = HashSet::new();
     let users: Vec<&str> = round
         .iter()
@@ -355,24 +432,45 @@ async fn answer_round(
         .map(String::as_str)
         .filter(|user| seen.insert(*user))
         .collect();
-    let calls = users.chunks(LOOKUP_BATCH).map(|chunk| {
-        let user_keys = chunk.iter().map(|user| keys.user_nodes(user)).collect();
-        script.run::<Vec<Vec<String>>>(client, user_keys, vec![prefix.to_owned()])
+    let batches = by_bucket(keys, &users, LOOKUP_BATCH);
+    let prefix = live.script_prefix();
+    let calls = batches.iter().map(|batch| {
+        let user_keys = batch.iter().map(|user| keys.user_nodes(user)).collect();
+        script.run::<Vec<Vec<String>>>(client, user_keys, vec![prefix.clone()])
     });
-    let found: HashMap<&str, Vec<String>> = match try_join_all(calls).await {
-        Ok(answers) => users
-            .iter()
-            .copied()
-            .zip(answers.into_iter().flatten())
-            .collect(),
-        Err(error) => {
-            let error = DirectoryError::from(error);
-            return round.iter().map(|_| Err(error.clone())).collect();
+    let (results, live) = futures_util::join!(join_all(calls), live.read(client));
+    let mut found: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut failed: HashMap<&str, DirectoryError> = HashMap::new();
+    let mut last_error = None;
+    let mut succeeded = false;
+    for (batch, result) in batches.iter().zip(results) {
+        match result {
+            Ok(answers) => {
+                succeeded = true;
+                for (user, mut nodes) in batch.iter().copied().zip(answers) {
+                    if let Some(live) = live {
+                        nodes.retain(|node| live.contains(node));
+                    }
+                    found.insert(user, nodes);
+                }
+            }
+            Err(error) => {
+                let error = shard_error(client, keys, batch, error);
+                failed.extend(batch.iter().map(|user| (*user, error.clone())));
+                last_error = Some(error);
+            }
         }
-    };
-    round
+    }
+    let answers = round
         .iter()
         .map(|lookup| {
+            if let Some(error) = lookup
+                .users
+                .iter()
+                .find_map(|user| failed.get(user.as_str()))
+            {
+                return Err(error.clone());
+            }
             Ok(lookup
                 .users
                 .iter()
@@ -382,5 +480,52 @@ async fn answer_round(
                 })
                 .collect())
         })
+        .collect();
+    (answers, last_error.filter(|_| !succeeded))
+}
+
+/// `users` in batches of at most `size`, each of one bucket (one slot on a Redis Cluster).
+fn by_bucket<'a>(keys: &Keys, users: &[&'a str], size: usize) -> Vec<Vec<&'a str>> {
+    let mut buckets: HashMap<u16, Vec<&'a str>> = HashMap::new();
+    for user in users {
+        buckets
+            .entry(keys.user_bucket(user))
+            .or_default()
+            .push(user);
+    }
+    buckets
+        .into_values()
+        .flat_map(|bucket| {
+            bucket
+                .chunks(size)
+                .map(<[&str]>::to_vec)
+                .collect::<Vec<_>>()
+        })
         .collect()
+}
+
+/// `error` of a call for `users`: on a Redis Cluster, named by the shard (the slot of the
+/// users' bucket, or of the leases when there are no users) and the master serving it.
+fn shard_error(
+    client: &Client,
+    keys: &Keys,
+    users: &[&str],
+    error: fred::error::Error,
+) -> DirectoryError {
+    if !client.is_clustered() {
+        return DirectoryError::Redis(error);
+    }
+    let key = users
+        .first()
+        .map_or_else(|| keys.node_index(), |user| keys.user_nodes(user));
+    let slot = fred::util::redis_keyslot(key.as_bytes());
+    let server = client
+        .cached_cluster_state()
+        .and_then(|state| state.get_server(slot).map(ToString::to_string))
+        .unwrap_or_else(|| "unknown".to_owned());
+    DirectoryError::Shard {
+        server,
+        slot,
+        source: error,
+    }
 }

@@ -3,10 +3,12 @@
 --
 -- KEYS[1..n]  the users' user -> nodes keys (sorted sets: member = node id,
 --             score = the entry's expiry in Unix milliseconds)
--- ARGV[1]     the lease key prefix: a node's lease key is ARGV[1] .. node id
+-- ARGV[1]     the lease key prefix: a node's lease key is ARGV[1] .. node id; empty on a
+--             Redis Cluster, where the leases live in another slot: the caller then checks
+--             the nodes against the live ones it read in the same round
 --
--- The lease keys are not in KEYS because they are only known once the entries are read; they
--- share the user keys' hash tag, so in Redis Cluster they live in the same slot.
+-- The lease keys are not in KEYS because they are only known once the entries are read; on
+-- one Redis they share the user keys' hash tag.
 --
 -- Reads each key once and writes only to remove a stale entry, which is rare: most lookups
 -- find only live entries.
@@ -22,7 +24,7 @@ for i, key in ipairs(KEYS) do
   for j = 1, #entries, 2 do
     local node = entries[j]
     local live = tonumber(entries[j + 1]) > now
-    if live then
+    if live and ARGV[1] ~= '' then
       if alive[node] == nil then
         alive[node] = redis.call('EXISTS', ARGV[1] .. node) == 1
       end

@@ -3,14 +3,15 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use confab_cluster::{Directory, DirectoryError, Keys, RedisDirectory};
 use confab_testkit::{RedisServer, eventually};
 use fred::prelude::{Builder, ClientLike, Config, SortedSetsInterface};
 use fred::types::{ClusterHash, CustomCommand};
 
 use crate::helpers::{
-    LONG_TTL, SHORT_TTL, WITHIN, nodes_of, redis_directory, sorted, wait_directory_ready,
+    LONG_TTL, SHORT_TTL, WITHIN, nodes_of, redis_cluster_directory, redis_directory, sorted,
+    wait_directory_ready,
 };
 
 /// Scenarios every `Directory` must pass.
@@ -193,6 +194,16 @@ macro_rules! directory_suite {
                 }
             )*
         }
+        mod redis_cluster {
+            $(
+                #[tokio::test]
+                async fn $scenario() -> anyhow::Result<()> {
+                    let (directory, _cluster) =
+                        crate::helpers::redis_cluster_directory().await?;
+                    super::scenarios::$scenario(&directory).await
+                }
+            )*
+        }
         mod local {
             $(
                 #[tokio::test]
@@ -369,4 +380,102 @@ async fn redis_directories_with_different_prefixes_do_not_see_each_other() -> Re
     blue.release_node_lease("n1").await?;
     ensure!(green.is_node_alive("n1").await?);
     Ok(())
+}
+
+/// How many keys the Redis at `url` holds.
+async fn key_count(url: &str) -> Result<u64> {
+    let client = Builder::from_config(Config::from_url(url)?).build()?;
+    client.init().await?;
+    let dbsize = CustomCommand::new_static("DBSIZE", ClusterHash::FirstKey, false);
+    Ok(client.custom(dbsize, Vec::<String>::new()).await?)
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_users_spread_over_every_master() -> Result<()> {
+    let (directory, cluster) = redis_cluster_directory().await?;
+    directory.refresh_node_lease("n1", LONG_TTL).await?;
+    let users: Vec<String> = (0..300).map(|i| format!("user-{i}")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    directory.refresh_node_users("n1", &names, LONG_TTL).await?;
+
+    let found = directory.lookup_users(&names).await?;
+    ensure!(found.len() == 300, "found {} of 300", found.len());
+    ensure!(names.iter().all(|user| nodes_of(&found, user) == ["n1"]));
+    // 300 user keys and the two lease keys, about a third on each master.
+    let mut counts = Vec::new();
+    for master in 0..3 {
+        counts.push(key_count(&cluster.master_url(master)).await?);
+    }
+    ensure!(
+        counts.iter().sum::<u64>() == 302,
+        "keys per master: {counts:?}"
+    );
+    ensure!(
+        counts.iter().all(|count| *count >= 60),
+        "every master holds a share: {counts:?}"
+    );
+    Ok(())
+}
+
+/// The client's own resync after losing a master waits for every master of the slot map
+/// (fred 10 connects to all of them at once), so for now a lost master stalls every
+/// command until it is back or failed over; what this pins down is that the failure
+/// names the shard, for the operator.
+#[tokio::test]
+async fn a_lookup_failing_on_a_redis_cluster_names_the_shard() -> Result<()> {
+    let (directory, mut cluster) = redis_cluster_directory().await?;
+    directory.refresh_node_lease("n1", LONG_TTL).await?;
+    let users: Vec<String> = (0..30).map(|i| format!("user-{i}")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    directory.refresh_node_users("n1", &names, LONG_TTL).await?;
+
+    // A user whose entry is on master 0, which is then lost.
+    let lost_url = cluster.master_url(0);
+    let mut on_lost = None;
+    for user in &names {
+        let slot = fred::util::redis_keyslot(Keys::default().sharded().user_nodes(user).as_bytes());
+        if holds_slot(&lost_url, slot).await? {
+            on_lost = Some((*user, slot));
+            break;
+        }
+    }
+    let (user, slot) = on_lost.context("a user on master 0")?;
+    cluster.kill(0);
+
+    match directory.lookup_users(&[user]).await {
+        Err(DirectoryError::Shard {
+            slot: failed,
+            server,
+            ..
+        }) => {
+            ensure!(failed == slot, "slot {failed}, expected {slot}");
+            ensure!(
+                server == cluster.addresses()[0],
+                "named {server}, expected {}",
+                cluster.addresses()[0]
+            );
+        }
+        other => anyhow::bail!("a lookup on the lost master answered {other:?}"),
+    }
+    Ok(())
+}
+
+/// Whether the Redis Cluster master at `url` serves `slot` (from its own line of
+/// `CLUSTER NODES`, whose fields from the ninth on are its slot ranges).
+async fn holds_slot(url: &str, slot: u16) -> Result<bool> {
+    let client = Builder::from_config(Config::from_url(url)?).build()?;
+    client.init().await?;
+    let nodes = CustomCommand::new_static("CLUSTER", ClusterHash::FirstKey, false);
+    let nodes: String = client.custom(nodes, vec!["NODES"]).await?;
+    let own = nodes
+        .lines()
+        .find(|line| line.contains("myself"))
+        .context("no line of its own in CLUSTER NODES")?;
+    Ok(own.split(' ').skip(8).any(|range| {
+        let (start, end) = range.split_once('-').unwrap_or((range, range));
+        matches!(
+            (start.parse::<u16>(), end.parse::<u16>()),
+            (Ok(start), Ok(end)) if (start..=end).contains(&slot)
+        )
+    }))
 }

@@ -8,7 +8,7 @@ use confab_cluster::{
     Bus, BusMessage, Directory, Keys, LocalBus, LocalDirectory, NatsBus, RedisDirectory,
     Subscription,
 };
-use confab_testkit::{NatsServer, RedisServer, eventually};
+use confab_testkit::{NatsServer, RedisCluster, RedisServer, eventually};
 
 /// A TTL the test waits out.
 pub(crate) const SHORT_TTL: Duration = Duration::from_secs(1);
@@ -23,6 +23,14 @@ pub(crate) async fn redis_directory() -> Result<(RedisDirectory, RedisServer)> {
     let directory = RedisDirectory::connect(&server.url(), Keys::default()).await?;
     wait_directory_ready(&directory).await?;
     Ok((directory, server))
+}
+
+/// A `RedisDirectory` on its own fresh 3-master Redis Cluster, once it answers.
+pub(crate) async fn redis_cluster_directory() -> Result<(RedisDirectory, RedisCluster)> {
+    let cluster = RedisCluster::start(3)?;
+    let directory = RedisDirectory::connect(&cluster.url(), Keys::default()).await?;
+    wait_directory_ready(&directory).await?;
+    Ok((directory, cluster))
 }
 
 /// A `LocalDirectory` (the `()` stands where a server would be kept alive).

@@ -38,11 +38,11 @@ async fn sent_and_received(
     );
 }
 
-fn to_group(group: &str, body: &str, client_msg_id: &str) -> Value {
+pub(crate) fn to_group(group: &str, body: &str, client_msg_id: &str) -> Value {
     json!({"to": {"group": group}, "body": body, "client_msg_id": client_msg_id})
 }
 
-async fn create_group(node: &NodeProcess, owner: &User, members: &[&User]) -> String {
+pub(crate) async fn create_group(node: &NodeProcess, owner: &User, members: &[&User]) -> String {
     let members: Vec<&str> = members.iter().map(|user| user.id.as_str()).collect();
     let reply = client()
         .post(format!("{}/api/v1/groups", node.base_url()))

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TEST_SECRET, client};
 
-const CONFAB: &str = env!("CARGO_BIN_EXE_confab");
+pub(crate) const CONFAB: &str = env!("CARGO_BIN_EXE_confab");
 /// How long a cluster test waits for something that must happen.
 pub(crate) const WITHIN: Duration = Duration::from_secs(20);
 /// The node lease TTL unless a test sets another.
@@ -43,14 +43,7 @@ impl Cluster {
         let mut nodes = Vec::with_capacity(count);
         // One at a time: the first applies the migrations.
         for n in 0..count {
-            let mut env = vec![
-                ("CONFAB_DATABASE_URL", db.url().to_owned()),
-                ("CONFAB_REDIS_URL", redis.url()),
-                ("CONFAB_NATS_URL", nats.url()),
-                ("CONFAB_JWT_SECRET", TEST_SECRET.to_owned()),
-                ("CONFAB_NODE_ID", format!("node-{n}")),
-                ("CONFAB_NODE_LEASE_TTL_SECS", LEASE_TTL_SECS.to_owned()),
-            ];
+            let mut env = node_env(n, &db, &redis.url(), &nats.url());
             env.extend(
                 settings
                     .iter()
@@ -79,6 +72,24 @@ impl Cluster {
             .map(|(n, node)| format!("node-{n}:\n{}\n", node.logs()))
             .collect()
     }
+}
+
+/// The settings of node `n` (`node-<n>`) on `db`, the directory at `redis_url` and the
+/// bus at `nats_url`, with the test defaults (a lease TTL of 3 s).
+pub(crate) fn node_env(
+    n: usize,
+    db: &TestDb,
+    redis_url: &str,
+    nats_url: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("CONFAB_DATABASE_URL", db.url().to_owned()),
+        ("CONFAB_REDIS_URL", redis_url.to_owned()),
+        ("CONFAB_NATS_URL", nats_url.to_owned()),
+        ("CONFAB_JWT_SECRET", TEST_SECRET.to_owned()),
+        ("CONFAB_NODE_ID", format!("node-{n}")),
+        ("CONFAB_NODE_LEASE_TTL_SECS", LEASE_TTL_SECS.to_owned()),
+    ]
 }
 
 /// A registered user.

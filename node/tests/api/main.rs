@@ -14,6 +14,7 @@ mod cluster_delivery;
 mod cluster_faults;
 mod cluster_fixture;
 mod cluster_mode;
+mod cluster_scale;
 mod config;
 mod engine;
 mod groups_contacts;
