@@ -44,6 +44,16 @@ pub enum DirectoryError {
     Tls(#[from] crate::security::TlsFileError),
 }
 
+impl DirectoryError {
+    /// The Redis Cluster master a failure is bound to (`host:port`), if it is one shard's.
+    pub fn shard(&self) -> Option<&str> {
+        match self {
+            Self::Shard { server, .. } => Some(server),
+            _ => None,
+        }
+    }
+}
+
 /// A failed [`Bus`](crate::Bus) operation.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {

@@ -219,18 +219,25 @@ impl RedisServer {
     }
 }
 
-/// A Redis Cluster of private `redis-server` processes (no persistence, no replicas), its
-/// 16,384 slots spread evenly over the masters by `redis-cli --cluster create`. Surviving
-/// masters keep serving their slots when one is lost (`cluster-require-full-coverage no`).
+/// A Redis Cluster of private `redis-server` processes (no persistence), its 16,384 slots
+/// spread evenly over the masters by `redis-cli --cluster create`. Surviving masters keep
+/// serving their slots when one is lost (`cluster-require-full-coverage no`); a replica
+/// takes over from its lost master within a few seconds (`cluster-node-timeout` 2 s).
 #[derive(Debug)]
 pub struct RedisCluster {
-    masters: Vec<ServerProcess>,
+    /// Every server (`redis-cli` picks which are masters: `CLUSTER NODES` tells).
+    servers: Vec<ServerProcess>,
 }
 
 impl RedisCluster {
     /// Starts `masters` servers (at least 3, as Redis Cluster asks), joins them into one
     /// cluster and waits until every one reports the cluster ok.
     pub fn start(masters: usize) -> Result<Self> {
+        Self::start_with_replicas(masters, 0)
+    }
+
+    /// [`RedisCluster::start`], with `replicas` replicas of each master.
+    pub fn start_with_replicas(masters: usize, replicas: usize) -> Result<Self> {
         let options = ServerOptions {
             args: [
                 "--cluster-enabled",
@@ -246,15 +253,15 @@ impl RedisCluster {
             .to_vec(),
             probe: None,
         };
-        let masters = (0..masters)
+        let servers = (0..masters * (1 + replicas))
             .map(|_| ServerProcess::start(REDIS, options.clone()))
             .collect::<Result<Vec<_>>>()?;
-        let cluster = Self { masters };
+        let cluster = Self { servers };
         let created = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
             .args(cluster.addresses())
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
             .context("running redis-cli --cluster create (is it installed?)")?;
@@ -265,19 +272,19 @@ impl RedisCluster {
         );
         eventually_blocking("the Redis Cluster to be ok", START_WITHIN, || {
             cluster
-                .masters
+                .servers
                 .iter()
-                .all(|master| cluster_ok(master.port))
+                .all(|server| cluster_ok(server.port))
                 .then_some(())
         })?;
         Ok(cluster)
     }
 
-    /// `host:port` of each master, in order.
+    /// `host:port` of each server, in order.
     pub fn addresses(&self) -> Vec<String> {
-        self.masters
+        self.servers
             .iter()
-            .map(|master| format!("127.0.0.1:{}", master.port))
+            .map(|server| format!("127.0.0.1:{}", server.port))
             .collect()
     }
 
@@ -292,14 +299,14 @@ impl RedisCluster {
         format!("redis-cluster://{}?{}", addresses[0], seeds.join("&"))
     }
 
-    /// `redis://` of master `index` alone, to look at what it holds.
+    /// `redis://` of server `index` alone, to look at what it holds.
     pub fn master_url(&self, index: usize) -> String {
-        self.masters[index].url()
+        self.servers[index].url()
     }
 
-    /// Kills master `index` with SIGKILL, as a crash would.
+    /// Kills server `index` with SIGKILL, as a crash would.
     pub fn kill(&mut self, index: usize) {
-        self.masters[index].kill();
+        self.servers[index].kill();
     }
 }
 

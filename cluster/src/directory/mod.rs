@@ -11,6 +11,7 @@
 
 mod local;
 mod redis;
+mod shards;
 
 use std::collections::HashMap;
 use std::fmt::Debug;

@@ -1,7 +1,7 @@
 //! The directory in Redis, through `fred`: what a cluster of nodes shares.
 //!
-//! One multiplexed connection (fred pipelines concurrent commands on it) that reconnects by
-//! itself with an exponential backoff, forever; commands issued while it is down wait for the
+//! One multiplexed connection (one per master on a Redis Cluster; fred pipelines
+//! concurrent commands on it) that reconnects by itself with an exponential backoff, forever; commands issued while it is down wait for the
 //! reconnection up to [`RedisDirectory::COMMAND_TIMEOUT`] and then fail, so a caller never
 //! hangs. Every multi-key update is a Lua script from `src/lua/`; the layout of the keys is
 //! described in [`crate::keys`].
@@ -14,18 +14,18 @@
 //! On a Redis Cluster (a `redis-cluster://` URL) the users' entries are spread over
 //! buckets whose slots sit on every master ([`Keys::sharded`]): registrations and lookups
 //! make one script call per bucket, and a round of lookups reads the live nodes once, from
-//! the leases' slot, instead of inside the scripts. A shard that fails fails only the
-//! lookups and registrations of the users it holds; if the leases' shard fails, lookups go
-//! on with the live nodes last read.
+//! the leases' slot, instead of inside the scripts. Each master has a client of its own
+//! ([`Shards`], which says why), so a shard that fails fails only the lookups and
+//! registrations of the users it holds, at once and naming the shard; if the leases' shard
+//! fails, lookups go on with the live nodes last read.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fred::interfaces::ClusterInterface;
 use fred::prelude::{
     Builder, Client, ClientLike, Config, EventInterface, FromValue, KeysInterface, LuaInterface,
     ReconnectPolicy, SortedSetsInterface,
@@ -33,6 +33,7 @@ use fred::prelude::{
 use futures_util::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 
+use super::shards::Shards;
 use super::{Directory, ttl_millis};
 use crate::error::DirectoryError;
 use crate::keys::Keys;
@@ -109,9 +110,50 @@ impl Scripts {
     }
 }
 
+/// Where the directory's commands go: one client (one Redis, or Sentinel), or a client
+/// per master of a Redis Cluster ([`Shards`]).
+#[derive(Clone)]
+enum Redis {
+    One(Client),
+    Cluster(Arc<Shards>),
+}
+
+impl Redis {
+    /// The client to send a command on `key` to.
+    fn client_for(&self, key: &str) -> Result<Client, DirectoryError> {
+        match self {
+            Self::One(client) => Ok(client.clone()),
+            Self::Cluster(shards) => shards.client_for(key),
+        }
+    }
+
+    /// `error` of a command on `key`, as the directory reports it.
+    fn failed(&self, key: &str, error: fred::error::Error) -> DirectoryError {
+        match self {
+            Self::One(_) => DirectoryError::Redis(error),
+            Self::Cluster(shards) => shards.failed(key, error),
+        }
+    }
+
+    /// Runs `script` on the keys `keys` (which share a slot).
+    async fn run<R: FromValue>(
+        &self,
+        script: &LuaScript,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<R, DirectoryError> {
+        let first = keys.first().cloned().unwrap_or_default();
+        let client = self.client_for(&first)?;
+        script
+            .run(&client, keys, args)
+            .await
+            .map_err(|error| self.failed(&first, error))
+    }
+}
+
 /// The [`Directory`] in Redis (standalone, TLS, Cluster or Sentinel).
 pub struct RedisDirectory {
-    client: Client,
+    redis: Redis,
     keys: Keys,
     scripts: Scripts,
     /// Where lookups wait for the next round (see [`lookups`]).
@@ -123,7 +165,7 @@ impl fmt::Debug for RedisDirectory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisDirectory")
             .field("keys", &self.keys)
-            .field("state", &self.client.state())
+            .field("cluster", &matches!(self.redis, Redis::Cluster(_)))
             .finish_non_exhaustive()
     }
 }
@@ -162,47 +204,15 @@ impl RedisDirectory {
         // Retry the first connection like any other instead of failing: Redis may start
         // after us (a Kubernetes rollout), and readiness reports the wait.
         config.fail_fast = false;
-        // fred names the server only for errors of one connection; the others (a cluster
-        // resync, a failed reconnection round) are named by the servers configured.
-        let configured = config
-            .server
-            .hosts()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let client = Builder::from_config(config)
-            .with_connection_config(|connection| {
-                connection.connection_timeout = CONNECT_TIMEOUT;
-                connection.internal_command_timeout = Self::COMMAND_TIMEOUT;
-                connection.tcp.nodelay = Some(true);
-            })
-            .with_performance_config(|performance| {
-                performance.default_command_timeout = Self::COMMAND_TIMEOUT;
-            })
-            .set_policy(ReconnectPolicy::new_exponential(
-                0,
-                RECONNECT_MIN_MS,
-                RECONNECT_MAX_MS,
-                2,
-            ))
-            .build()?;
-        client.on_error(move |(error, server)| {
-            let server = server.map_or_else(|| configured.clone(), |server| server.to_string());
-            async move {
-                tracing::warn!(%error, %server, "redis connection error");
-                Ok(())
-            }
-        });
-        client.on_reconnect(|server| async move {
-            tracing::info!(%server, "connected to redis");
-            Ok(())
-        });
-        client.connect();
+        let redis = if config.server.is_clustered() {
+            Redis::Cluster(Shards::start(config, build_client)?)
+        } else {
+            Redis::One(build_client(config)?)
+        };
         let (lookups_tx, lookups_rx) = mpsc::unbounded_channel();
-        tokio::spawn(lookups(client.clone(), keys.clone(), lookups_rx));
+        tokio::spawn(lookups(redis.clone(), keys.clone(), lookups_rx));
         Ok(Self {
-            client,
+            redis,
             keys,
             scripts: Scripts::new(),
             lookups: lookups_tx,
@@ -216,7 +226,10 @@ impl RedisDirectory {
 
     /// Closes the connection (after a drain); later calls fail.
     pub async fn quit(&self) -> Result<(), DirectoryError> {
-        Ok(self.client.quit().await?)
+        match &self.redis {
+            Redis::One(client) => Ok(client.quit().await?),
+            Redis::Cluster(shards) => shards.quit().await,
+        }
     }
 }
 
@@ -227,9 +240,8 @@ impl Directory for RedisDirectory {
         let keys = vec![self.keys.node_lease(node), self.keys.node_index()];
         let args = vec![node.to_owned(), ttl.to_string()];
         let _: i64 = self
-            .scripts
-            .refresh_lease
-            .run(&self.client, keys, args)
+            .redis
+            .run(&self.scripts.refresh_lease, keys, args)
             .await?;
         Ok(())
     }
@@ -237,9 +249,8 @@ impl Directory for RedisDirectory {
     async fn release_node_lease(&self, node: &str) -> Result<(), DirectoryError> {
         let keys = vec![self.keys.node_lease(node), self.keys.node_index()];
         let _: i64 = self
-            .scripts
-            .release_lease
-            .run(&self.client, keys, vec![node.to_owned()])
+            .redis
+            .run(&self.scripts.release_lease, keys, vec![node.to_owned()])
             .await?;
         Ok(())
     }
@@ -247,15 +258,17 @@ impl Directory for RedisDirectory {
     async fn live_nodes(&self) -> Result<Vec<String>, DirectoryError> {
         let keys = vec![self.keys.node_index()];
         let args = vec![self.keys.node_lease_prefix()];
-        Ok(self
-            .scripts
-            .live_nodes
-            .run(&self.client, keys, args)
-            .await?)
+        self.redis.run(&self.scripts.live_nodes, keys, args).await
     }
 
     async fn is_node_alive(&self, node: &str) -> Result<bool, DirectoryError> {
-        let existing: u32 = self.client.exists(self.keys.node_lease(node)).await?;
+        let key = self.keys.node_lease(node);
+        let existing: u32 = self
+            .redis
+            .client_for(&key)?
+            .exists(&key)
+            .await
+            .map_err(|error| self.redis.failed(&key, error))?;
         Ok(existing == 1)
     }
 
@@ -269,7 +282,13 @@ impl Directory for RedisDirectory {
     }
 
     async fn unregister_user(&self, user: &str, node: &str) -> Result<(), DirectoryError> {
-        let _: i64 = self.client.zrem(self.keys.user_nodes(user), node).await?;
+        let key = self.keys.user_nodes(user);
+        let _: i64 = self
+            .redis
+            .client_for(&key)?
+            .zrem(&key, node)
+            .await
+            .map_err(|error| self.redis.failed(&key, error))?;
         Ok(())
     }
 
@@ -288,13 +307,12 @@ impl Directory for RedisDirectory {
                 .map(|user| self.keys.user_nodes(user))
                 .collect();
             let args = vec![node.to_owned(), ttl.clone()];
-            self.scripts
-                .register_users
-                .run::<i64>(&self.client, keys, args)
+            self.redis
+                .run::<i64>(&self.scripts.register_users, keys, args)
         });
         // The first failure is returned; the other buckets are written all the same.
-        for (batch, result) in batches.iter().zip(join_all(calls).await) {
-            result.map_err(|error| shard_error(&self.client, &self.keys, batch, error))?;
+        for result in join_all(calls).await {
+            result?;
         }
         Ok(())
     }
@@ -318,9 +336,57 @@ impl Directory for RedisDirectory {
     }
 
     async fn ping(&self) -> Result<(), DirectoryError> {
-        let _: String = self.client.ping(None).await?;
-        Ok(())
+        match &self.redis {
+            Redis::One(client) => {
+                let _: String = client.ping(None).await?;
+                Ok(())
+            }
+            Redis::Cluster(shards) => shards.ping().await,
+        }
     }
+}
+
+/// A started client of `config`: it connects in the background and reconnects with an
+/// exponential backoff, forever; its connection errors are logged with the server.
+fn build_client(config: Config) -> Result<Client, fred::error::Error> {
+    // fred names the server only for errors of one connection; the others (a failed
+    // reconnection round) are named by the servers configured.
+    let configured = config
+        .server
+        .hosts()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let client = Builder::from_config(config)
+        .with_connection_config(|connection| {
+            connection.connection_timeout = CONNECT_TIMEOUT;
+            connection.internal_command_timeout = RedisDirectory::COMMAND_TIMEOUT;
+            connection.tcp.nodelay = Some(true);
+        })
+        .with_performance_config(|performance| {
+            performance.default_command_timeout = RedisDirectory::COMMAND_TIMEOUT;
+        })
+        .set_policy(ReconnectPolicy::new_exponential(
+            0,
+            RECONNECT_MIN_MS,
+            RECONNECT_MAX_MS,
+            2,
+        ))
+        .build()?;
+    client.on_error(move |(error, server)| {
+        let server = server.map_or_else(|| configured.clone(), |server| server.to_string());
+        async move {
+            tracing::warn!(%error, %server, "redis connection error");
+            Ok(())
+        }
+    });
+    client.on_reconnect(|server| async move {
+        tracing::info!(%server, "connected to redis");
+        Ok(())
+    });
+    client.connect();
+    Ok(client)
 }
 
 /// One caller's lookup, waiting for its round.
@@ -336,13 +402,13 @@ struct Lookup {
 /// calls. A lookup fails if a call for one of its users failed. When every call of a round
 /// fails (Redis down: after the command timeout), every lookup waiting by then fails with
 /// it rather than queueing behind another timeout. Ends when the directory is dropped.
-async fn lookups(client: Client, keys: Keys, mut waiting: mpsc::UnboundedReceiver<Lookup>) {
+async fn lookups(redis: Redis, keys: Keys, mut waiting: mpsc::UnboundedReceiver<Lookup>) {
     let script = LuaScript::new(include_str!("../lua/lookup_users.lua"));
     let mut live = LiveNodes::new(&keys);
     let mut round = Vec::new();
     while waiting.recv_many(&mut round, LOOKUPS_PER_ROUND).await > 0 {
         round.retain(|lookup| !lookup.reply.is_closed());
-        let (answers, all_failed) = answer_round(&client, &keys, &script, &mut live, &round).await;
+        let (answers, all_failed) = answer_round(&redis, &keys, &script, &mut live, &round).await;
         for (lookup, answer) in round.drain(..).zip(answers) {
             // A caller that gave up no longer listens.
             let _ = lookup.reply.send(answer);
@@ -389,11 +455,11 @@ impl LiveNodes {
 
     /// Reads the live nodes (nothing to read on one Redis). Returns `None` when there is
     /// nothing to filter with: on one Redis, or when the leases' shard never answered.
-    async fn read(&mut self, client: &Client) -> Option<&HashSet<String>> {
+    async fn read(&mut self, redis: &Redis) -> Option<&HashSet<String>> {
         let script = self.script.as_ref()?;
         let (index, prefix) = (self.keys.node_index(), self.keys.node_lease_prefix());
-        match script
-            .run::<Vec<String>>(client, vec![index], vec![prefix])
+        match redis
+            .run::<Vec<String>>(script, vec![index], vec![prefix])
             .await
         {
             Ok(nodes) => {
@@ -404,7 +470,6 @@ impl LiveNodes {
             }
             Err(error) => {
                 if !std::mem::replace(&mut self.failing, true) {
-                    let error = shard_error(client, &self.keys, &[], error);
                     tracing::warn!(%error, "could not read the live nodes; lookups use the last read");
                 }
             }
@@ -416,7 +481,7 @@ impl LiveNodes {
 /// Looks up the users of every lookup of `round` at once; the answers are in its order,
 /// with the error that failed every call, if every one failed.
 async fn answer_round(
-    client: &Client,
+    redis: &Redis,
     keys: &Keys,
     script: &LuaScript,
     live: &mut LiveNodes,
@@ -436,9 +501,9 @@ async fn answer_round(
     let prefix = live.script_prefix();
     let calls = batches.iter().map(|batch| {
         let user_keys = batch.iter().map(|user| keys.user_nodes(user)).collect();
-        script.run::<Vec<Vec<String>>>(client, user_keys, vec![prefix.clone()])
+        redis.run::<Vec<Vec<String>>>(script, user_keys, vec![prefix.clone()])
     });
-    let (results, live) = futures_util::join!(join_all(calls), live.read(client));
+    let (results, live) = futures_util::join!(join_all(calls), live.read(redis));
     let mut found: HashMap<&str, Vec<String>> = HashMap::new();
     let mut failed: HashMap<&str, DirectoryError> = HashMap::new();
     let mut last_error = None;
@@ -455,7 +520,6 @@ async fn answer_round(
                 }
             }
             Err(error) => {
-                let error = shard_error(client, keys, batch, error);
                 failed.extend(batch.iter().map(|user| (*user, error.clone())));
                 last_error = Some(error);
             }
@@ -502,30 +566,4 @@ fn by_bucket<'a>(keys: &Keys, users: &[&'a str], size: usize) -> Vec<Vec<&'a str
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-/// `error` of a call for `users`: on a Redis Cluster, named by the shard (the slot of the
-/// users' bucket, or of the leases when there are no users) and the master serving it.
-fn shard_error(
-    client: &Client,
-    keys: &Keys,
-    users: &[&str],
-    error: fred::error::Error,
-) -> DirectoryError {
-    if !client.is_clustered() {
-        return DirectoryError::Redis(error);
-    }
-    let key = users
-        .first()
-        .map_or_else(|| keys.node_index(), |user| keys.user_nodes(user));
-    let slot = fred::util::redis_keyslot(key.as_bytes());
-    let server = client
-        .cached_cluster_state()
-        .and_then(|state| state.get_server(slot).map(ToString::to_string))
-        .unwrap_or_else(|| "unknown".to_owned());
-    DirectoryError::Shard {
-        server,
-        slot,
-        source: error,
-    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use confab_cluster::{Directory, DirectoryError, Keys, RedisDirectory};
-use confab_testkit::{RedisServer, eventually};
+use confab_testkit::{RedisCluster, RedisServer, eventually};
 use fred::prelude::{Builder, ClientLike, Config, SortedSetsInterface};
 use fred::types::{ClusterHash, CustomCommand};
 
@@ -417,46 +417,162 @@ async fn on_a_redis_cluster_users_spread_over_every_master() -> Result<()> {
     Ok(())
 }
 
-/// The client's own resync after losing a master waits for every master of the slot map
-/// (fred 10 connects to all of them at once), so for now a lost master stalls every
-/// command until it is back or failed over; what this pins down is that the failure
-/// names the shard, for the operator.
+/// A user of `names` whose entry is on server `index` of `cluster`, with its slot.
+async fn user_on<'a>(
+    cluster: &RedisCluster,
+    index: usize,
+    names: &[&'a str],
+) -> Result<Option<(&'a str, u16)>> {
+    let url = cluster.master_url(index);
+    for user in names {
+        let key = Keys::default().sharded().user_nodes(user);
+        let slot = fred::util::redis_keyslot(key.as_bytes());
+        if holds_slot(&url, slot).await? {
+            return Ok(Some((*user, slot)));
+        }
+    }
+    Ok(None)
+}
+
 #[tokio::test]
-async fn a_lookup_failing_on_a_redis_cluster_names_the_shard() -> Result<()> {
+async fn a_lost_master_fails_only_the_users_it_holds_at_once_and_names_the_shard() -> Result<()> {
     let (directory, mut cluster) = redis_cluster_directory().await?;
+    directory.refresh_node_lease("n1", LONG_TTL).await?;
+    let users: Vec<String> = (0..60).map(|i| format!("user-{i}")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    directory.refresh_node_users("n1", &names, LONG_TTL).await?;
+
+    // A master holding no lease, so that only users' entries are lost.
+    let leases_slot = fred::util::redis_keyslot(Keys::default().node_index().as_bytes());
+    let mut lost = None;
+    for master in 0..3 {
+        if !holds_slot(&cluster.master_url(master), leases_slot).await? {
+            lost = Some(master);
+            break;
+        }
+    }
+    let lost = lost.context("a master without the leases")?;
+    let mut on_lost = Vec::new();
+    for user in &names {
+        if user_on(&cluster, lost, &[user]).await?.is_some() {
+            on_lost.push(*user);
+        }
+    }
+    let elsewhere: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|user| !on_lost.contains(user))
+        .collect();
+    ensure!(!on_lost.is_empty() && !elsewhere.is_empty());
+    cluster.kill(lost);
+
+    // The lost master's users fail, naming their shard, once the client saw it go...
+    let lost_address = cluster.addresses()[lost].clone();
+    let (directory, first_lost) = (&directory, on_lost[0]);
+    let (slot, server) = eventually(
+        "lookups on the lost master to fail",
+        WITHIN,
+        || async move {
+            match directory.lookup_users(&[first_lost]).await {
+                Err(DirectoryError::Shard { slot, server, .. }) => Some((slot, server)),
+                _ => None,
+            }
+        },
+    )
+    .await?;
+    let key = Keys::default().sharded().user_nodes(first_lost);
+    ensure!(
+        slot == fred::util::redis_keyslot(key.as_bytes()),
+        "slot {slot}"
+    );
+    ensure!(
+        server == lost_address,
+        "named {server}, expected {lost_address}"
+    );
+    // ...at once, not after the command timeout.
+    let started = std::time::Instant::now();
+    ensure!(directory.lookup_users(&[first_lost]).await.is_err());
+    ensure!(
+        started.elapsed() < Duration::from_millis(500),
+        "a lookup on the lost master took {:?}",
+        started.elapsed()
+    );
+
+    // Everyone else is still found and registered, without waiting.
+    let started = std::time::Instant::now();
+    let found = directory.lookup_users(&elsewhere).await?;
+    ensure!(
+        elsewhere
+            .iter()
+            .all(|user| nodes_of(&found, user) == ["n1"]),
+        "{found:?}"
+    );
+    directory
+        .refresh_node_users("n2", &elsewhere, LONG_TTL)
+        .await?;
+    ensure!(
+        started.elapsed() < RedisDirectory::COMMAND_TIMEOUT,
+        "calls on the surviving masters took {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn when_a_replica_takes_over_a_lost_master_its_users_are_found_again() -> Result<()> {
+    let mut cluster = RedisCluster::start_with_replicas(3, 1)?;
+    let directory = RedisDirectory::connect(&cluster.url(), Keys::default()).await?;
+    wait_directory_ready(&directory).await?;
     directory.refresh_node_lease("n1", LONG_TTL).await?;
     let users: Vec<String> = (0..30).map(|i| format!("user-{i}")).collect();
     let names: Vec<&str> = users.iter().map(String::as_str).collect();
     directory.refresh_node_users("n1", &names, LONG_TTL).await?;
 
-    // A user whose entry is on master 0, which is then lost.
-    let lost_url = cluster.master_url(0);
-    let mut on_lost = None;
-    for user in &names {
-        let slot = fred::util::redis_keyslot(Keys::default().sharded().user_nodes(user).as_bytes());
-        if holds_slot(&lost_url, slot).await? {
-            on_lost = Some((*user, slot));
+    // A master (a server holding slots) with a user on it, its writes replicated.
+    let mut chosen = None;
+    for server in 0..cluster.addresses().len() {
+        if let Some((user, _)) = user_on(&cluster, server, &names).await? {
+            chosen = Some((server, user));
             break;
         }
     }
-    let (user, slot) = on_lost.context("a user on master 0")?;
-    cluster.kill(0);
+    let (master, user) = chosen.context("a master holding a user")?;
+    let client = Builder::from_config(Config::from_url(&cluster.master_url(master))?).build()?;
+    client.init().await?;
+    let client = &client;
+    eventually("the replica to have every write", WITHIN, || async move {
+        let info = CustomCommand::new_static("INFO", ClusterHash::FirstKey, false);
+        let replication: String = client.custom(info, vec!["replication"]).await.ok()?;
+        let field = |line: &str, name: &str| {
+            line.split(',')
+                .find_map(|part| part.strip_prefix(name))
+                .and_then(|value| value.trim().parse::<u64>().ok())
+        };
+        let offset = replication
+            .lines()
+            .find_map(|line| line.strip_prefix("master_repl_offset:"))?
+            .trim()
+            .parse::<u64>()
+            .ok()?;
+        let replica = replication
+            .lines()
+            .find_map(|line| line.strip_prefix("slave0:"))
+            .and_then(|line| field(line, "offset="))?;
+        (offset > 0 && replica == offset).then_some(())
+    })
+    .await?;
+    cluster.kill(master);
 
-    match directory.lookup_users(&[user]).await {
-        Err(DirectoryError::Shard {
-            slot: failed,
-            server,
-            ..
-        }) => {
-            ensure!(failed == slot, "slot {failed}, expected {slot}");
-            ensure!(
-                server == cluster.addresses()[0],
-                "named {server}, expected {}",
-                cluster.addresses()[0]
-            );
-        }
-        other => anyhow::bail!("a lookup on the lost master answered {other:?}"),
-    }
+    let directory = &directory;
+    eventually(
+        "the promoted replica to answer for the user",
+        WITHIN,
+        || async move {
+            let found = directory.lookup_users(&[user]).await.ok()?;
+            (nodes_of(&found, user) == ["n1"]).then_some(())
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -193,7 +193,9 @@ fn route_changed(user: &str) -> Delivery {
 
 /// Counts and logs a failed directory operation; the caller carries on (at most once).
 pub(crate) fn directory_failed(op: &'static str, error: &DirectoryError) {
-    metrics::counter!("confab_directory_errors_total", "op" => op).increment(1);
+    // On a Redis Cluster, which master it was bound for (empty on one Redis).
+    let shard = error.shard().unwrap_or_default().to_owned();
+    metrics::counter!("confab_directory_errors_total", "op" => op, "shard" => shard).increment(1);
     tracing::warn!(%error, op, "directory operation failed");
 }
 
