@@ -120,10 +120,14 @@ enum Redis {
 
 impl Redis {
     /// The client to send a command on `key` to.
-    fn client_for(&self, key: &str) -> Result<Client, DirectoryError> {
+    async fn client_for(&self, key: &str) -> Result<Client, DirectoryError> {
         match self {
             Self::One(client) => Ok(client.clone()),
-            Self::Cluster(shards) => shards.client_for(key),
+            Self::Cluster(shards) => {
+                shards
+                    .client_for(key, RedisDirectory::COMMAND_TIMEOUT)
+                    .await
+            }
         }
     }
 
@@ -143,7 +147,7 @@ impl Redis {
         args: Vec<String>,
     ) -> Result<R, DirectoryError> {
         let first = keys.first().cloned().unwrap_or_default();
-        let client = self.client_for(&first)?;
+        let client = self.client_for(&first).await?;
         script
             .run(&client, keys, args)
             .await
@@ -265,7 +269,8 @@ impl Directory for RedisDirectory {
         let key = self.keys.node_lease(node);
         let existing: u32 = self
             .redis
-            .client_for(&key)?
+            .client_for(&key)
+            .await?
             .exists(&key)
             .await
             .map_err(|error| self.redis.failed(&key, error))?;
@@ -285,7 +290,8 @@ impl Directory for RedisDirectory {
         let key = self.keys.user_nodes(user);
         let _: i64 = self
             .redis
-            .client_for(&key)?
+            .client_for(&key)
+            .await?
             .zrem(&key, node)
             .await
             .map_err(|error| self.redis.failed(&key, error))?;

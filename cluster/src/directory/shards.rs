@@ -14,12 +14,13 @@
 //! met a `MOVED` reply fails, and the next goes where the slot now is.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use fred::error::{Error, ErrorKind};
 use fred::interfaces::ClusterInterface;
-use fred::prelude::{Client, ClientLike, Config, Server, ServerConfig};
+use fred::prelude::{Client, ClientLike, Config, EventInterface, Server, ServerConfig};
 use fred::types::Value;
 use futures_util::future::join_all;
 use tokio::sync::Notify;
@@ -37,7 +38,16 @@ struct Topology {
     /// Slot ranges (first, last) and the master serving each, sorted by first slot.
     ranges: Vec<(u16, u16, Server)>,
     /// A client for each master, and for each seed of the configuration.
-    clients: HashMap<Server, Client>,
+    clients: HashMap<Server, Master>,
+}
+
+/// The client of one master, and whether it has ever connected: until it has (a node
+/// starting, a new master), calls wait for it; once it has, a lost connection fails them
+/// at once.
+#[derive(Clone)]
+struct Master {
+    client: Client,
+    connected_once: Arc<AtomicBool>,
 }
 
 /// The masters of a Redis Cluster, each behind its own client.
@@ -50,6 +60,8 @@ pub(super) struct Shards {
     topology: RwLock<Topology>,
     /// Wakes the task that reads the slot map.
     stale: Arc<Notify>,
+    /// Whether the slot map was read once: until then, calls wait for it.
+    mapped: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shards {
@@ -66,10 +78,11 @@ impl Shards {
             seeds: seeds.clone(),
             topology: RwLock::default(),
             stale: Arc::default(),
+            mapped: tokio::sync::watch::Sender::new(false),
         });
         for seed in seeds {
-            let client = shards.client_of(&seed)?;
-            shards.write().clients.insert(seed, client);
+            let master = shards.client_of(&seed)?;
+            shards.write().clients.insert(seed, master);
         }
         tokio::spawn(refresh(Arc::downgrade(&shards), shards.stale.clone()));
         Ok(shards)
@@ -88,18 +101,38 @@ impl Shards {
     }
 
     /// A new client for `server`, connecting in the background.
-    fn client_of(&self, server: &Server) -> Result<Client, Error> {
+    fn client_of(&self, server: &Server) -> Result<Master, Error> {
         let mut config = self.template.clone();
         config.server = ServerConfig::new_centralized(server.host.to_string(), server.port);
-        (self.build)(config)
+        let client = (self.build)(config)?;
+        let connected_once = Arc::new(AtomicBool::new(false));
+        let connected = connected_once.clone();
+        client.on_reconnect(move |_| {
+            connected.store(true, Ordering::Release);
+            async { Ok(()) }
+        });
+        Ok(Master {
+            client,
+            connected_once,
+        })
     }
 
-    /// The client of the master serving `key`'s slot, if it is connected.
-    pub(super) fn client_for(&self, key: &str) -> Result<Client, DirectoryError> {
+    /// The client of the master serving `key`'s slot, if it is connected. Before the slot
+    /// map was first read (a node starting), waits for it up to `within`.
+    pub(super) async fn client_for(
+        &self,
+        key: &str,
+        within: Duration,
+    ) -> Result<Client, DirectoryError> {
+        let mut mapped = self.mapped.subscribe();
+        let _ = tokio::time::timeout(within, mapped.wait_for(|mapped| *mapped)).await;
         let slot = fred::util::redis_keyslot(key.as_bytes());
-        let topology = self.read();
-        let Some(server) = master_of(&topology.ranges, slot) else {
-            drop(topology);
+        let found = {
+            let topology = self.read();
+            master_of(&topology.ranges, slot)
+                .map(|server| (server.to_string(), topology.clients.get(server).cloned()))
+        };
+        let Some((server, master)) = found else {
             self.stale.notify_one();
             return Err(shard_failed(
                 "unknown",
@@ -107,13 +140,17 @@ impl Shards {
                 not_connected("no master known for it"),
             ));
         };
-        match topology.clients.get(server) {
-            Some(client) if client.is_connected() => Ok(client.clone()),
-            _ => Err(shard_failed(
-                &server.to_string(),
-                slot,
-                not_connected("not connected to its master"),
-            )),
+        let failed = || shard_failed(&server, slot, not_connected("not connected to its master"));
+        let master = master.ok_or_else(failed)?;
+        if master.client.is_connected() {
+            return Ok(master.client);
+        }
+        if master.connected_once.load(Ordering::Acquire) {
+            return Err(failed());
+        }
+        match tokio::time::timeout(within, master.client.wait_for_connect()).await {
+            Ok(Ok(())) => Ok(master.client),
+            _ => Err(failed()),
         }
     }
 
@@ -135,7 +172,10 @@ impl Shards {
                 if masters.iter().all(|(known, _, _)| known != server) {
                     masters.push((
                         server.clone(),
-                        topology.clients.get(server).cloned(),
+                        topology
+                            .clients
+                            .get(server)
+                            .map(|master| master.client.clone()),
                         *first,
                     ));
                 }
@@ -168,7 +208,12 @@ impl Shards {
 
     /// Closes every client.
     pub(super) async fn quit(&self) -> Result<(), DirectoryError> {
-        let clients: Vec<Client> = self.read().clients.values().cloned().collect();
+        let clients: Vec<Client> = self
+            .read()
+            .clients
+            .values()
+            .map(|master| master.client.clone())
+            .collect();
         for result in join_all(clients.iter().map(|client| client.quit())).await {
             result?;
         }
@@ -178,7 +223,12 @@ impl Shards {
     /// Reads the slot map from the first master (or seed) that answers, and keeps a
     /// client for each master it names (and each seed); false if none answered.
     async fn refresh(&self) -> bool {
-        let mut asked: Vec<Client> = self.read().clients.values().cloned().collect();
+        let mut asked: Vec<Client> = self
+            .read()
+            .clients
+            .values()
+            .map(|master| master.client.clone())
+            .collect();
         // Those connected first: the others may answer only once they reconnect.
         asked.sort_by_key(|client| !client.is_connected());
         for client in asked {
@@ -210,24 +260,26 @@ impl Shards {
             if kept.contains_key(server) {
                 continue;
             }
-            let client = match clients.remove(server) {
-                Some(client) => client,
+            let master = match clients.remove(server) {
+                Some(master) => master,
                 None => match self.client_of(server) {
-                    Ok(client) => client,
+                    Ok(master) => master,
                     Err(error) => {
                         tracing::warn!(%error, %server, "could not make a client for a redis master");
                         continue;
                     }
                 },
             };
-            kept.insert(server.clone(), client);
+            kept.insert(server.clone(), master);
         }
-        for (server, client) in clients {
+        for (server, master) in clients {
             tracing::info!(%server, "redis master left the cluster's slot map");
-            tokio::spawn(async move { drop(client.quit().await) });
+            tokio::spawn(async move { drop(master.client.quit().await) });
         }
         topology.clients = kept;
         topology.ranges = ranges;
+        drop(topology);
+        self.mapped.send_replace(true);
     }
 }
 
