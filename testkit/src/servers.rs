@@ -236,8 +236,15 @@ impl RedisCluster {
         Self::start_with_replicas(masters, 0)
     }
 
-    /// [`RedisCluster::start`], with `replicas` replicas of each master.
+    /// [`RedisCluster::start`], with `replicas` replicas of each master. Ports are found
+    /// free just before each server binds them (a server's cluster bus takes its port
+    /// plus 10,000), and a start that lost one to another process is made again (up to
+    /// three times).
     pub fn start_with_replicas(masters: usize, replicas: usize) -> Result<Self> {
+        up_to_three_times("a Redis Cluster", || Self::start_once(masters, replicas))
+    }
+
+    fn start_once(masters: usize, replicas: usize) -> Result<Self> {
         let options = ServerOptions {
             args: [
                 "--cluster-enabled",
@@ -277,6 +284,22 @@ impl RedisCluster {
                 .all(|server| cluster_ok(server.port))
                 .then_some(())
         })?;
+        // A replica that never synced with its master refuses to take over from it.
+        eventually_blocking(
+            "every replica to sync with its master",
+            START_WITHIN,
+            || {
+                cluster
+                    .servers
+                    .iter()
+                    .all(|server| {
+                        redis_cli(server.port, &["info", "replication"]).is_ok_and(|info| {
+                            !info.contains("role:slave") || info.contains("master_link_status:up")
+                        })
+                    })
+                    .then_some(())
+            },
+        )?;
         Ok(cluster)
     }
 
@@ -308,6 +331,65 @@ impl RedisCluster {
     pub fn kill(&mut self, index: usize) {
         self.servers[index].kill();
     }
+
+    /// The index of the server that serves `key`'s hash slot, as that server says
+    /// (`CLUSTER KEYSLOT`, then each live server's own line of `CLUSTER NODES`).
+    pub fn serving(&self, key: &str) -> Result<usize> {
+        let live: Vec<(usize, u16)> = self
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(_, server)| server.child.is_some())
+            .map(|(index, server)| (index, server.port))
+            .collect();
+        let (_, first) = live.first().context("no live server")?;
+        let slot: u16 = redis_cli(*first, &["cluster", "keyslot", key])?
+            .trim()
+            .parse()?;
+        for (index, port) in live {
+            let nodes = redis_cli(port, &["cluster", "nodes"])?;
+            let own = nodes.lines().find(|line| line.contains("myself"));
+            let serves = own.is_some_and(|own| {
+                own.split(' ').skip(8).any(|range| {
+                    let (start, end) = range.split_once('-').unwrap_or((range, range));
+                    matches!(
+                        (start.parse::<u16>(), end.parse::<u16>()),
+                        (Ok(start), Ok(end)) if (start..=end).contains(&slot)
+                    )
+                })
+            });
+            if serves {
+                return Ok(index);
+            }
+        }
+        anyhow::bail!("no live server serves slot {slot}")
+    }
+}
+
+/// `start()`, made again if it fails, up to three times in all: a cluster of servers binds
+/// many ports, each found free beforehand, and another process may take one meanwhile.
+fn up_to_three_times<T>(what: &str, mut start: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match start() {
+            Err(error) if attempt < 3 => {
+                eprintln!("{what} did not start ({error:#}); starting it again");
+            }
+            result => return result,
+        }
+    }
+}
+
+/// What `redis-cli -p port args…` prints.
+fn redis_cli(port: u16, args: &[&str]) -> Result<String> {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running redis-cli")?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Whether the Redis Cluster node on `port` says the cluster is ok.
@@ -363,40 +445,41 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     /// Starts `count` servers routed to each other and waits until every one has its
-    /// routes to all the others (seen on its monitoring port).
+    /// routes to all the others (seen on its monitoring port). The first is the seed the
+    /// others route to; they learn of each other from it. Ports are found free just
+    /// before each server binds them, and a start that lost one to another process is
+    /// made again (up to three times).
     pub fn start(count: usize) -> Result<Self> {
-        let route_ports = (0..count)
-            .map(|_| free_port())
-            .collect::<Result<Vec<_>>>()?;
-        let monitor_ports = (0..count)
-            .map(|_| free_port())
-            .collect::<Result<Vec<_>>>()?;
+        up_to_three_times("a NATS cluster", || Self::start_once(count))
+    }
+
+    fn start_once(count: usize) -> Result<Self> {
         let mut servers = Vec::with_capacity(count);
-        for (index, (route, monitor)) in route_ports.iter().zip(&monitor_ports).enumerate() {
-            let routes: Vec<String> = route_ports
-                .iter()
-                .enumerate()
-                .filter(|(other, _)| *other != index)
-                .map(|(_, port)| format!("nats://127.0.0.1:{port}"))
-                .collect();
-            let args = vec![
+        let mut monitors = Vec::with_capacity(count);
+        let mut seed = None;
+        for _ in 0..count {
+            let (route, monitor) = (free_port()?, free_port()?);
+            let mut args = vec![
                 "--cluster_name".into(),
                 "confab-test".into(),
                 "--cluster".into(),
                 format!("nats://127.0.0.1:{route}"),
-                "--routes".into(),
-                routes.join(","),
                 "-m".into(),
                 monitor.to_string(),
             ];
+            if let Some(seed) = seed {
+                args.extend(["--routes".into(), format!("nats://127.0.0.1:{seed}")]);
+            }
+            seed.get_or_insert(route);
             servers.push(NatsServer::start_with(ServerOptions { args, probe: None })?);
+            monitors.push(monitor);
         }
         let wanted = format!("\"num_routes\": {}", count - 1);
         eventually_blocking(
             "the NATS servers to route to each other",
             START_WITHIN,
             || {
-                monitor_ports
+                monitors
                     .iter()
                     .all(|port| {
                         http_get(*port, "/routez").is_some_and(|body| body.contains(&wanted))
@@ -410,6 +493,17 @@ impl NatsCluster {
     /// The URL of server `index` alone.
     pub fn url(&self, index: usize) -> String {
         self.servers[index].url()
+    }
+
+    /// Kills server `index` with SIGKILL, as a crash would.
+    pub fn kill(&mut self, index: usize) {
+        self.servers[index].kill();
+    }
+
+    /// Starts server `index` again on its ports; it rejoins its routes. Waits until it
+    /// answers clients.
+    pub fn restart(&mut self, index: usize) -> Result<()> {
+        self.servers[index].restart()
     }
 }
 

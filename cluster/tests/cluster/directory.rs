@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use confab_cluster::{Directory, DirectoryError, Keys, RedisDirectory};
 use confab_testkit::{RedisCluster, RedisServer, eventually};
 use fred::prelude::{Builder, ClientLike, Config, SortedSetsInterface};
@@ -417,21 +417,9 @@ async fn on_a_redis_cluster_users_spread_over_every_master() -> Result<()> {
     Ok(())
 }
 
-/// A user of `names` whose entry is on server `index` of `cluster`, with its slot.
-async fn user_on<'a>(
-    cluster: &RedisCluster,
-    index: usize,
-    names: &[&'a str],
-) -> Result<Option<(&'a str, u16)>> {
-    let url = cluster.master_url(index);
-    for user in names {
-        let key = Keys::default().sharded().user_nodes(user);
-        let slot = fred::util::redis_keyslot(key.as_bytes());
-        if holds_slot(&url, slot).await? {
-            return Ok(Some((*user, slot)));
-        }
-    }
-    Ok(None)
+/// The server of `cluster` that holds `user`'s entry.
+fn server_of(cluster: &RedisCluster, user: &str) -> Result<usize> {
+    cluster.serving(&Keys::default().sharded().user_nodes(user))
 }
 
 #[tokio::test]
@@ -443,18 +431,11 @@ async fn a_lost_master_fails_only_the_users_it_holds_at_once_and_names_the_shard
     directory.refresh_node_users("n1", &names, LONG_TTL).await?;
 
     // A master holding no lease, so that only users' entries are lost.
-    let leases_slot = fred::util::redis_keyslot(Keys::default().node_index().as_bytes());
-    let mut lost = None;
-    for master in 0..3 {
-        if !holds_slot(&cluster.master_url(master), leases_slot).await? {
-            lost = Some(master);
-            break;
-        }
-    }
-    let lost = lost.context("a master without the leases")?;
+    let leases = cluster.serving(&Keys::default().node_index())?;
+    let lost = (leases + 1) % 3;
     let mut on_lost = Vec::new();
     for user in &names {
-        if user_on(&cluster, lost, &[user]).await?.is_some() {
+        if server_of(&cluster, user)? == lost {
             on_lost.push(*user);
         }
     }
@@ -528,15 +509,9 @@ async fn when_a_replica_takes_over_a_lost_master_its_users_are_found_again() -> 
     let names: Vec<&str> = users.iter().map(String::as_str).collect();
     directory.refresh_node_users("n1", &names, LONG_TTL).await?;
 
-    // A master (a server holding slots) with a user on it, its writes replicated.
-    let mut chosen = None;
-    for server in 0..cluster.addresses().len() {
-        if let Some((user, _)) = user_on(&cluster, server, &names).await? {
-            chosen = Some((server, user));
-            break;
-        }
-    }
-    let (master, user) = chosen.context("a master holding a user")?;
+    // The master of a user, its writes replicated.
+    let user = names[0];
+    let master = server_of(&cluster, user)?;
     let client = Builder::from_config(Config::from_url(&cluster.master_url(master))?).build()?;
     client.init().await?;
     let client = &client;
@@ -574,24 +549,4 @@ async fn when_a_replica_takes_over_a_lost_master_its_users_are_found_again() -> 
     )
     .await?;
     Ok(())
-}
-
-/// Whether the Redis Cluster master at `url` serves `slot` (from its own line of
-/// `CLUSTER NODES`, whose fields from the ninth on are its slot ranges).
-async fn holds_slot(url: &str, slot: u16) -> Result<bool> {
-    let client = Builder::from_config(Config::from_url(url)?).build()?;
-    client.init().await?;
-    let nodes = CustomCommand::new_static("CLUSTER", ClusterHash::FirstKey, false);
-    let nodes: String = client.custom(nodes, vec!["NODES"]).await?;
-    let own = nodes
-        .lines()
-        .find(|line| line.contains("myself"))
-        .context("no line of its own in CLUSTER NODES")?;
-    Ok(own.split(' ').skip(8).any(|range| {
-        let (start, end) = range.split_once('-').unwrap_or((range, range));
-        matches!(
-            (start.parse::<u16>(), end.parse::<u16>()),
-            (Ok(start), Ok(end)) if (start..=end).contains(&slot)
-        )
-    }))
 }

@@ -6,7 +6,7 @@
 //!
 //! Each test prints its counts and timings (`--nocapture` shows them).
 
-mod load;
+pub(crate) mod load;
 
 use std::time::{Duration, Instant};
 
@@ -14,9 +14,9 @@ use self::load::Load;
 use crate::cluster_fixture::{Cluster, WITHIN, connect, register, wait_presence, wait_ready};
 
 /// Sender/receiver pairs: two senders and two receivers per node.
-const PAIRS: usize = 6;
+pub(crate) const PAIRS: usize = 6;
 /// Acks per pair between two steps of a test: the load keeps going through each step.
-const STEP: usize = 5;
+pub(crate) const STEP: usize = 5;
 /// The node lease TTL the SIGKILL test runs with (the fixture's default).
 const LEASE_TTL: Duration = Duration::from_secs(3);
 /// Beyond the lease TTL, for the heartbeat's last refresh and the query itself.
@@ -40,7 +40,7 @@ async fn a_killed_nodes_users_go_offline_and_its_clients_resync_elsewhere_losing
         WITHIN,
     )
     .await;
-    let load = Load::start(&cluster, PAIRS).await;
+    let load = Load::start(&cluster.nodes, PAIRS).await;
     load.wait_progress(STEP).await;
 
     let displaced = load.users_on(0);
@@ -63,7 +63,7 @@ async fn a_killed_nodes_users_go_offline_and_its_clients_resync_elsewhere_losing
          its clients reconnected and synced {recovered_after:?}",
         displaced.len()
     );
-    report.assert_nothing_lost("sigkill", &cluster);
+    report.assert_nothing_lost("sigkill", &cluster.nodes);
     assert_eq!(displaced.len(), 4, "two senders and two receivers per node");
 }
 
@@ -78,7 +78,7 @@ enum Dependency {
 /// back empty) and checks that live delivery resumes by itself on the same connections.
 async fn dependency_restarts_under_load(dependency: Dependency) {
     let mut cluster = Cluster::start(3).await;
-    let load = Load::start(&cluster, PAIRS).await;
+    let load = Load::start(&cluster.nodes, PAIRS).await;
     load.wait_progress(STEP).await;
 
     let killed_at = Instant::now();
@@ -119,7 +119,7 @@ async fn dependency_restarts_under_load(dependency: Dependency) {
         restarted_at - killed_at,
         resumed_at - restarted_at
     );
-    report.assert_nothing_lost(&name, &cluster);
+    report.assert_nothing_lost(&name, &cluster.nodes);
     assert_eq!(
         reconnects,
         (0, 0),
@@ -150,7 +150,7 @@ async fn a_rolling_restart_under_load_loses_nothing_and_every_client_comes_back(
         ],
     )
     .await;
-    let load = Load::start(&cluster, PAIRS).await;
+    let load = Load::start(&cluster.nodes, PAIRS).await;
     load.wait_progress(STEP).await;
 
     let mut drains = Vec::new();
@@ -168,7 +168,7 @@ async fn a_rolling_restart_under_load_loses_nothing_and_every_client_comes_back(
     let report = load.finish().await;
 
     eprintln!("rolling restart: SIGTERM -> exit per node {drains:?}");
-    report.assert_nothing_lost("rolling restart", &cluster);
+    report.assert_nothing_lost("rolling restart", &cluster.nodes);
     assert!(
         report.all_reconnected,
         "every user's node was restarted under it"

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TEST_SECRET, client};
 
-pub(crate) const CONFAB: &str = env!("CARGO_BIN_EXE_confab");
+const CONFAB: &str = env!("CARGO_BIN_EXE_confab");
 /// How long a cluster test waits for something that must happen.
 pub(crate) const WITHIN: Duration = Duration::from_secs(20);
 /// The node lease TTL unless a test sets another.
@@ -40,17 +40,16 @@ impl Cluster {
         let db = TestDb::create(Backend::Postgres).await.unwrap();
         let redis = RedisServer::start().unwrap();
         let nats = NatsServer::start().unwrap();
-        let mut nodes = Vec::with_capacity(count);
-        // One at a time: the first applies the migrations.
-        for n in 0..count {
+        let nodes = start_nodes(count, |n| {
             let mut env = node_env(n, &db, &redis.url(), &nats.url());
             env.extend(
                 settings
                     .iter()
                     .map(|(name, value)| (*name, (*value).to_owned())),
             );
-            nodes.push(NodeProcess::start(CONFAB, &env).await.unwrap());
-        }
+            env
+        })
+        .await;
         Self {
             nodes,
             nats,
@@ -66,12 +65,30 @@ impl Cluster {
 
     /// Every node's log, for failure messages.
     pub(crate) fn logs(&self) -> String {
-        self.nodes
-            .iter()
-            .enumerate()
-            .map(|(n, node)| format!("node-{n}:\n{}\n", node.logs()))
-            .collect()
+        logs_of(&self.nodes)
     }
+}
+
+/// Every node's log, for failure messages.
+pub(crate) fn logs_of(nodes: &[NodeProcess]) -> String {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| format!("node-{n}:\n{}\n", node.logs()))
+        .collect()
+}
+
+/// `count` nodes, node `n` with the settings `env_of(n)`, started one at a time: the
+/// first applies the migrations.
+pub(crate) async fn start_nodes<'a>(
+    count: usize,
+    env_of: impl Fn(usize) -> Vec<(&'a str, String)>,
+) -> Vec<NodeProcess> {
+    let mut nodes = Vec::with_capacity(count);
+    for n in 0..count {
+        nodes.push(NodeProcess::start(CONFAB, &env_of(n)).await.unwrap());
+    }
+    nodes
 }
 
 /// The settings of node `n` (`node-<n>`) on `db`, the directory at `redis_url` and the

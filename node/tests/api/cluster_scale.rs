@@ -3,22 +3,52 @@
 //! different NATS server: direct and group messages cross nodes, and presence is seen
 //! across them. (That the directory's entries spread over the masters is tested in the
 //! `cluster` crate, with enough users to tell.)
+//!
+//! Faults under load (the load and its ledger of [`crate::cluster_faults::load`]): each
+//! NATS server killed in turn, a Redis master lost with no replica, and one replaced by
+//! its replica. Nothing acknowledged may be lost, and the nodes stay ready.
+
+use std::time::Instant;
+
+use confab_cluster::Keys;
+use confab_testkit::{Backend, NatsCluster, NodeProcess, RedisCluster, TestDb};
 
 use crate::cluster_delivery::{create_group, to_group};
-use crate::cluster_fixture::{CONFAB, WITHIN, connect, direct, node_env, register, wait_presence};
-use confab_testkit::{Backend, NatsCluster, NodeProcess, RedisCluster, TestDb};
+use crate::cluster_faults::load::Load;
+use crate::cluster_faults::{PAIRS, STEP};
+use crate::cluster_fixture::{
+    WITHIN, connect, direct, node_env, register, start_nodes, wait_presence, wait_ready,
+};
+
+/// Three nodes on a 3-master Redis Cluster and a 3-server NATS cluster, node `n` on NATS
+/// server `n` (dropped in this order: the nodes before the servers they use).
+struct Scale {
+    nodes: Vec<NodeProcess>,
+    nats: NatsCluster,
+    redis: RedisCluster,
+    _db: TestDb,
+}
+
+impl Scale {
+    /// With `replicas` replicas of each Redis master.
+    async fn start(replicas: usize) -> Self {
+        let db = TestDb::create(Backend::Postgres).await.unwrap();
+        let redis = RedisCluster::start_with_replicas(3, replicas).unwrap();
+        let nats = NatsCluster::start(3).unwrap();
+        let nodes = start_nodes(3, |n| node_env(n, &db, &redis.url(), &nats.url(n))).await;
+        Self {
+            nodes,
+            nats,
+            redis,
+            _db: db,
+        }
+    }
+}
 
 #[tokio::test]
 async fn three_nodes_on_a_redis_cluster_and_a_nats_cluster_deliver_across_nodes() {
-    let db = TestDb::create(Backend::Postgres).await.unwrap();
-    let redis = RedisCluster::start(3).unwrap();
-    let nats = NatsCluster::start(3).unwrap();
-    let mut nodes: Vec<NodeProcess> = Vec::new();
-    // One at a time: the first applies the migrations.
-    for n in 0..3 {
-        let env = node_env(n, &db, &redis.url(), &nats.url(n));
-        nodes.push(NodeProcess::start(CONFAB, &env).await.unwrap());
-    }
+    let scale = Scale::start(0).await;
+    let nodes = &scale.nodes;
     let (ann, bob, cid) = (
         register(&nodes[0], "ann").await,
         register(&nodes[1], "bob").await,
@@ -59,4 +89,79 @@ async fn three_nodes_on_a_redis_cluster_and_a_nats_cluster_deliver_across_nodes(
     for socket in [&mut ann_socket, &mut cid_socket] {
         assert_eq!(socket.next("message:new").await.unwrap(), sent["message"]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_nats_server_killed_in_turn_under_load_loses_nothing() {
+    let mut scale = Scale::start(0).await;
+    let load = Load::start(&scale.nodes, PAIRS).await;
+    load.wait_progress(STEP).await;
+    for server in 0..3 {
+        let killed_at = Instant::now();
+        scale.nats.kill(server);
+        // The node on it moves to another server of the cluster by itself.
+        let live_after = load.wait_live_after(killed_at).await - killed_at;
+        eprintln!("nats server {server} killed: every receiver live again after {live_after:?}");
+        scale.nats.restart(server).unwrap();
+        load.wait_progress(STEP).await;
+    }
+    let report = load.finish().await;
+    report.assert_nothing_lost("nats servers killed in turn", &scale.nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_master_lost_with_no_replica_leaves_the_nodes_ready_and_loses_nothing() {
+    let mut scale = Scale::start(0).await;
+    let load = Load::start(&scale.nodes, PAIRS).await;
+    load.wait_progress(STEP).await;
+    // A master holding none of the node leases: only users' entries are lost.
+    let leases = scale.redis.serving(&Keys::default().node_index()).unwrap();
+    scale.redis.kill((leases + 1) % 3);
+    // Messages are still persisted and acknowledged, and no node leaves its Service.
+    load.wait_progress(STEP).await;
+    for node in &scale.nodes {
+        wait_ready(&node.base_url(), &["redis"]).await;
+    }
+    load.wait_progress(STEP).await;
+    let report = load.finish().await;
+    report.assert_nothing_lost("a redis master lost", &scale.nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_master_replaced_by_its_replica_serves_its_users_again() {
+    let mut scale = Scale::start(1).await;
+    let asker = register(&scale.nodes[2], "asker").await;
+    // A user whose directory entry is on a master with no lease on it.
+    let leases = scale.redis.serving(&Keys::default().node_index()).unwrap();
+    let mut moved = None;
+    for n in 0..40 {
+        let user = register(&scale.nodes[1], &format!("user{n}")).await;
+        let master = scale
+            .redis
+            .serving(&Keys::default().sharded().user_nodes(&user.id))
+            .unwrap();
+        if master != leases {
+            moved = Some((user, master));
+            break;
+        }
+    }
+    let (user, master) = moved.expect("a user on a master without the leases");
+    let _socket = connect(&scale.nodes[1], &user).await;
+    wait_presence(&scale.nodes[2], &asker, &[(&user, true)], WITHIN).await;
+    let load = Load::start(&scale.nodes, PAIRS).await;
+    load.wait_progress(STEP).await;
+
+    let killed_at = Instant::now();
+    scale.redis.kill(master);
+    // Its entry cannot be read until the replica takes over...
+    wait_presence(&scale.nodes[2], &asker, &[(&user, false)], WITHIN).await;
+    // ...then it can, on every node, without the user reconnecting.
+    wait_presence(&scale.nodes[2], &asker, &[(&user, true)], WITHIN).await;
+    eprintln!(
+        "redis master killed: its users found again after {:?}",
+        killed_at.elapsed()
+    );
+    load.wait_progress(STEP).await;
+    let report = load.finish().await;
+    report.assert_nothing_lost("a redis master replaced", &scale.nodes);
 }

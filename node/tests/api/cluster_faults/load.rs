@@ -24,7 +24,9 @@ use confab_testkit::{SioClient, eventually};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::cluster_fixture::{Cluster, User, WITHIN, direct, register};
+use confab_testkit::NodeProcess;
+
+use crate::cluster_fixture::{User, WITHIN, direct, logs_of, register};
 
 /// The pause between a sender's ack and its next message.
 const PACING: Duration = Duration::from_millis(50);
@@ -254,8 +256,8 @@ pub(crate) struct Load {
 impl Load {
     /// Registers `pairs` sender/receiver pairs, connects pair `i`'s sender to node
     /// `i % n` and its receiver to node `(i + 1) % n`, and starts sending.
-    pub(crate) async fn start(cluster: &Cluster, pairs: usize) -> Self {
-        let urls = Arc::new(cluster.urls());
+    pub(crate) async fn start(nodes: &[NodeProcess], pairs: usize) -> Self {
+        let urls = Arc::new(nodes.iter().map(NodeProcess::base_url).collect::<Vec<_>>());
         let count = urls.len();
         let stop_sending = Arc::new(AtomicBool::new(false));
         let stop_receiving = Arc::new(AtomicBool::new(false));
@@ -270,7 +272,7 @@ impl Load {
             ledger: ledger.clone(),
         };
         for pair in 0..pairs {
-            let registrar = &cluster.nodes[pair % count];
+            let registrar = &nodes[pair % count];
             let from = register(registrar, &format!("sender{pair}")).await;
             let to = register(registrar, &format!("receiver{pair}")).await;
             let step = if pair % 2 == 0 { 1 } else { count - 1 };
@@ -552,7 +554,7 @@ impl Default for Report {
 
 impl Report {
     /// Prints the counts under `test`'s name and fails if an acknowledged message is lost.
-    pub(crate) fn assert_nothing_lost(&self, test: &str, cluster: &Cluster) {
+    pub(crate) fn assert_nothing_lost(&self, test: &str, nodes: &[NodeProcess]) {
         eprintln!(
             "{test}: acked {}, delivered live {}, repaired by sync {}, lost {}, duplicates \
              dropped {}, reconnections {}, sends without ack {}, refused {:?}",
@@ -571,7 +573,7 @@ impl Report {
             "{test}: {} acknowledged messages lost: {:?}\n{}",
             self.lost.len(),
             self.lost,
-            cluster.logs()
+            logs_of(nodes)
         );
     }
 }
