@@ -35,6 +35,46 @@ start_nats() {
   nats_url="nats://127.0.0.1:$port"
 }
 
+# A Redis Cluster of 3 masters (no replicas, no persistence), its slots spread by
+# redis-cli. Sets redis_url (redis-cluster://, every master a seed) and redis_ports.
+start_redis_cluster() {
+  local port seeds=()
+  redis_ports=()
+  for _ in 1 2 3; do
+    port=$(free_port)
+    mkdir -p "$work/redis-$port"
+    taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+      --cluster-require-full-coverage no --dir "$work/redis-$port" \
+      >"$logs/redis-$port.log" 2>&1 &
+    server_pids+=($!)
+    wait_for "redis-server $port" 15 redis-cli -p "$port" ping
+    redis_ports+=("$port")
+    seeds+=("127.0.0.1:$port")
+  done
+  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes >"$logs/redis-cluster.log"
+  for port in "${redis_ports[@]}"; do
+    wait_for "redis cluster ok on $port" 15 sh -c "redis-cli -p $port cluster info | grep -q cluster_state:ok"
+  done
+  redis_url="redis-cluster://${seeds[0]}?node=${seeds[1]}&node=${seeds[2]}"
+}
+
+# A NATS cluster of 3 servers routed from the first. Sets nats_urls (one per server).
+start_nats_cluster() {
+  local port route seed="" args
+  nats_urls=()
+  for i in 1 2 3; do
+    port=$(free_port); route=$(free_port)
+    args=(-a 127.0.0.1 -p "$port" --cluster_name bench --cluster "nats://127.0.0.1:$route")
+    [ -z "$seed" ] || args+=(--routes "nats://127.0.0.1:$seed")
+    seed=${seed:-$route}
+    taskset -c 0 nats-server "${args[@]}" >"$logs/nats-$i.log" 2>&1 &
+    server_pids+=($!)
+    wait_for "nats-server $port" 15 port_open "$port"
+    nats_urls+=("nats://127.0.0.1:$port")
+  done
+}
+
 # A fresh private PostgreSQL cluster (default settings: synchronous commit on), so that
 # only Confab's own backends are counted. Sets database_url, pg_data and pg_bin.
 start_postgres() {
@@ -62,18 +102,22 @@ start_confab() {
   start_redis
   start_nats
   start_postgres
-  local i port
-  for i in 1 2; do
-    port=$(free_port)
-    env CONFAB_LISTEN="127.0.0.1:$port" CONFAB_DATABASE_URL="$database_url" \
-      CONFAB_REDIS_URL="$redis_url" CONFAB_NATS_URL="$nats_url" CONFAB_NODE_ID="bench-$i" \
-      CONFAB_JWT_SECRET="bench-secret-bench-secret-bench-secret" CONFAB_WORKERS=1 \
-      "${confab_env[@]}" taskset -c 0 "$target/confab" serve >"$logs/confab-$i.log" 2>&1 &
-    server_pids+=($!)
-    # one after the other: the first applies the migrations
-    wait_for "confab node $i" 60 curl -sf "http://127.0.0.1:$port/readyz"
-    urls+=("http://127.0.0.1:$port")
-  done
+  local i
+  for i in 1 2; do start_confab_node "$i" "$nats_url"; done
+}
+
+# Confab node number $1 on the bus at $2 (the directory at $redis_url, the database at
+# $database_url); adds its URL to urls.
+start_confab_node() {
+  local port; port=$(free_port)
+  env CONFAB_LISTEN="127.0.0.1:$port" CONFAB_DATABASE_URL="$database_url" \
+    CONFAB_REDIS_URL="$redis_url" CONFAB_NATS_URL="$2" CONFAB_NODE_ID="bench-$1" \
+    CONFAB_JWT_SECRET="bench-secret-bench-secret-bench-secret" CONFAB_WORKERS=1 \
+    "${confab_env[@]}" taskset -c 0 "$target/confab" serve >"$logs/confab-$1.log" 2>&1 &
+  server_pids+=($!)
+  # one after the other: the first applies the migrations
+  wait_for "confab node $1" 60 curl -sf "http://127.0.0.1:$port/readyz"
+  urls+=("http://127.0.0.1:$port")
 }
 
 # Two socket.io instances on one private Redis. Redis's default limit on a subscriber's

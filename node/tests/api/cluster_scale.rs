@@ -1,7 +1,7 @@
 //! Confab on distributed engines: three real `confab` nodes on a 3-master Redis Cluster
 //! (the directory, spread over the masters) and a 3-server NATS cluster, each node on a
-//! different NATS server: direct and group messages cross nodes, and presence is seen
-//! across them. (That the directory's entries spread over the masters is tested in the
+//! different NATS server: direct and group messages cross nodes, presence is seen across
+//! them, and a polling session is served through any node. (That the directory's entries spread over the masters is tested in the
 //! `cluster` crate, with enough users to tell.)
 //!
 //! Faults under load (the load and its ledger of [`crate::cluster_faults::load`]): each
@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use confab_cluster::Keys;
 use confab_testkit::{Backend, NatsCluster, NodeProcess, RedisCluster, TestDb};
+use serde_json::json;
 
 use crate::cluster_delivery::{create_group, to_group};
 use crate::cluster_faults::load::Load;
@@ -19,6 +20,7 @@ use crate::cluster_faults::{PAIRS, STEP};
 use crate::cluster_fixture::{
     WITHIN, connect, direct, node_env, register, start_nodes, wait_presence, wait_ready,
 };
+use crate::helpers::client;
 
 /// Three nodes on a 3-master Redis Cluster and a 3-server NATS cluster, node `n` on NATS
 /// server `n` (dropped in this order: the nodes before the servers they use).
@@ -89,6 +91,42 @@ async fn three_nodes_on_a_redis_cluster_and_a_nats_cluster_deliver_across_nodes(
     for socket in [&mut ann_socket, &mut cid_socket] {
         assert_eq!(socket.next("message:new").await.unwrap(), sent["message"]);
     }
+}
+
+/// A polling session opened on node 0 is served from nodes 1 and 2 too: its requests
+/// are forwarded over the NATS cluster to node 0, which holds it.
+#[tokio::test]
+async fn a_polling_session_is_served_through_any_node() {
+    let scale = Scale::start(0).await;
+    let user = register(&scale.nodes[0], "poller").await;
+    let polling = |node: usize, sid: Option<&str>| {
+        let mut url = format!(
+            "{}/socket.io/?EIO=4&transport=polling",
+            scale.nodes[node].base_url()
+        );
+        if let Some(sid) = sid {
+            url.push_str(&format!("&sid={sid}"));
+        }
+        url
+    };
+    let open = client().get(polling(0, None)).send().await.unwrap();
+    let open = open.text().await.unwrap();
+    let handshake: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+    let sid = handshake["sid"].as_str().unwrap();
+
+    // The Socket.IO CONNECT goes in through node 1...
+    let connect = format!("40{}", json!({"token": user.token}));
+    let posted = client()
+        .post(polling(1, Some(sid)))
+        .body(connect)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.text().await.unwrap(), "ok");
+    // ...and its answer comes out through node 2.
+    let answer = client().get(polling(2, Some(sid))).send().await.unwrap();
+    let answer = answer.text().await.unwrap();
+    assert!(answer.starts_with("40{\"sid\":"), "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
