@@ -237,16 +237,17 @@ impl RedisCluster {
     }
 
     /// [`RedisCluster::start`], with `replicas` replicas of each master. Ports are found
-    /// free just before each server binds them (a server's cluster bus takes its port
-    /// plus 10,000), and a start that lost one to another process is made again (up to
-    /// three times).
+    /// free just before each server binds them (its client port and its cluster bus
+    /// port, set apart: by default the bus takes the client port plus 10,000, past the
+    /// last port for a client port above 55,535), and a start that lost one to another
+    /// process is made again (up to three times).
     pub fn start_with_replicas(masters: usize, replicas: usize) -> Result<Self> {
         up_to_three_times("a Redis Cluster", || Self::start_once(masters, replicas))
     }
 
     fn start_once(masters: usize, replicas: usize) -> Result<Self> {
-        let options = ServerOptions {
-            args: [
+        let options = || -> Result<ServerOptions> {
+            let mut args: Vec<String> = [
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
@@ -255,13 +256,15 @@ impl RedisCluster {
                 "2000",
                 "--cluster-require-full-coverage",
                 "no",
+                "--cluster-port",
             ]
             .map(String::from)
-            .to_vec(),
-            probe: None,
+            .to_vec();
+            args.push(free_port()?.to_string());
+            Ok(ServerOptions { args, probe: None })
         };
         let servers = (0..masters * (1 + replicas))
-            .map(|_| ServerProcess::start(REDIS, options.clone()))
+            .map(|_| ServerProcess::start(REDIS, options()?))
             .collect::<Result<Vec<_>>>()?;
         let cluster = Self { servers };
         let created = Command::new("redis-cli")

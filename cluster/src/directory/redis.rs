@@ -48,6 +48,12 @@ const RECONNECT_MAX_MS: u32 = 5_000;
 const REGISTER_BATCH: usize = 500;
 /// Users per `lookup_users` script call, for the same reason.
 const LOOKUP_BATCH: usize = 500;
+/// How long a connection may leave a command unanswered before it is dropped and made
+/// again: a master that hangs with its connection open (a frozen VM, a partition) then
+/// counts as lost, so that its calls fail at once instead of each waiting for its timeout.
+const UNRESPONSIVE_AFTER: Duration = Duration::from_secs(2);
+/// How long a round of lookups waits for the live nodes before it uses the last read.
+const LIVE_NODES_WITHIN: Duration = Duration::from_millis(500);
 /// Most waiting lookups answered by one round (its script calls run concurrently).
 const LOOKUPS_PER_ROUND: usize = 8192;
 
@@ -369,6 +375,8 @@ fn build_client(config: Config) -> Result<Client, fred::error::Error> {
             connection.connection_timeout = CONNECT_TIMEOUT;
             connection.internal_command_timeout = RedisDirectory::COMMAND_TIMEOUT;
             connection.tcp.nodelay = Some(true);
+            connection.unresponsive.max_timeout = Some(UNRESPONSIVE_AFTER);
+            connection.unresponsive.interval = UNRESPONSIVE_AFTER / 4;
         })
         .with_performance_config(|performance| {
             performance.default_command_timeout = RedisDirectory::COMMAND_TIMEOUT;
@@ -464,10 +472,16 @@ impl LiveNodes {
     async fn read(&mut self, redis: &Redis) -> Option<&HashSet<String>> {
         let script = self.script.as_ref()?;
         let (index, prefix) = (self.keys.node_index(), self.keys.node_lease_prefix());
-        match redis
-            .run::<Vec<String>>(script, vec![index], vec![prefix])
+        let read = redis.run::<Vec<String>>(script, vec![index], vec![prefix]);
+        let read = tokio::time::timeout(LIVE_NODES_WITHIN, read)
             .await
-        {
+            .unwrap_or_else(|_| {
+                Err(DirectoryError::Redis(fred::error::Error::new(
+                    fred::error::ErrorKind::Timeout,
+                    "the live nodes were not read in time",
+                )))
+            });
+        match read {
             Ok(nodes) => {
                 if std::mem::take(&mut self.failing) {
                     tracing::info!("the live nodes can be read again");

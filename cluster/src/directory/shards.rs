@@ -31,6 +31,8 @@ use crate::error::DirectoryError;
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// How long reading the slot map from one master may take.
 const ASK_WITHIN: Duration = Duration::from_secs(1);
+/// The shortest time between two reads of the slot map, however many calls fail.
+const REFRESH_GAP: Duration = Duration::from_millis(200);
 
 /// What the directory knows of the cluster.
 #[derive(Default)]
@@ -223,21 +225,21 @@ impl Shards {
     /// Reads the slot map from the first master (or seed) that answers, and keeps a
     /// client for each master it names (and each seed); false if none answered.
     async fn refresh(&self) -> bool {
-        let mut asked: Vec<Client> = self
+        let mut asked: Vec<(Server, Client)> = self
             .read()
             .clients
-            .values()
-            .map(|master| master.client.clone())
+            .iter()
+            .map(|(server, master)| (server.clone(), master.client.clone()))
             .collect();
         // Those connected first: the others may answer only once they reconnect.
-        asked.sort_by_key(|client| !client.is_connected());
-        for client in asked {
+        asked.sort_by_key(|(_, client)| !client.is_connected());
+        for (server, client) in asked {
             let Ok(Ok(slots)) =
                 tokio::time::timeout(ASK_WITHIN, client.cluster_slots::<Value>()).await
             else {
                 continue;
             };
-            let Some(ranges) = parse_slots(slots) else {
+            let Some(ranges) = parse_slots(slots, &server.host) else {
                 continue;
             };
             self.adopt(ranges);
@@ -292,7 +294,8 @@ async fn refresh(shards: std::sync::Weak<Shards>, stale: Arc<Notify>) {
         };
         alive.refresh().await;
         drop(alive);
-        let _ = tokio::time::timeout(REFRESH_EVERY, stale.notified()).await;
+        tokio::time::sleep(REFRESH_GAP).await;
+        let _ = tokio::time::timeout(REFRESH_EVERY - REFRESH_GAP, stale.notified()).await;
     }
 }
 
@@ -304,7 +307,9 @@ fn master_of(ranges: &[(u16, u16, Server)], slot: u16) -> Option<&Server> {
 }
 
 /// The ranges of a `CLUSTER SLOTS` reply: `[first, last, [host, port, id, ...], replicas...]`.
-fn parse_slots(reply: Value) -> Option<Vec<(u16, u16, Server)>> {
+/// A master announced without a usable host (empty, `?` or null, as Redis answers for an
+/// unknown endpoint) is taken to be on `asked`, the host that answered.
+fn parse_slots(reply: Value, asked: &str) -> Option<Vec<(u16, u16, Server)>> {
     let Value::Array(entries) = reply else {
         return None;
     };
@@ -318,7 +323,11 @@ fn parse_slots(reply: Value) -> Option<Vec<(u16, u16, Server)>> {
         else {
             return None;
         };
-        let host = master.first()?.as_string()?;
+        let host = master
+            .first()
+            .and_then(Value::as_string)
+            .filter(|host| !host.is_empty() && host != "?")
+            .unwrap_or_else(|| asked.to_owned());
         let port = u16::try_from(master.get(1)?.as_u64()?).ok()?;
         ranges.push((
             u16::try_from(first.as_u64()?).ok()?,
@@ -344,6 +353,31 @@ fn shard_failed(server: &str, slot: u16, source: Error) -> DirectoryError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_map_is_read_and_an_unknown_endpoint_is_the_host_asked() {
+        let entry = |first: i64, last: i64, host: Value, port: i64| {
+            Value::Array(vec![
+                Value::Integer(first),
+                Value::Integer(last),
+                Value::Array(vec![host, Value::Integer(port), Value::from("id")]),
+            ])
+        };
+        let reply = Value::Array(vec![
+            entry(0, 8191, Value::from("10.0.0.1"), 7000),
+            entry(8192, 16383, Value::from("?"), 7001),
+        ]);
+        let ranges = parse_slots(reply, "redis-0").unwrap();
+        assert_eq!(
+            ranges,
+            vec![
+                (0, 8191, Server::new("10.0.0.1", 7000)),
+                (8192, 16383, Server::new("redis-0", 7001)),
+            ]
+        );
+        assert_eq!(parse_slots(Value::Array(Vec::new()), "redis-0"), None);
+        assert_eq!(parse_slots(Value::from("nonsense"), "redis-0"), None);
+    }
 
     #[test]
     fn a_slot_goes_to_the_master_of_its_range_and_a_gap_to_none() {

@@ -482,7 +482,9 @@ impl Handler<StartReconcile> for NodeActor {
     type Result = Vec<String>;
 
     fn handle(&mut self, _: StartReconcile, _: &mut Self::Context) -> Vec<String> {
-        for (_, user) in self.registry.users() {
+        // Only the users with a socket: an actor that stays for its presence turns is not
+        // read, and must not take the (empty) answer for its user if they come back.
+        for (_, user) in self.registry.online_users() {
             user.do_send(user::StartReconcile);
         }
         self.registry.online_user_ids()
@@ -491,7 +493,7 @@ impl Handler<StartReconcile> for NodeActor {
 
 /// The memberships of the users [`StartReconcile`] named, by user (`None` if they could
 /// not be read): each user's actor routes them so, but for the changes that reached it
-/// meanwhile.
+/// meanwhile (an actor that was not asked ignores it).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct MembershipsRead {

@@ -178,6 +178,14 @@ impl Registry {
             .map(|(user_id, user)| (user_id.as_str(), &user.actor))
     }
 
+    /// The actors of the users with a socket here.
+    pub(super) fn online_users(&self) -> impl Iterator<Item = (&str, &Addr<UserActor>)> {
+        self.users
+            .iter()
+            .filter(|(_, user)| user.online)
+            .map(|(user_id, user)| (user_id.as_str(), &user.actor))
+    }
+
     /// The actor of a group with local members.
     pub(super) fn group(&self, group_id: &str) -> Option<&Addr<GroupActor>> {
         self.groups.get(group_id).map(|group| &group.actor)
@@ -190,10 +198,8 @@ impl Registry {
 
     /// Every user with a socket here.
     pub(super) fn online_user_ids(&self) -> Vec<String> {
-        self.users
-            .iter()
-            .filter(|(_, user)| user.online)
-            .map(|(user_id, _)| user_id.clone())
+        self.online_users()
+            .map(|(user_id, _)| user_id.to_owned())
             .collect()
     }
 
