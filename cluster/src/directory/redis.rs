@@ -17,7 +17,7 @@
 //! the leases' slot, instead of inside the scripts. Each master has a client of its own
 //! ([`Shards`], which says why), so a shard that fails fails only the lookups and
 //! registrations of the users it holds, at once and naming the shard; if the leases' shard
-//! fails, lookups go on with the live nodes last read.
+//! fails, lookups go on by the entries' own expiry.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -52,7 +52,7 @@ const LOOKUP_BATCH: usize = 500;
 /// again: a master that hangs with its connection open (a frozen VM, a partition) then
 /// counts as lost, so that its calls fail at once instead of each waiting for its timeout.
 const UNRESPONSIVE_AFTER: Duration = Duration::from_secs(2);
-/// How long a round of lookups waits for the live nodes before it uses the last read.
+/// How long a round of lookups waits for the live nodes before it goes without them.
 const LIVE_NODES_WITHIN: Duration = Duration::from_millis(500);
 /// Most waiting lookups answered by one round (its script calls run concurrently).
 const LOOKUPS_PER_ROUND: usize = 8192;
@@ -440,8 +440,6 @@ async fn lookups(redis: Redis, keys: Keys, mut waiting: mpsc::UnboundedReceiver<
 struct LiveNodes {
     script: Option<LuaScript>,
     keys: Keys,
-    /// The last answer, used while the leases' shard does not answer.
-    last: Option<HashSet<String>>,
     /// Whether the last read failed (logged once per outage).
     failing: bool,
 }
@@ -453,7 +451,6 @@ impl LiveNodes {
                 .is_sharded()
                 .then(|| LuaScript::new(include_str!("../lua/live_nodes.lua"))),
             keys: keys.clone(),
-            last: None,
             failing: false,
         }
     }
@@ -468,8 +465,11 @@ impl LiveNodes {
     }
 
     /// Reads the live nodes (nothing to read on one Redis). Returns `None` when there is
-    /// nothing to filter with: on one Redis, or when the leases' shard never answered.
-    async fn read(&mut self, redis: &Redis) -> Option<&HashSet<String>> {
+    /// nothing to filter with: on one Redis, or when the leases' shard does not answer.
+    /// Lookups then go by the entries' own expiry, one lease TTL: a node that died
+    /// meanwhile is named until its entries lapse (what it is sent, `sync` repairs),
+    /// while a set kept from before would hide the users of every node started since.
+    async fn read(&mut self, redis: &Redis) -> Option<HashSet<String>> {
         let script = self.script.as_ref()?;
         let (index, prefix) = (self.keys.node_index(), self.keys.node_lease_prefix());
         let read = redis.run::<Vec<String>>(script, vec![index], vec![prefix]);
@@ -486,15 +486,15 @@ impl LiveNodes {
                 if std::mem::take(&mut self.failing) {
                     tracing::info!("the live nodes can be read again");
                 }
-                self.last = Some(nodes.into_iter().collect());
+                Some(nodes.into_iter().collect())
             }
             Err(error) => {
                 if !std::mem::replace(&mut self.failing, true) {
-                    tracing::warn!(%error, "could not read the live nodes; lookups use the last read");
+                    tracing::warn!(%error, "could not read the live nodes; lookups go by the entries' expiry");
                 }
+                None
             }
         }
-        self.last.as_ref()
     }
 }
 
@@ -533,7 +533,7 @@ async fn answer_round(
             Ok(answers) => {
                 succeeded = true;
                 for (user, mut nodes) in batch.iter().copied().zip(answers) {
-                    if let Some(live) = live {
+                    if let Some(live) = &live {
                         nodes.retain(|node| live.contains(node));
                     }
                     found.insert(user, nodes);

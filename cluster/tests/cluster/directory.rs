@@ -500,6 +500,43 @@ async fn a_lost_master_fails_only_the_users_it_holds_at_once_and_names_the_shard
 }
 
 #[tokio::test]
+async fn with_the_leases_master_lost_lookups_go_by_the_entries_expiry() -> Result<()> {
+    let (directory, mut cluster) = redis_cluster_directory().await?;
+    directory.refresh_node_lease("n1", LONG_TTL).await?;
+    let leases = cluster.serving(&Keys::default().node_index())?;
+    // Users whose entries are on the other masters.
+    let users: Vec<String> = (0..40).map(|i| format!("user-{i}")).collect();
+    let mut elsewhere = Vec::new();
+    for user in &users {
+        if server_of(&cluster, user)? != leases {
+            elsewhere.push(user.as_str());
+        }
+    }
+    let (first, later) = elsewhere.split_at(elsewhere.len() / 2);
+    directory.refresh_node_users("n1", first, LONG_TTL).await?;
+    // Looked up once while the live nodes could be read: only n1 had a lease then.
+    let found = directory.lookup_users(first).await?;
+    ensure!(first.iter().all(|user| nodes_of(&found, user) == ["n1"]));
+    cluster.kill(leases);
+
+    // A node started during the outage cannot take a lease, but registers its users: they
+    // are found, as are the others, by their entries alone.
+    directory.refresh_node_users("n2", later, LONG_TTL).await?;
+    let (directory, first, later) = (&directory, first, later);
+    eventually("lookups without the leases", WITHIN, || async move {
+        let found = directory.lookup_users(first).await.ok()?;
+        let found_later = directory.lookup_users(later).await.ok()?;
+        (first.iter().all(|user| nodes_of(&found, user) == ["n1"])
+            && later
+                .iter()
+                .all(|user| nodes_of(&found_later, user) == ["n2"]))
+        .then_some(())
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn when_a_replica_takes_over_a_lost_master_its_users_are_found_again() -> Result<()> {
     let mut cluster = RedisCluster::start_with_replicas(3, 1)?;
     let directory = RedisDirectory::connect(&cluster.url(), Keys::default()).await?;
