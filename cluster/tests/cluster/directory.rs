@@ -470,17 +470,17 @@ async fn a_lost_master_fails_only_the_users_it_holds_at_once_and_names_the_shard
         server == lost_address,
         "named {server}, expected {lost_address}"
     );
-    // ...at once, not after the command timeout.
-    let started = std::time::Instant::now();
-    ensure!(directory.lookup_users(&[first_lost]).await.is_err());
-    ensure!(
-        started.elapsed() < Duration::from_millis(500),
-        "a lookup on the lost master took {:?}",
-        started.elapsed()
-    );
+    // ...at once: refused because its master is known to be down, not timed out.
+    match directory.lookup_users(&[first_lost]).await {
+        Err(DirectoryError::Shard { source, .. }) => ensure!(
+            source.to_string().contains("not connected to its master"),
+            "failed otherwise: {source}"
+        ),
+        other => anyhow::bail!("a lookup on the lost master answered {other:?}"),
+    }
 
-    // Everyone else is still found and registered, without waiting.
-    let started = std::time::Instant::now();
+    // Everyone else is still found and registered (a call held up by the lost master
+    // fails with the command timeout, which `?` reports).
     let found = directory.lookup_users(&elsewhere).await?;
     ensure!(
         elsewhere
@@ -491,11 +491,6 @@ async fn a_lost_master_fails_only_the_users_it_holds_at_once_and_names_the_shard
     directory
         .refresh_node_users("n2", &elsewhere, LONG_TTL)
         .await?;
-    ensure!(
-        started.elapsed() < RedisDirectory::COMMAND_TIMEOUT,
-        "calls on the surviving masters took {:?}",
-        started.elapsed()
-    );
     Ok(())
 }
 
