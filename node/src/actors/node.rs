@@ -290,7 +290,8 @@ impl Handler<UserConnected> for NodeActor {
 
 /// A user's socket disconnected: taken from the user's actor. Answers what it said
 /// (`None` if the user has no actor here), once the user's entry for this node left the
-/// directory if this was their last socket here.
+/// directory if this was their last socket here; not their last if another socket was
+/// handed to the actor meanwhile.
 #[derive(Debug, Message)]
 #[rtype(result = "Option<Removed>")]
 pub struct SocketGone {
@@ -310,11 +311,15 @@ impl Handler<SocketGone> for NodeActor {
             return Box::pin(fut::ready(None));
         };
         Box::pin(removed.into_actor(self).then(move |removed, actor, _| {
-            let removed = removed.ok();
-            let last = removed.as_ref().is_some_and(|removed| removed.last);
-            if last {
-                actor.registry.went_offline(&gone.user_id, last_added);
+            let mut removed = removed.ok();
+            // A socket handed to the actor after this one left keeps the user online
+            // here: neither unregistered (which could land after that socket's
+            // registration) nor announced offline.
+            if let Some(removed) = removed.as_mut() {
+                removed.last =
+                    removed.last && actor.registry.went_offline(&gone.user_id, last_added);
             }
+            let last = removed.as_ref().is_some_and(|removed| removed.last);
             let directory = actor.directory.clone();
             let (node_id, notice) = (actor.node_id.clone(), actor.change_notice());
             async move {

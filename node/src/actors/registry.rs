@@ -96,12 +96,15 @@ impl Registry {
 
     /// The user's actor answered a removal asked when its last socket was numbered
     /// `last_added` that the user has no socket left: offline here, unless a socket was
-    /// handed to it since.
-    pub(super) fn went_offline(&mut self, user_id: &str, last_added: u64) {
-        if let Some(user) = self.users.get_mut(user_id)
-            && user.last_added == last_added
-        {
-            user.online = false;
+    /// handed to it since. Returns whether the user is offline here.
+    pub(super) fn went_offline(&mut self, user_id: &str, last_added: u64) -> bool {
+        match self.users.get_mut(user_id) {
+            Some(user) if user.last_added == last_added => {
+                user.online = false;
+                true
+            }
+            Some(_) => false,
+            None => true,
         }
     }
 
