@@ -32,7 +32,7 @@ use crate::chat::blocks::Blocks;
 use crate::chat::rate::RateLimits;
 use crate::chat::{Chat, ChatLimits};
 use crate::config::{DatabasePool, Mode, Settings, redact_url};
-use crate::engineio::{self, CloseSession, Engine, EngineConfig};
+use crate::engineio::{self, CloseSession, Engine, EngineConfig, ServerOptions, WebSockets};
 use crate::pending::Pending;
 use crate::sessions::Sessions;
 use crate::socket::ChatNamespace;
@@ -52,6 +52,9 @@ pub struct BindError {
     #[source]
     pub source: std::io::Error,
 }
+
+/// Where clients reach Socket.IO, over both transports.
+const SOCKET_IO_PATH: &str = "/socket.io/";
 
 /// Binds `address` for a listener of the node.
 fn bind(address: std::net::SocketAddr) -> Result<TcpListener, BindError> {
@@ -280,26 +283,28 @@ impl Application {
         let metrics = metrics_listener
             .map(|listener| serve_metrics(listener, &data))
             .transpose()?;
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .app_data(data.clone())
-                .service(engineio::engine_route("/socket.io/", engine.clone()))
+                .service(engineio::engine_route(SOCKET_IO_PATH, engine.clone()))
                 .wrap(from_fn(metrics::track))
                 .configure(|cfg| api::configure(cfg, json_limit, metrics_here))
                 .configure(|cfg| web_client.configure(cfg))
-        })
-        .disable_signals()
-        .shutdown_timeout(settings.shutdown_timeout_secs);
-        if settings.workers > 0 {
-            server = server.workers(settings.workers);
-        }
-        let server = match (&settings.tls_cert, &settings.tls_key) {
-            (Some(cert), Some(key)) => {
-                server.listen_rustls_0_23(listener, tls::server_config(cert, key)?)?
-            }
-            _ => server.listen(listener)?,
-        }
-        .run();
+        };
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+            _ => None,
+        };
+        let server = engineio::serve(
+            listener,
+            app,
+            WebSockets::new().route(SOCKET_IO_PATH, socket_io.clone()),
+            ServerOptions {
+                workers: settings.workers,
+                shutdown_timeout: settings.shutdown_timeout_secs,
+                tls,
+            },
+        )?;
         tracing::info!(
             node = %settings.node_id,
             address = %settings.listen,

@@ -17,14 +17,10 @@
 
 use std::time::Duration;
 
-use actix_web::{App, HttpServer};
+use actix_web::App;
 use clap::Parser;
-use confab_protocol::engineio::{Frame, Packet};
 use confab_protocol::socketio::{Ack, ConnectError, Event};
-use confab_socketio::engineio::{
-    self, ConnectionActor, Engine, EngineConfig, HandlerFactory, Message, Session, SessionHandler,
-    Sid,
-};
+use confab_socketio::engineio::{self, Engine, EngineConfig, Sid};
 use confab_socketio::socketio::{NamespaceHandler, Socket, SocketIo, SocketIoConfig};
 use serde_json::{Map, Value, json};
 
@@ -37,44 +33,6 @@ struct Args {
     /// replies a `pid`, which the official suites do not expect (Confab's own do).
     #[arg(long)]
     recovery: bool,
-}
-
-/// The raw Engine.IO echo.
-#[derive(Debug)]
-struct Echo;
-
-impl SessionHandler for Echo {
-    type Command = ();
-
-    fn on_open(&mut self, _session: &mut Session<'_, Self>) {}
-
-    fn on_message(&mut self, session: &mut Session<'_, Self>, message: Message) {
-        let frame = match message {
-            Message::Text(text) => Packet::Message(text).to_frame(),
-            Message::Binary(data) => Frame::Binary(data),
-        };
-        session.send(frame);
-    }
-
-    fn on_command(&mut self, _session: &mut Session<'_, Self>, _command: ()) {}
-
-    fn on_close(
-        &mut self,
-        _reason: engineio::CloseReason,
-        _ctx: &mut actix::Context<ConnectionActor<Self>>,
-    ) {
-    }
-}
-
-#[derive(Debug)]
-struct EchoFactory;
-
-impl HandlerFactory for EchoFactory {
-    type Handler = Echo;
-
-    fn create(&self, _sid: &Sid) -> Echo {
-        Echo
-    }
 }
 
 /// Accepts every CONNECT but those asking to be refused; keeps the auth payload.
@@ -199,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
         cors_origins: vec!["*".to_owned()],
         ..EngineConfig::default()
     };
-    let echo = Engine::new(engine_config.clone(), EchoFactory);
+    let echo = Engine::new(engine_config.clone(), engineio::EchoFactory);
     let io = SocketIo::new(SocketIoConfig {
         connect_timeout: Duration::from_millis(1000),
         recovery_window: args.recovery.then_some(Duration::from_secs(30)),
@@ -208,17 +166,22 @@ async fn main() -> anyhow::Result<()> {
     .namespace("/", Root)?
     .namespace("/custom", Custom)?
     .into_engine(engine_config);
-    HttpServer::new(move || {
+    let websockets = engineio::WebSockets::new()
+        .route("/engine.io/", echo.clone())
+        .route("/socket.io/", io.clone());
+    let app = move || {
         App::new()
             .service(engineio::engine_route("/engine.io/", echo.clone()))
             .service(engineio::engine_route("/socket.io/", io.clone()))
-    })
+    };
+    let listener = std::net::TcpListener::bind(("127.0.0.1", args.port))?;
     // One worker thread, like the single-threaded reference: requests of one client on
     // several connections are then handled in the order they arrive, which the official
     // suites' upgrade tests rely on.
-    .workers(1)
-    .bind(("127.0.0.1", args.port))?
-    .run()
-    .await?;
+    let options = engineio::ServerOptions {
+        workers: 1,
+        ..engineio::ServerOptions::default()
+    };
+    engineio::serve(listener, app, websockets, options)?.await?;
     Ok(())
 }

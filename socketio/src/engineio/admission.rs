@@ -4,9 +4,13 @@
 //! `Retry-After`; the client's reconnection backoff tries again).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
+use serde_json::json;
 
 use super::Sid;
 
@@ -14,8 +18,17 @@ use super::Sid;
 /// entry of `X-Forwarded-For` (the one the proxy in front of the node added; earlier ones
 /// come from the client and prove nothing).
 pub fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> String {
+    address_of(req.headers(), req.peer_addr(), trust_forwarded_for)
+}
+
+/// [`client_address`] from a request's headers and peer.
+pub(super) fn address_of(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trust_forwarded_for: bool,
+) -> String {
     let forwarded = trust_forwarded_for
-        .then(|| req.headers().get("x-forwarded-for"))
+        .then(|| headers.get("x-forwarded-for"))
         .flatten()
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.rsplit(',').next())
@@ -23,9 +36,7 @@ pub fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> String {
         .filter(|address| !address.is_empty());
     match forwarded {
         Some(address) => address.to_owned(),
-        None => req
-            .peer_addr()
-            .map_or_else(String::new, |peer| peer.ip().to_string()),
+        None => peer.map_or_else(String::new, |peer| peer.ip().to_string()),
     }
 }
 
@@ -36,6 +47,21 @@ pub(super) enum Refused {
     PerAddress,
     /// The node holds as many sessions as it takes.
     Total,
+}
+
+impl Refused {
+    /// The reply's status and body: the protocol's error body (code 4, "Forbidden" in the
+    /// reference), sent with `Retry-After`.
+    pub(super) fn reply(self) -> (StatusCode, String) {
+        let (status, message) = match self {
+            Self::PerAddress => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sessions from this address",
+            ),
+            Self::Total => (StatusCode::SERVICE_UNAVAILABLE, "Too many sessions"),
+        };
+        (status, json!({"code": 4, "message": message}).to_string())
+    }
 }
 
 /// The open sessions per client address.

@@ -3,7 +3,6 @@
 //! protocol's error replies and CORS.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
@@ -15,16 +14,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::admission::{Refused, client_address};
-use super::connection::{
-    Abort, CloseReason, ConnectionActor, Poll, PollData, PollError, StartProbe,
-};
+use super::connection::{Abort, CloseReason, ConnectionActor, Poll, PollData, PollError};
 use super::cors::add_cors;
 use super::forward;
-use super::websocket::{WsWriter, read_frames};
+use super::websocket::WsWriter;
 use super::{Engine, HandlerFactory, Sid};
 
-/// Numbers WebSocket transports so a session can tell its current one from a probe.
-static NEXT_TRANSPORT_ID: AtomicU64 = AtomicU64::new(1);
+/// What a refused handshake's `Retry-After` says, in seconds.
+pub(super) const RETRY_AFTER_SECS: &str = "5";
 
 /// The error replies Engine.IO defines: HTTP 400 with `{"code": N, "message": ...}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +34,7 @@ pub(super) enum EngineError {
 }
 
 impl EngineError {
-    fn message(self) -> &'static str {
+    pub(super) fn message(self) -> &'static str {
         match self {
             Self::UnknownTransport => "Transport unknown",
             Self::UnknownSid => "Session ID unknown",
@@ -72,7 +69,7 @@ struct EngineQuery {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TransportKind {
+pub(super) enum TransportKind {
     Polling,
     WebSocket,
 }
@@ -104,119 +101,121 @@ async fn handle<F: HandlerFactory>(
     response
 }
 
-/// Routes a request, checking it in the reference server's order: transport, then the
-/// session (or, for a handshake, the method, the upgrade and the protocol version).
+/// Where a request to the engine goes, decided in the reference server's order:
+/// transport, then the session (or, for a handshake, the method, the upgrade and the
+/// protocol version). The same for plain requests and for WebSocket upgrades.
+pub(super) enum Route<H: super::SessionHandler> {
+    /// A CORS preflight.
+    Preflight,
+    /// Refused with one of the protocol's errors.
+    Refuse(EngineError),
+    /// A session this server does not hold (it may have closed, or be another node's).
+    Unknown(TransportKind, String),
+    /// A request of an open session.
+    Existing(TransportKind, actix::Addr<ConnectionActor<H>>),
+    /// A handshake while the server stops.
+    Draining,
+    /// A handshake for another protocol version than 4.
+    OldVersion(TransportKind),
+    /// A handshake to accept.
+    Open(TransportKind),
+}
+
+impl<F: HandlerFactory> Engine<F> {
+    /// Where a request with `method` and `query` (and an `Upgrade: websocket` header when
+    /// `upgrade`) goes.
+    pub(super) fn route(&self, method: &Method, query: &str, upgrade: bool) -> Route<F::Handler> {
+        if method == Method::OPTIONS {
+            return Route::Preflight;
+        }
+        let Ok(query) = web::Query::<EngineQuery>::from_query(query) else {
+            return Route::Refuse(EngineError::BadRequest);
+        };
+        let transport = match query.transport.as_deref() {
+            Some("polling") => TransportKind::Polling,
+            Some("websocket") => TransportKind::WebSocket,
+            _ => return Route::Refuse(EngineError::UnknownTransport),
+        };
+        if let Some(sid) = query.sid.as_deref() {
+            return match self.session(sid) {
+                Some(session) => Route::Existing(transport, session),
+                None => Route::Unknown(transport, sid.to_owned()),
+            };
+        }
+        if method != Method::GET {
+            return Route::Refuse(EngineError::BadHandshakeMethod);
+        }
+        if self.is_draining() {
+            return Route::Draining;
+        }
+        if transport == TransportKind::WebSocket && !upgrade {
+            return Route::Refuse(EngineError::BadRequest);
+        }
+        if query.eio.as_deref() != Some("4") {
+            return Route::OldVersion(transport);
+        }
+        Route::Open(transport)
+    }
+
+    /// Counts a new session `sid` from `address` in, or says why not.
+    pub(super) fn admit(&self, sid: &Sid, address: String) -> Result<(), Refused> {
+        let config = &self.config;
+        let caps = (config.max_sessions_per_address, config.max_sessions);
+        let admitted = self.admission.admit(sid, address, caps);
+        if admitted.is_err() {
+            config.metrics.sessions_refused.increment(1);
+        }
+        admitted
+    }
+}
+
+/// Serves a plain (not upgraded) request. WebSockets are taken over before they get here
+/// (see [`super::WebSockets`]); an upgrade that does get here is refused.
 async fn dispatch<F: HandlerFactory>(
     req: &HttpRequest,
     body: web::Payload,
     engine: &Arc<Engine<F>>,
 ) -> HttpResponse {
-    if req.method() == Method::OPTIONS {
-        return HttpResponse::NoContent().finish();
+    if is_websocket_upgrade(req) {
+        return EngineError::BadRequest.upgrade_response();
     }
-    let upgrade = is_websocket_upgrade(req);
-    // An upgrade refused before it is accepted gets a short text/html reply, not JSON.
-    let refuse = |error: EngineError| {
-        if upgrade {
-            error.upgrade_response()
-        } else {
-            error.response()
-        }
-    };
-    let Ok(query) = web::Query::<EngineQuery>::from_query(req.query_string()) else {
-        return refuse(EngineError::BadRequest);
-    };
-    let transport = match query.transport.as_deref() {
-        Some("polling") => TransportKind::Polling,
-        Some("websocket") => TransportKind::WebSocket,
-        _ => return refuse(EngineError::UnknownTransport),
-    };
-    if let Some(sid) = query.sid.as_deref() {
-        let Some(session) = engine.session(sid) else {
-            if transport == TransportKind::Polling
-                && req.method() == Method::GET
-                && let Some(response) = farewell(engine, sid)
+    match engine.route(req.method(), req.query_string(), false) {
+        Route::Preflight => HttpResponse::NoContent().finish(),
+        Route::Refuse(error) => error.response(),
+        Route::Unknown(TransportKind::Polling, sid) => {
+            if req.method() == Method::GET
+                && let Some(response) = farewell(engine, &sid)
             {
                 return response;
             }
             // A polling request for a session of another node goes to that node.
-            if transport == TransportKind::Polling
-                && let Some(response) = forward::forward(engine, req, body, sid).await
-            {
-                return response;
+            match forward::forward(engine, req, body, &sid).await {
+                Some(response) => response,
+                None => EngineError::UnknownSid.response(),
             }
-            return refuse(EngineError::UnknownSid);
-        };
-        return match (transport, req.method().clone()) {
-            (TransportKind::WebSocket, Method::GET) if upgrade => {
-                probe(req, body, session, engine).await
-            }
-            (TransportKind::WebSocket, _) => EngineError::BadRequest.response(),
-            (TransportKind::Polling, Method::GET) => poll(session).await,
-            (TransportKind::Polling, Method::POST) => {
-                match read_post(req, body, engine.config.max_payload).await {
-                    Ok(PostBody::Binary) => refuse_binary(&session),
-                    Ok(PostBody::Text(data)) => post(session, &data).await,
-                    Err(response) => response,
-                }
-            }
+        }
+        Route::Unknown(TransportKind::WebSocket, _) => EngineError::UnknownSid.response(),
+        Route::Existing(TransportKind::Polling, session) => match *req.method() {
+            Method::GET => poll(session).await,
+            Method::POST => match read_post(req, body, engine.config.max_payload).await {
+                Ok(PostBody::Binary) => refuse_binary(&session),
+                Ok(PostBody::Text(data)) => post(session, &data).await,
+                Err(response) => response,
+            },
             // The reference's polling transport answers other methods with a bare 500.
-            (TransportKind::Polling, _) => {
-                HttpResponse::build(StatusCode::INTERNAL_SERVER_ERROR).finish()
-            }
-        };
+            _ => HttpResponse::build(StatusCode::INTERNAL_SERVER_ERROR).finish(),
+        },
+        // A stopping node takes no new sessions: the client retries, and the load balancer
+        // (which sees /readyz 503) sends it to another node.
+        Route::Draining => HttpResponse::ServiceUnavailable().finish(),
+        Route::OldVersion(TransportKind::Polling) => {
+            EngineError::UnsupportedProtocolVersion.response()
+        }
+        Route::Open(TransportKind::Polling) => open_polling(req, engine),
+        Route::Existing(TransportKind::WebSocket, _)
+        | Route::OldVersion(TransportKind::WebSocket)
+        | Route::Open(TransportKind::WebSocket) => EngineError::BadRequest.response(),
     }
-    if req.method() != Method::GET {
-        return EngineError::BadHandshakeMethod.response();
-    }
-    if engine.is_draining() {
-        // A stopping node takes no new sessions: the client retries, and the load
-        // balancer (which sees /readyz 503) sends it to another node.
-        return HttpResponse::ServiceUnavailable().finish();
-    }
-    if transport == TransportKind::WebSocket && !upgrade {
-        return EngineError::BadRequest.response();
-    }
-    if query.eio.as_deref() != Some("4") {
-        // The reference checks the version only once the WebSocket is accepted, and then
-        // ends it before any packet.
-        return match transport {
-            TransportKind::WebSocket => accept_and_close(req),
-            TransportKind::Polling => EngineError::UnsupportedProtocolVersion.response(),
-        };
-    }
-    match transport {
-        TransportKind::Polling => open_polling(req, engine),
-        TransportKind::WebSocket => open_websocket(req, body, engine),
-    }
-}
-
-/// Counts a new session `sid` in, or gives the reply refusing it: 429 when its client
-/// address holds its share of sessions, 503 when the node holds all it takes, both with
-/// the protocol's error body (code 4, "Forbidden" in the reference) and `Retry-After`.
-fn refuse_admission<F: HandlerFactory>(
-    req: &HttpRequest,
-    engine: &Engine<F>,
-    sid: &Sid,
-) -> Option<HttpResponse> {
-    let config = &engine.config;
-    let address = client_address(req, config.trust_forwarded_for);
-    let caps = (config.max_sessions_per_address, config.max_sessions);
-    let refused = engine.admission.admit(sid, address, caps).err()?;
-    let (status, message) = match refused {
-        Refused::PerAddress => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many sessions from this address",
-        ),
-        Refused::Total => (StatusCode::SERVICE_UNAVAILABLE, "Too many sessions"),
-    };
-    config.metrics.sessions_refused.increment(1);
-    Some(
-        HttpResponse::build(status)
-            .content_type("application/json")
-            .insert_header((header::RETRY_AFTER, "5"))
-            .body(json!({"code": 4, "message": message}).to_string()),
-    )
 }
 
 fn is_websocket_upgrade(req: &HttpRequest) -> bool {
@@ -226,7 +225,11 @@ fn is_websocket_upgrade(req: &HttpRequest) -> bool {
         .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
 }
 
-fn handshake<F: HandlerFactory>(engine: &Engine<F>, sid: &Sid, upgrades: &[&str]) -> Packet {
+pub(super) fn handshake<F: HandlerFactory>(
+    engine: &Engine<F>,
+    sid: &Sid,
+    upgrades: &[&str],
+) -> Packet {
     let config = &engine.config;
     Packet::Open(Handshake {
         sid: sid.to_string(),
@@ -241,7 +244,7 @@ fn handshake<F: HandlerFactory>(engine: &Engine<F>, sid: &Sid, upgrades: &[&str]
 }
 
 /// Starts the session's actor on this thread and registers it.
-fn start_session<F: HandlerFactory>(
+pub(super) fn start_session<F: HandlerFactory>(
     engine: &Arc<Engine<F>>,
     sid: Sid,
     websocket: Option<(WsWriter, u64)>,
@@ -267,8 +270,13 @@ fn start_session<F: HandlerFactory>(
 
 fn open_polling<F: HandlerFactory>(req: &HttpRequest, engine: &Arc<Engine<F>>) -> HttpResponse {
     let sid = engine.new_sid();
-    if let Some(refused) = refuse_admission(req, engine, &sid) {
-        return refused;
+    let address = client_address(req, engine.config.trust_forwarded_for);
+    if let Err(refused) = engine.admit(&sid, address) {
+        let (status, body) = refused.reply();
+        return HttpResponse::build(status)
+            .content_type("application/json")
+            .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS))
+            .body(body);
     }
     let mut body = Vec::new();
     handshake(engine, &sid, &["websocket"]).encode_text_into(&mut body);
@@ -290,102 +298,6 @@ pub(super) fn polling_response(content_type: &'static str) -> actix_web::HttpRes
         .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "no-store"));
     response
-}
-
-fn open_websocket<F: HandlerFactory>(
-    req: &HttpRequest,
-    body: web::Payload,
-    engine: &Arc<Engine<F>>,
-) -> HttpResponse {
-    let Ok(mut response) = actix_web_actors::ws::handshake(req) else {
-        return EngineError::BadRequest.response();
-    };
-    let sid = engine.new_sid();
-    if let Some(refused) = refuse_admission(req, engine, &sid) {
-        return refused;
-    }
-    let (mut writer, stream) = session_writer(engine);
-    let control = writer.control();
-    if writer
-        .send(&handshake(engine, &sid, &[]).to_frame())
-        .is_err()
-    {
-        engine.admission.release(&sid);
-        return HttpResponse::InternalServerError().finish();
-    }
-    let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
-    let session = start_session(engine, sid, Some((writer, id)));
-    spawn_reader(engine, body, session, control, id);
-    response.streaming(stream)
-}
-
-/// A writer for a session's WebSocket, bounded as the settings say, and its body stream.
-fn session_writer<F: HandlerFactory>(
-    engine: &Engine<F>,
-) -> (
-    WsWriter,
-    impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + use<F>,
-) {
-    WsWriter::new(
-        engine.config.max_buffered_frames,
-        engine.config.max_buffered_bytes,
-    )
-}
-
-/// Reads the frames of WebSocket `id` (`body`) into `session` until the socket ends.
-fn spawn_reader<F: HandlerFactory>(
-    engine: &Engine<F>,
-    body: web::Payload,
-    session: actix::Addr<ConnectionActor<F::Handler>>,
-    control: WsWriter,
-    id: u64,
-) {
-    actix_web::rt::spawn(read_frames(
-        body,
-        session,
-        control,
-        id,
-        engine.config.max_payload,
-    ));
-}
-
-/// Accepts a WebSocket only to close it at once, before any packet, as the reference does
-/// with a handshake it refuses once the upgrade is done. (The reference drops the TCP
-/// connection, which the client sees as 1006; here a close frame without status code,
-/// 1005, ends it as promptly.)
-fn accept_and_close(req: &HttpRequest) -> HttpResponse {
-    let Ok(mut response) = actix_web_actors::ws::handshake(req) else {
-        return EngineError::BadRequest.response();
-    };
-    let (mut writer, stream) = WsWriter::new(1, usize::MAX);
-    writer.close(None);
-    drop(writer);
-    response.streaming(stream)
-}
-
-/// A WebSocket asking to take over polling session `session`. Refused (accepted, then
-/// closed) when the session is not polling or is already being upgraded.
-async fn probe<F: HandlerFactory>(
-    req: &HttpRequest,
-    body: web::Payload,
-    session: actix::Addr<ConnectionActor<F::Handler>>,
-    engine: &Arc<Engine<F>>,
-) -> HttpResponse {
-    let Ok(mut response) = actix_web_actors::ws::handshake(req) else {
-        return EngineError::BadRequest.response();
-    };
-    let (writer, stream) = session_writer(engine);
-    let control = writer.control();
-    let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
-    // A refused writer has been closed by the session; the stream then ends by itself.
-    if session
-        .send(StartProbe { writer, id })
-        .await
-        .unwrap_or(false)
-    {
-        spawn_reader(engine, body, session, control, id);
-    }
-    response.streaming(stream)
 }
 
 /// The last payload of a polling session closed meanwhile, for its next GET.

@@ -9,8 +9,12 @@
 mod admission;
 mod connection;
 mod cors;
+mod echo;
 mod forward;
+mod handover;
 mod http;
+#[cfg(test)]
+mod testing;
 mod websocket;
 
 use std::collections::HashMap;
@@ -28,7 +32,9 @@ use crate::Metrics;
 
 pub use admission::client_address;
 pub use connection::{CloseReason, CloseSession, Command, ConnectionActor, Session};
+pub use echo::{Echo, EchoFactory};
 pub use forward::{ForwardedPoll, ForwardedPolls, PollTransport};
+pub use handover::{ServerOptions, WebSockets, serve};
 pub use http::{configure, engine_route};
 
 /// Engine.IO settings, with the reference server's defaults.

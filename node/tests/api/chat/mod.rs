@@ -65,8 +65,15 @@ pub(crate) async fn raw_session(address: &str) -> WebSocket {
     ws
 }
 
-/// Sends a Socket.IO CONNECT with `user`'s token on `ws` and returns the answer.
-pub(crate) async fn raw_connect(ws: &mut WebSocket, user: &User) -> String {
+/// Sends a Socket.IO CONNECT with `user`'s token on `ws` (plain or TLS) and returns the
+/// answer.
+pub(crate) async fn raw_connect<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    user: &User,
+) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     use futures_util::SinkExt;
     let connect = format!("40{}", json!({"token": user.token}));
     ws.send(tokio_tungstenite::tungstenite::Message::Text(
@@ -78,7 +85,10 @@ pub(crate) async fn raw_connect(ws: &mut WebSocket, user: &User) -> String {
 }
 
 /// The next text frame of `ws` that is not an Engine.IO ping.
-pub(crate) async fn next_text(ws: &mut WebSocket) -> String {
+pub(crate) async fn next_text<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     use futures_util::StreamExt;
     loop {
         let frame = ws.next().await.unwrap().unwrap();
