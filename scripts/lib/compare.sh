@@ -140,13 +140,20 @@ start_socketio_redis() {
 }
 
 # The raw-ws ceiling: one process; its URL is given twice so that the load generator
-# spreads users (and crossing pairs) exactly as for the two-node systems.
+# spreads users (and crossing pairs) exactly as for the two-node systems. For idle
+# connections ($1 = idle), two processes, as many as the other systems have: each process
+# may hold 20,000 open files here, and nothing crosses between them.
 start_raw_ws() {
-  local port; port=$(free_port)
-  taskset -c 0 "$target/raw-ws" --listen "127.0.0.1:$port" >"$logs/raw-ws.log" 2>&1 &
-  server_pids+=($!)
-  wait_for "raw-ws" 15 port_open "$port"
-  urls+=("http://127.0.0.1:$port" "http://127.0.0.1:$port")
+  local i port processes=1
+  [ "${1:-}" != idle ] || processes=2
+  for ((i = 0; i < processes; i++)); do
+    port=$(free_port)
+    taskset -c 0 "$target/raw-ws" --listen "127.0.0.1:$port" >"$logs/raw-ws-$i.log" 2>&1 &
+    server_pids+=($!)
+    wait_for "raw-ws" 15 port_open "$port"
+    urls+=("http://127.0.0.1:$port")
+  done
+  [ "$processes" -eq 2 ] || urls+=("${urls[0]}")
 }
 
 stop_servers() {
@@ -182,7 +189,7 @@ compare() {
     case "$system" in
       confab) start_confab ;;
       socketio-redis) start_socketio_redis ;;
-      raw-ws) start_raw_ws; kind=raw ;;
+      raw-ws) start_raw_ws "$1"; kind=raw ;;
     esac
     log "$system: $* (servers on CPU 0: pids ${server_pids[*]})"
     cut -d' ' -f1 /proc/loadavg >"$out/$system.load"

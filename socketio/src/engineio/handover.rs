@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use actix::Addr;
 use actix_codec::{AsyncRead, AsyncWrite, Framed};
 use actix_http::ws::{Parser, hash_key};
 use actix_http::{HttpMessage, HttpService, Request, h1};
@@ -30,9 +31,9 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
 use super::admission::address_of;
-use super::connection::StartProbe;
+use super::connection::{ConnectionActor, StartProbe};
 use super::http::{EngineError, RETRY_AFTER_SECS, Route, TransportKind, handshake, start_session};
-use super::websocket::{WsConnection, WsWriter};
+use super::websocket::{WsConnection, WsOutput, WsWriter};
 use super::{Engine, HandlerFactory};
 
 /// Numbers WebSocket transports so a session can tell its current one from a probe.
@@ -43,8 +44,17 @@ pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for T {}
 
-type Accept =
-    dyn Fn(Request, Box<dyn Io>, BytesMut) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync;
+type Accept = dyn Fn(Request, Handed) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync;
+
+/// An upgraded connection, as actix-http hands it over.
+struct Handed {
+    io: Box<dyn Io>,
+    /// What the client sent after its upgrade request (it may not wait for the 101).
+    input: BytesMut,
+    /// What actix-http had not written yet (the response to a request pipelined before
+    /// the upgrade): written before anything else.
+    output: BytesMut,
+}
 
 /// The engines whose WebSockets a server takes over, by path (the path they are mounted
 /// at with [`super::engine_route`]). An upgrade to any other path is answered 404.
@@ -68,9 +78,9 @@ impl WebSockets {
 
     /// Takes over the WebSockets of `engine`, served at `path`.
     pub fn route<F: HandlerFactory>(mut self, path: &str, engine: Arc<Engine<F>>) -> Self {
-        let accept = move |req: Request, io: Box<dyn Io>, input: BytesMut| {
+        let accept = move |req: Request, handed: Handed| {
             let engine = engine.clone();
-            Box::pin(async move { engine.take_over(req, io, input).await })
+            Box::pin(async move { engine.take_over(req, handed).await })
                 as Pin<Box<dyn Future<Output = ()>>>
         };
         self.routes.push((path.into(), Arc::new(accept)));
@@ -79,15 +89,20 @@ impl WebSockets {
 
     /// Answers an upgrade request that came with its connection.
     async fn accept<T: Io>(&self, req: Request, framed: Framed<T, h1::Codec>) {
-        // The HTTP/1 buffers go with the HTTP/1 connection; what the client sent after its
-        // request (it may not have waited for the 101) is kept.
+        // The HTTP/1 buffers go with the HTTP/1 connection; only what they hold is kept.
         let parts = framed.into_parts();
-        let input = BytesMut::from(&parts.read_buf[..]);
-        let io: Box<dyn Io> = Box::new(parts.io);
+        let handed = Handed {
+            io: Box::new(parts.io),
+            input: BytesMut::from(&parts.read_buf[..]),
+            output: BytesMut::from(&parts.write_buf[..]),
+        };
         let route = self.routes.iter().find(|(path, _)| **path == *req.path());
         match route {
-            Some((_, accept)) => accept(req, io, input).await,
-            None => reply(io, StatusCode::NOT_FOUND, "text/plain", &[], "Not found").await,
+            Some((_, accept)) => accept(req, handed).await,
+            None => {
+                let not_found = (StatusCode::NOT_FOUND, "text/plain", &[][..], "Not found");
+                handed.reply(not_found).await;
+            }
         }
     }
 }
@@ -179,49 +194,41 @@ where
 
 impl<F: HandlerFactory> Engine<F> {
     /// Answers a WebSocket upgrade, as the reference server does for each route.
-    async fn take_over(self: Arc<Self>, req: Request, io: Box<dyn Io>, input: BytesMut) {
+    async fn take_over(self: Arc<Self>, req: Request, handed: Handed) {
         let query = req.uri().query().unwrap_or_default();
         match self.route(req.method(), query, true) {
-            Route::Refuse(error) => refuse(io, error).await,
-            Route::Unknown(..) => refuse(io, EngineError::UnknownSid).await,
+            Route::Refuse(error) => handed.refuse(error).await,
+            Route::Unknown(..) => handed.refuse(EngineError::UnknownSid).await,
             Route::Existing(TransportKind::WebSocket, session) if req.method() == Method::GET => {
                 let Some(accepted) = accept_head(&req) else {
-                    return refuse(io, EngineError::BadRequest).await;
+                    return handed.refuse(EngineError::BadRequest).await;
                 };
                 let (writer, output) = self.writer();
                 let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
                 // A refused writer has been closed by the session: the connection writes
                 // the close frame and ends.
                 let _ = session.send(StartProbe { writer, id }).await;
-                let connection = WsConnection::new(
-                    io,
-                    &accepted,
-                    &input,
-                    output,
-                    session,
-                    id,
-                    self.config.max_payload,
-                );
-                actix_web::rt::spawn(connection);
+                self.serve_websocket(handed, &accepted, output, (session, id));
             }
             Route::Draining => {
-                reply(io, StatusCode::SERVICE_UNAVAILABLE, "text/plain", &[], "").await;
+                let unavailable = (StatusCode::SERVICE_UNAVAILABLE, "text/plain", &[][..], "");
+                handed.reply(unavailable).await;
             }
-            Route::OldVersion(TransportKind::WebSocket) => accept_and_close(&req, io).await,
+            Route::OldVersion(TransportKind::WebSocket) => handed.accept_and_close(&req).await,
             Route::OldVersion(TransportKind::Polling) => {
-                refuse(io, EngineError::UnsupportedProtocolVersion).await;
+                handed.refuse(EngineError::UnsupportedProtocolVersion).await;
             }
-            Route::Open(TransportKind::WebSocket) => self.open(&req, io, &input).await,
+            Route::Open(TransportKind::WebSocket) => self.open(&req, handed).await,
             Route::Preflight | Route::Existing(..) | Route::Open(TransportKind::Polling) => {
-                refuse(io, EngineError::BadRequest).await;
+                handed.refuse(EngineError::BadRequest).await;
             }
         }
     }
 
     /// A new session on a WebSocket.
-    async fn open(self: &Arc<Self>, req: &Request, io: Box<dyn Io>, input: &[u8]) {
+    async fn open(self: &Arc<Self>, req: &Request, handed: Handed) {
         let Some(accepted) = accept_head(req) else {
-            return refuse(io, EngineError::BadRequest).await;
+            return handed.refuse(EngineError::BadRequest).await;
         };
         let sid = self.new_sid();
         let address = address_of(
@@ -232,20 +239,43 @@ impl<F: HandlerFactory> Engine<F> {
         if let Err(refused) = self.admit(&sid, address) {
             let (status, body) = refused.reply();
             let retry = [("retry-after", RETRY_AFTER_SECS)];
-            return reply(io, status, "application/json", &retry, &body).await;
+            return handed
+                .reply((status, "application/json", &retry, &body))
+                .await;
         }
         let (mut writer, output) = self.writer();
         // The writer is empty: the handshake always fits.
         let _ = writer.send(&handshake(self, &sid, &[]).to_frame());
         let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
         let session = start_session(self, sid, Some((writer, id)));
-        let max_payload = self.config.max_payload;
-        let connection = WsConnection::new(io, &accepted, input, output, session, id, max_payload);
+        self.serve_websocket(handed, &accepted, output, (session, id));
+    }
+
+    /// Spawns the task that serves WebSocket `id` of `session` on `handed`, after the
+    /// 101 `accepted`.
+    fn serve_websocket(
+        &self,
+        handed: Handed,
+        accepted: &[u8],
+        output: WsOutput,
+        session: (Addr<ConnectionActor<F::Handler>>, u64),
+    ) {
+        let mut head = handed.output;
+        head.extend_from_slice(accepted);
+        let connection = WsConnection::new(
+            handed.io,
+            &head,
+            &handed.input,
+            output,
+            session,
+            self.config.max_payload,
+            self.transports.opened(),
+        );
         actix_web::rt::spawn(connection);
     }
 
     /// A writer for a session's WebSocket, bounded as the settings say.
-    fn writer(&self) -> (WsWriter, super::websocket::WsOutput) {
+    fn writer(&self) -> (WsWriter, WsOutput) {
         WsWriter::new(
             self.config.max_buffered_frames,
             self.config.max_buffered_bytes,
@@ -267,55 +297,65 @@ fn accept_head(req: &Request) -> Option<Vec<u8>> {
     Some(head)
 }
 
-/// Accepts a WebSocket only to close it at once, before any packet, as the reference does
-/// with a handshake it refuses once the upgrade is done. (The reference drops the TCP
-/// connection, which the client sees as 1006; here a close frame without status code,
-/// 1005, ends it as promptly.)
-async fn accept_and_close(req: &Request, mut io: Box<dyn Io>) {
-    let Some(head) = accept_head(req) else {
-        return refuse(io, EngineError::BadRequest).await;
-    };
-    let mut bytes = BytesMut::from(&head[..]);
-    Parser::write_close(&mut bytes, None, false);
-    let _ = io.write_all(&bytes).await;
-    let _ = io.shutdown().await;
-}
+/// A plain HTTP response: status, content type, other headers, body.
+type Reply<'a> = (StatusCode, &'a str, &'a [(&'a str, &'a str)], &'a str);
 
-/// Refuses an upgrade request before it is accepted: the message alone, as `text/html`.
-async fn refuse(io: Box<dyn Io>, error: EngineError) {
-    reply(
-        io,
-        StatusCode::BAD_REQUEST,
-        "text/html",
-        &[],
-        error.message(),
-    )
-    .await;
-}
-
-/// Answers an upgrade request with a plain HTTP response, and ends the connection.
-async fn reply(
-    mut io: Box<dyn Io>,
-    status: StatusCode,
-    content_type: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) {
-    let reason = status.canonical_reason().unwrap_or_default();
-    let mut response = format!(
-        "HTTP/1.1 {} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
-         connection: close\r\n",
-        status.as_u16(),
-        body.len()
-    );
-    for (name, value) in headers {
-        response.push_str(&format!("{name}: {value}\r\n"));
+impl Handed {
+    /// Accepts a WebSocket only to close it at once, before any packet, as the reference
+    /// does with a handshake it refuses once the upgrade is done. (The reference drops the
+    /// TCP connection, which the client sees as 1006; here a close frame without status
+    /// code, 1005, ends it as promptly.)
+    async fn accept_and_close(mut self, req: &Request) {
+        let Some(head) = accept_head(req) else {
+            return self.refuse(EngineError::BadRequest).await;
+        };
+        self.output.extend_from_slice(&head);
+        Parser::write_close(&mut self.output, None, false);
+        self.finish().await;
     }
-    response.push_str("\r\n");
-    response.push_str(body);
-    let _ = io.write_all(response.as_bytes()).await;
-    let _ = io.shutdown().await;
+
+    /// Refuses an upgrade request before it is accepted: the message alone, as
+    /// `text/html`.
+    async fn refuse(self, error: EngineError) {
+        let refusal = (
+            StatusCode::BAD_REQUEST,
+            "text/html",
+            &[][..],
+            error.message(),
+        );
+        self.reply(refusal).await;
+    }
+
+    /// Answers an upgrade request with a plain HTTP response, and ends the connection.
+    async fn reply(mut self, (status, content_type, headers, body): Reply<'_>) {
+        let reason = status.canonical_reason().unwrap_or_default();
+        let mut response = format!(
+            "HTTP/1.1 {} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
+             connection: close\r\n",
+            status.as_u16(),
+            body.len()
+        );
+        for (name, value) in headers {
+            response.push_str(&format!("{name}: {value}\r\n"));
+        }
+        response.push_str("\r\n");
+        response.push_str(body);
+        self.output.extend_from_slice(response.as_bytes());
+        self.finish().await;
+    }
+
+    /// Writes what is due, and ends the connection (within [`REPLY_TIMEOUT`]).
+    async fn finish(mut self) {
+        let written = async {
+            self.io.write_all(&self.output).await?;
+            self.io.shutdown().await
+        };
+        let _ = tokio::time::timeout(REPLY_TIMEOUT, written).await;
+    }
 }
+
+/// How long an upgrade request's reply may take to be written.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use actix::{Addr, Context};
 use base64::Engine as _;
 use bytes::Bytes;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
@@ -198,8 +197,9 @@ pub struct Engine<F: HandlerFactory> {
     farewells: Mutex<HashMap<Sid, (Instant, Bytes)>>,
     /// The open sessions per client address, for the caps.
     admission: admission::Admission,
-    /// Told each time a session closes (see [`Engine::all_closed`]).
-    closed: Notify,
+    /// The WebSocket tasks alive, told (like the sessions) when one ends (see
+    /// [`Engine::all_closed`]).
+    transports: Arc<websocket::Transports>,
     /// In a cluster: this node's id and the bus polling requests are forwarded over.
     forwarding: OnceLock<forward::Forwarding>,
 }
@@ -222,7 +222,7 @@ impl<F: HandlerFactory> Engine<F> {
             sessions: RwLock::new(HashMap::new()),
             farewells: Mutex::new(HashMap::new()),
             admission: admission::Admission::default(),
-            closed: Notify::new(),
+            transports: Arc::default(),
             forwarding: OnceLock::new(),
         })
     }
@@ -240,13 +240,14 @@ impl<F: HandlerFactory> Engine<F> {
         self.config.shutdown.is_cancelled()
     }
 
-    /// Resolves once no session is open (at once if none is).
+    /// Resolves once no session is open and every WebSocket has written its last frame
+    /// (at once if none is).
     pub async fn all_closed(&self) {
         loop {
-            let closed = self.closed.notified();
+            let closed = self.transports.changed.notified();
             let mut closed = std::pin::pin!(closed);
             closed.as_mut().enable();
-            if self.session_count() == 0 {
+            if self.session_count() == 0 && self.transports.open() == 0 {
                 return;
             }
             closed.await;
@@ -297,7 +298,7 @@ impl<F: HandlerFactory> Engine<F> {
             .unwrap_or(false);
         if removed {
             self.config.metrics.sessions.decrement(1.0);
-            self.closed.notify_waiters();
+            self.transports.changed.notify_waiters();
         }
         self.admission.release(sid);
         if let (Some(body), Ok(mut farewells)) = (farewell, self.farewells.lock()) {

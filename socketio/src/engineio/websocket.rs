@@ -27,6 +27,8 @@ use bytes::{Bytes, BytesMut};
 use confab_protocol::engineio::{Frame, Packet};
 use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Sleep;
 
 use super::SessionHandler;
 use super::connection::{ConnectionActor, WsEvent, WsEventKind};
@@ -141,13 +143,18 @@ impl WsOutput {
     }
 }
 
-/// The most a connection's task encodes in one go before writing it.
+/// The most a connection's task encodes in one go before writing it; also the most it
+/// holds unwritten before it stops reading (so that answers to pings cannot pile up).
 const WRITE_CHUNK: usize = 64 * 1024;
 /// The most it reads in one go.
 const READ_CHUNK: usize = 16 * 1024;
-/// How long a connection whose session has ended may take to write what is left (its
-/// close frame, mostly) before it is dropped.
+/// While the socket takes nothing, how often the task checks whether the session has let
+/// the connection go; once it has, how long what is left may take to be written and the
+/// client to close its end.
 const LINGER: Duration = Duration::from_secs(5);
+/// How long a connection shut down waits for the client to close its end (as actix-web's
+/// HTTP connections do).
+const CLIENT_DISCONNECT: Duration = Duration::from_secs(1);
 
 thread_local! {
     /// The worker thread's buffers: what was just read, what is about to be written.
@@ -155,10 +162,48 @@ thread_local! {
         RefCell::new((vec![0; READ_CHUNK], BytesMut::with_capacity(WRITE_CHUNK)));
 }
 
+/// Counts the WebSocket tasks alive, so that a stopping server can wait for their last
+/// frames (see [`super::Engine::all_closed`]).
+#[derive(Debug, Default)]
+pub(super) struct Transports {
+    open: AtomicUsize,
+    /// Told each time a session or a WebSocket task ends.
+    pub(super) changed: Notify,
+}
+
+impl Transports {
+    /// How many WebSocket tasks are alive.
+    pub(super) fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Counts one more until the returned guard drops.
+    pub(super) fn opened(self: &Arc<Self>) -> OpenTransport {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        OpenTransport(self.clone())
+    }
+}
+
+/// One live WebSocket task, counted in its [`Transports`].
+pub(super) struct OpenTransport(Arc<Transports>);
+
+impl Drop for OpenTransport {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_waiters();
+    }
+}
+
 /// A read being handed to the session.
 type Delivery<H> = Pin<Box<Request<ConnectionActor<H>, WsEvent>>>;
 
 /// One WebSocket's connection, owned by the task that serves it (see `handover`).
+///
+/// It reads only when the session has taken the last read and less than [`WRITE_CHUNK`]
+/// waits to be written. Once the session lets the connection go (drops its writer), it
+/// writes what is left, shuts the socket down and waits for the client to close its
+/// end (within [`LINGER`], then [`CLIENT_DISCONNECT`]); a socket that takes nothing is given
+/// up the same way.
 pub(super) struct WsConnection<T, H: SessionHandler> {
     io: T,
     output: WsOutput,
@@ -177,12 +222,20 @@ pub(super) struct WsConnection<T, H: SessionHandler> {
     unwritten: BytesMut,
     /// `input` holds what the client sent with its upgrade request, not decoded yet.
     unread: bool,
-    /// Reading is over (the client closed, broke the protocol, or the socket failed).
+    /// Reading for the session is over (the client closed or broke the protocol, the
+    /// socket failed, or the session is gone or let the connection go).
     read_done: bool,
-    /// Writing is over: the socket failed; what is queued is dropped.
+    /// The socket failed to take a write: what is queued is dropped.
     write_failed: bool,
-    /// Set once the writer is gone: the time left to write what remains.
-    linger: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The session dropped its writer.
+    writer_gone: bool,
+    /// Bytes were written that the socket may still hold (TLS buffers records).
+    unflushed: bool,
+    /// The socket has been shut down for writing.
+    shut_down: bool,
+    /// Armed while something waits to be written or once the writer is gone.
+    timer: Option<Pin<Box<Sleep>>>,
+    _open: OpenTransport,
 }
 
 impl<T, H> WsConnection<T, H>
@@ -198,10 +251,11 @@ where
         head: &[u8],
         input: &[u8],
         output: WsOutput,
-        session: Addr<ConnectionActor<H>>,
-        id: u64,
+        session: (Addr<ConnectionActor<H>>, u64),
         max_payload: usize,
+        open: OpenTransport,
     ) -> Self {
+        let (session, id) = session;
         Self {
             io,
             output,
@@ -216,23 +270,32 @@ where
             unread: !input.is_empty(),
             read_done: false,
             write_failed: false,
-            linger: None,
+            writer_gone: false,
+            unflushed: false,
+            shut_down: false,
+            timer: None,
+            _open: open,
         }
     }
 
-    /// Waits for the session to take the last read; `Err` when the session is gone.
-    fn poll_delivered(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+    /// Waits for the session to take the last read; `Ready` once it has, or is gone.
+    fn poll_delivered(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(delivering) = self.delivering.as_mut() else {
-            return Poll::Ready(Ok(()));
+            return Poll::Pending;
         };
-        let result = ready!(delivering.as_mut().poll(cx));
+        if ready!(delivering.as_mut().poll(cx)).is_err() {
+            // The session is gone: its writer, dropped with it, ends the connection.
+            self.read_done = true;
+        }
         self.delivering = None;
-        Poll::Ready(result.map_err(drop))
+        Poll::Ready(())
     }
 
     /// Reads once and hands what it decoded to the session; `Ready` when it read.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let read = if std::mem::take(&mut self.unread) {
+        let read = if self.write_failed {
+            Poll::Ready(false)
+        } else if std::mem::take(&mut self.unread) {
             Poll::Ready(true)
         } else {
             self.read_socket(cx)
@@ -267,6 +330,16 @@ where
                 Poll::Pending => Poll::Pending,
             }
         })
+    }
+
+    /// Reads and drops whatever comes until the client closes its end; `Ready` then.
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            self.input = BytesMut::new();
+            if !ready!(self.read_socket(cx)) {
+                return Poll::Ready(());
+            }
+        }
     }
 
     /// Decodes every complete frame read into `kinds` (answering pings); true when the
@@ -322,55 +395,88 @@ where
         }
     }
 
-    /// Writes what is queued; `Ready(true)` once the writer is gone and everything is
-    /// written (or cannot be), `Ready(false)` when it made progress, `Pending` otherwise.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+    /// Writes what waits, then what the writer queued, then flushes; `Ready` when it made
+    /// progress.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let mut progress = false;
-        let mut writer_gone = false;
         // A backlog is written before anything new is taken: while the client does not
         // read, the writer's channel fills and the session finds it full.
         if !self.unwritten.is_empty() {
             match write_some(&mut self.io, cx, &self.unwritten) {
                 Poll::Ready(Ok(n)) => {
                     let _ = self.unwritten.split_to(n);
+                    self.unflushed = true;
                     progress = true;
                 }
-                Poll::Ready(Err(())) => self.fail_writing(),
-                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(())) => {
+                    self.fail_writing();
+                    progress = true;
+                }
+                Poll::Pending => {}
             }
             if !self.unwritten.is_empty() {
                 return if progress {
-                    Poll::Ready(false)
+                    Poll::Ready(())
                 } else {
                     Poll::Pending
                 };
             }
             self.unwritten = BytesMut::new();
         }
+        if !self.writer_gone {
+            progress |= self.write_queued(cx);
+        }
+        if self.unflushed && self.unwritten.is_empty() {
+            match Pin::new(&mut self.io).poll_flush(cx) {
+                Poll::Ready(result) => {
+                    if result.is_err() {
+                        self.fail_writing();
+                    }
+                    self.unflushed = false;
+                    progress = true;
+                }
+                Poll::Pending => {}
+            }
+        }
+        if progress {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Encodes what the writer queued into the thread's buffer and writes it, keeping what
+    /// the socket did not take; true when it took anything from the writer.
+    fn write_queued(&mut self, cx: &mut Context<'_>) -> bool {
         SCRATCH.with_borrow_mut(|(_, encoded)| {
+            let mut took = false;
             encoded.clear();
             while encoded.len() < WRITE_CHUNK {
                 match self.output.poll_next(cx) {
                     Poll::Ready(Some(item)) if !self.write_failed => item.encode(encoded),
                     Poll::Ready(Some(_)) => {}
                     Poll::Ready(None) => {
-                        writer_gone = true;
+                        // The session let the connection go: nothing more is read for it.
+                        self.writer_gone = true;
+                        self.read_done = true;
+                        self.delivering = None;
+                        took = true;
                         break;
                     }
                     Poll::Pending => break,
                 }
-                progress = true;
-            }
-            if encoded.is_empty() {
-                return;
+                took = true;
             }
             let mut at = 0;
             while at < encoded.len() {
                 match write_some(&mut self.io, cx, &encoded[at..]) {
-                    Poll::Ready(Ok(n)) => at += n,
+                    Poll::Ready(Ok(n)) => {
+                        at += n;
+                        self.unflushed = true;
+                    }
                     Poll::Ready(Err(())) => {
                         self.fail_writing();
-                        return;
+                        at = encoded.len();
                     }
                     Poll::Pending => break,
                 }
@@ -379,23 +485,49 @@ where
             if encoded.capacity() > 4 * WRITE_CHUNK {
                 *encoded = BytesMut::with_capacity(WRITE_CHUNK);
             }
-        });
-        if writer_gone && self.unwritten.is_empty() {
-            return Poll::Ready(true);
-        }
-        if writer_gone && self.linger.is_none() {
-            self.linger = Some(Box::pin(tokio::time::sleep(LINGER)));
-        }
-        if progress {
-            Poll::Ready(false)
-        } else {
-            Poll::Pending
-        }
+            took
+        })
     }
 
+    /// The socket failed: what waits is dropped, and the session hears the connection
+    /// is gone.
     fn fail_writing(&mut self) {
         self.write_failed = true;
         self.unwritten = BytesMut::new();
+    }
+
+    /// Once everything is written: shuts the socket down, then waits for the client's
+    /// end (at most [`CLIENT_DISCONNECT`]); `Ready` when the connection is over.
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.shut_down {
+            let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+            self.shut_down = true;
+            // Closing with unread input would reset the connection, which can destroy
+            // the close frame on its way: the client gets a moment to close its end.
+            self.timer = Some(Box::pin(tokio::time::sleep(CLIENT_DISCONNECT)));
+        }
+        self.poll_discard(cx)
+    }
+
+    /// Polls the timer, armed while something waits to be written or the writer is gone;
+    /// `Ready` when the connection is to be given up.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.writer_gone && self.unwritten.is_empty() {
+            self.timer = None;
+            return Poll::Pending;
+        }
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER)));
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            if self.writer_gone || self.output.rx.is_disconnected() {
+                return Poll::Ready(());
+            }
+            // The session still holds the connection (its bounds decide when a client
+            // that does not read is too slow): look again later.
+            timer.as_mut().reset(tokio::time::Instant::now() + LINGER);
+        }
     }
 }
 
@@ -421,25 +553,16 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         loop {
-            if let Poll::Ready(Err(())) = this.poll_delivered(cx) {
-                // The session is gone, and with it any reason to keep the connection.
-                return Poll::Ready(());
-            }
-            let mut progress = false;
-            if this.delivering.is_none() && !this.read_done {
+            let mut progress = this.poll_delivered(cx).is_ready();
+            if this.delivering.is_none() && !this.read_done && this.unwritten.len() < WRITE_CHUNK {
                 progress |= this.poll_read(cx).is_ready();
             }
-            match this.poll_write(cx) {
-                Poll::Ready(true) => {
-                    let _ = Pin::new(&mut this.io).poll_shutdown(cx);
-                    return Poll::Ready(());
-                }
-                Poll::Ready(false) => progress = true,
-                Poll::Pending => {}
+            progress |= this.poll_write(cx).is_ready();
+            let written = this.unwritten.is_empty() && !this.unflushed;
+            if this.writer_gone && written && this.poll_close(cx).is_ready() {
+                return Poll::Ready(());
             }
-            if let Some(linger) = this.linger.as_mut()
-                && linger.as_mut().poll(cx).is_ready()
-            {
+            if this.poll_timer(cx).is_ready() {
                 return Poll::Ready(());
             }
             if !progress {
@@ -480,12 +603,13 @@ fn assemble(
 mod tests {
     use std::future::poll_fn;
 
-    use tokio::io::AsyncWriteExt;
+    use actix_http::ws::OpCode;
+    use tokio::io::{AsyncWriteExt, DuplexStream};
 
     use super::*;
     use crate::engineio::http::start_session;
     use crate::engineio::testing::{client_text, echo_engine, read_until, server_texts};
-    use crate::engineio::{EngineConfig, Sid};
+    use crate::engineio::{CloseSession, Echo, EngineConfig, Sid};
 
     /// Polls `connection` once.
     async fn poll_once<T: AsyncRead + AsyncWrite + Unpin, H: SessionHandler>(
@@ -498,13 +622,35 @@ mod tests {
         .await;
     }
 
-    #[actix_web::test]
-    async fn between_frames_a_websocket_keeps_no_buffer() {
+    /// A WebSocket of a new echo session over an in-memory pipe holding `capacity` bytes
+    /// each way; the client's end, and the session.
+    fn echo_connection(
+        capacity: usize,
+    ) -> (
+        WsConnection<DuplexStream, Echo>,
+        DuplexStream,
+        Addr<ConnectionActor<Echo>>,
+    ) {
         let engine = echo_engine(EngineConfig::default());
-        let (server, mut client) = tokio::io::duplex(64 * 1024);
+        let (server, client) = tokio::io::duplex(capacity);
         let (writer, output) = WsWriter::new(16, 1 << 20);
         let session = start_session(&engine, Sid::generate(), Some((writer, 1)));
-        let mut connection = WsConnection::new(server, b"", b"", output, session, 1, 1 << 20);
+        let open = engine.transports.opened();
+        let connection = WsConnection::new(
+            server,
+            b"",
+            b"",
+            output,
+            (session.clone(), 1),
+            1 << 20,
+            open,
+        );
+        (connection, client, session)
+    }
+
+    #[actix_web::test]
+    async fn between_frames_a_websocket_keeps_no_buffer() {
+        let (mut connection, mut client, _session) = echo_connection(64 * 1024);
 
         let frame = client_text("4hello");
         let (first, second) = frame.split_at(frame.len() / 2);
@@ -535,5 +681,55 @@ mod tests {
             "nothing written is kept"
         );
         assert!(connection.fragments.is_none() && connection.delivering.is_none());
+    }
+
+    #[actix_web::test]
+    async fn a_client_that_pings_and_never_reads_is_no_longer_read() {
+        let (mut connection, mut client, _session) = echo_connection(1024);
+        let mut ping = BytesMut::new();
+        Parser::write_message(&mut ping, [7; 125], OpCode::Ping, true, true);
+        let mut sent = 0;
+        let mut refused = 0;
+        while refused < 10 && sent < 4 * WRITE_CHUNK {
+            match poll_fn(|cx| Poll::Ready(Pin::new(&mut client).poll_write(cx, &ping))).await {
+                Poll::Ready(Ok(n)) => {
+                    sent += n;
+                    refused = 0;
+                }
+                Poll::Ready(Err(error)) => panic!("{error}"),
+                Poll::Pending => refused += 1,
+            }
+            poll_once(&mut connection).await;
+        }
+        assert_eq!(
+            refused, 10,
+            "the server stopped reading ({sent} bytes sent)"
+        );
+        assert!(
+            connection.unwritten.len() < WRITE_CHUNK + ping.len(),
+            "pongs held: {}",
+            connection.unwritten.len()
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_websocket_let_go_ends_even_when_the_client_reads_nothing() {
+        let (connection, mut client, session) = echo_connection(1024);
+        let mut connection = std::pin::pin!(connection);
+        // An echo larger than the pipe: the socket then takes nothing more. The client's
+        // end stays open (held by the finished task) and is never read.
+        let big = client_text(&format!("4{}", "x".repeat(16 * 1024)));
+        let _client = actix_web::rt::spawn(async move {
+            client.write_all(&big).await.unwrap();
+            client
+        });
+        while connection.unwritten.is_empty() {
+            let polled = poll_fn(|cx| Poll::Ready(connection.as_mut().poll(cx))).await;
+            assert!(polled.is_pending());
+            tokio::task::yield_now().await;
+        }
+        session.send(CloseSession).await.unwrap();
+        let ended = tokio::time::timeout(2 * LINGER + Duration::from_secs(1), connection).await;
+        assert!(ended.is_ok(), "the connection outlived its linger");
     }
 }
