@@ -19,7 +19,6 @@ use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long a test waits for an ack or an expected event.
 const WAIT: Duration = Duration::from_secs(10);
@@ -86,15 +85,9 @@ impl SioClient {
             "{}/socket.io/?EIO=4&transport=websocket",
             base_url.replacen("http", "ws", 1)
         );
-        let ws = match source {
-            None => {
-                tokio_tungstenite::connect_async(url)
-                    .await
-                    .context("websocket")?
-                    .0
-            }
-            Some(source) => websocket_from(&url, source).await?,
-        };
+        let (ws, _) = tokio_tungstenite::client_async(&url, open_stream(&url, source).await?)
+            .await
+            .context("websocket")?;
         let (mut sink, mut stream) = ws.split();
         let (outgoing, mut to_send) = mpsc::unbounded_channel::<WsMessage>();
         tokio::spawn(async move {
@@ -294,37 +287,52 @@ impl SioClient {
     }
 }
 
-/// Opens a WebSocket to `url` (`ws://`) over a TCP socket bound to `source`.
-async fn websocket_from(
-    url: &str,
-    source: IpAddr,
-) -> Result<WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>> {
-    let authority = url
-        .strip_prefix("ws://")
-        .and_then(|rest| rest.split('/').next())
-        .context("a source address needs an http:// URL")?;
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Opens a TCP connection to the host of `url` (`ws://` or `wss://`), bound to `source`
+/// when given, with TLS for `wss://` (trusting the CA in `CONFAB_LOADTEST_CA_FILE`).
+async fn open_stream(url: &str, source: Option<IpAddr>) -> Result<Box<dyn Stream>> {
+    let (tls, rest) = match url.strip_prefix("wss://") {
+        Some(rest) => (true, rest),
+        None => (false, url.strip_prefix("ws://").context("not a ws:// URL")?),
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
     let server = tokio::net::lookup_host(authority)
         .await
         .with_context(|| format!("resolving {authority}"))?
-        .find(|address| address.is_ipv4() == source.is_ipv4())
-        .with_context(|| format!("{authority} has no address of {source}'s family"))?;
-    let socket = if source.is_ipv4() {
+        .find(|address| source.is_none_or(|source| address.is_ipv4() == source.is_ipv4()))
+        .with_context(|| format!("{authority} has no address to connect from {source:?}"))?;
+    let socket = if server.is_ipv4() {
         TcpSocket::new_v4()
     } else {
         TcpSocket::new_v6()
     }?;
-    socket
-        .bind(SocketAddr::new(source, 0))
-        .with_context(|| format!("binding to {source}"))?;
+    if let Some(source) = source {
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .with_context(|| format!("binding to {source}"))?;
+    }
     let stream = socket
         .connect(server)
         .await
-        .with_context(|| format!("connecting to {server} from {source}"))?;
+        .with_context(|| format!("connecting to {server} from {source:?}"))?;
     stream.set_nodelay(true)?;
-    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+    if !tls {
+        return Ok(Box::new(stream));
+    }
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .with_context(|| format!("{host} is not a TLS server name"))?;
+    let stream = tokio_rustls::TlsConnector::from(crate::tls::client_config()?)
+        .connect(name, stream)
         .await
-        .context("websocket")?;
-    Ok(ws)
+        .context("TLS handshake")?;
+    Ok(Box::new(stream))
 }
 
 fn text_frame(packet: &EnginePacket) -> WsMessage {

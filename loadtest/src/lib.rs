@@ -15,6 +15,7 @@ pub mod report;
 pub mod runner;
 pub mod scenarios;
 pub mod setup;
+pub mod tls;
 pub mod worker;
 
 pub use report::Report;

@@ -94,13 +94,13 @@ pub struct Harness {
 
 impl Harness {
     /// A harness for part `part` of a run.
-    pub fn new(setup: Setup, part: usize) -> Self {
-        Self {
+    pub fn new(setup: Setup, part: usize) -> Result<Self> {
+        Ok(Self {
             setup: Arc::new(setup),
-            http: reqwest::Client::new(),
+            http: crate::tls::http_client()?,
             next_source: Arc::default(),
             part,
-        }
+        })
     }
 
     /// The run's setup.

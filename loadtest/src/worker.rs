@@ -130,8 +130,8 @@ async fn work<R: AsyncBufRead + Unpin>(
             }
         })
     };
-    let harness = Harness::new(job.setup, job.part);
     let outcome = async {
+        let harness = Harness::new(job.setup, job.part)?;
         let mut prepared = Prepared::new(&job.scenario, &harness, &recorder).await?;
         updates.send(Update::Ready)?;
         expect(&mut lines, "start").await?;

@@ -106,18 +106,38 @@ start_confab() {
   for i in 1 2; do start_confab_node "$i" "$nats_url"; done
 }
 
+# With CONFAB_TLS=1 the Confab nodes serve HTTPS/WSS with a certificate made here for
+# 127.0.0.1, which the load generator trusts (CONFAB_LOADTEST_CA_FILE).
+confab_tls() {
+  [ "${CONFAB_TLS:-}" = 1 ] || return 0
+  if [ ! -f "$work/tls.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+      -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+      -addext "basicConstraints=critical,CA:FALSE" \
+      -keyout "$work/tls.key" -out "$work/tls.pem" 2>/dev/null
+  fi
+  export CONFAB_LOADTEST_CA_FILE="$work/tls.pem"
+}
+
 # Confab node number $1 on the bus at $2 (the directory at $redis_url, the database at
 # $database_url); adds its URL to urls.
 start_confab_node() {
-  local port; port=$(free_port)
+  local port scheme=http tls=() check=(curl -sf)
+  port=$(free_port)
+  confab_tls
+  if [ "${CONFAB_TLS:-}" = 1 ]; then
+    scheme=https
+    tls=(CONFAB_TLS_CERT="$work/tls.pem" CONFAB_TLS_KEY="$work/tls.key")
+    check+=(--cacert "$work/tls.pem")
+  fi
   env CONFAB_LISTEN="127.0.0.1:$port" CONFAB_DATABASE_URL="$database_url" \
     CONFAB_REDIS_URL="$redis_url" CONFAB_NATS_URL="$2" CONFAB_NODE_ID="bench-$1" \
     CONFAB_JWT_SECRET="bench-secret-bench-secret-bench-secret" CONFAB_WORKERS=1 \
-    "${confab_env[@]}" taskset -c 0 "$target/confab" serve >"$logs/confab-$1.log" 2>&1 &
+    "${tls[@]}" "${confab_env[@]}" taskset -c 0 "$target/confab" serve >"$logs/confab-$1.log" 2>&1 &
   server_pids+=($!)
   # one after the other: the first applies the migrations
-  wait_for "confab node $1" 60 curl -sf "http://127.0.0.1:$port/readyz"
-  urls+=("http://127.0.0.1:$port")
+  wait_for "confab node $1" 60 "${check[@]}" "$scheme://127.0.0.1:$port/readyz"
+  urls+=("$scheme://127.0.0.1:$port")
 }
 
 # Two socket.io instances on one private Redis. Redis's default limit on a subscriber's

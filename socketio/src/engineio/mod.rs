@@ -51,7 +51,8 @@ pub struct EngineConfig {
     /// as a slow consumer. Default 1024.
     pub max_buffered_frames: usize,
     /// How many bytes may wait for a client that does not read before it is disconnected
-    /// as a slow consumer (one frame is always taken when nothing waits). Default 1 MiB.
+    /// as a slow consumer (one frame is always taken when nothing waits; a WebSocket also
+    /// holds up to 64 KiB its socket has not taken). Default 1 MiB.
     pub max_buffered_bytes: usize,
     /// Most sessions open at once from one client address. Default 256.
     pub max_sessions_per_address: usize,
