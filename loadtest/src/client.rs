@@ -287,6 +287,24 @@ impl SioClient {
     }
 }
 
+/// A TCP connection to `server`, from `source` when given.
+async fn connect_from(server: SocketAddr, source: Option<IpAddr>) -> Result<tokio::net::TcpStream> {
+    let socket = if server.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }?;
+    if let Some(source) = source {
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .with_context(|| format!("binding to {source}"))?;
+    }
+    socket
+        .connect(server)
+        .await
+        .with_context(|| format!("connecting to {server} from {source:?}"))
+}
+
 /// A connection's byte stream: plain TCP, or TLS over it.
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 
@@ -300,32 +318,37 @@ async fn open_stream(url: &str, source: Option<IpAddr>) -> Result<Box<dyn Stream
         None => (false, url.strip_prefix("ws://").context("not a ws:// URL")?),
     };
     let authority = rest.split('/').next().unwrap_or(rest);
-    let server = tokio::net::lookup_host(authority)
+    // The host, without the brackets of an IPv6 literal, and the port (the scheme's when
+    // the URL names none).
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse()?),
+        _ => (authority, if tls { 443 } else { 80 }),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut last_error = None;
+    let mut connected = None;
+    for server in tokio::net::lookup_host((host, port))
         .await
         .with_context(|| format!("resolving {authority}"))?
-        .find(|address| source.is_none_or(|source| address.is_ipv4() == source.is_ipv4()))
-        .with_context(|| format!("{authority} has no address to connect from {source:?}"))?;
-    let socket = if server.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }?;
-    if let Some(source) = source {
-        socket
-            .bind(SocketAddr::new(source, 0))
-            .with_context(|| format!("binding to {source}"))?;
+        .filter(|address| source.is_none_or(|source| address.is_ipv4() == source.is_ipv4()))
+    {
+        match connect_from(server, source).await {
+            Ok(stream) => {
+                connected = Some(stream);
+                break;
+            }
+            Err(error) => last_error = Some(error),
+        }
     }
-    let stream = socket
-        .connect(server)
-        .await
-        .with_context(|| format!("connecting to {server} from {source:?}"))?;
+    let stream = match (connected, last_error) {
+        (Some(stream), _) => stream,
+        (None, Some(error)) => return Err(error),
+        (None, None) => bail!("{authority} has no address to connect to from {source:?}"),
+    };
     stream.set_nodelay(true)?;
     if !tls {
         return Ok(Box::new(stream));
     }
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(host, _)| host);
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .with_context(|| format!("{host} is not a TLS server name"))?;
     let stream = tokio_rustls::TlsConnector::from(crate::tls::client_config()?)

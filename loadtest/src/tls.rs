@@ -21,6 +21,7 @@ fn roots() -> Result<&'static [CertificateDer<'static>]> {
         .with_context(|| format!("reading {path}"))?
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("parsing {path}"))?;
+    anyhow::ensure!(!roots.is_empty(), "{path} holds no certificate");
     Ok(ROOTS.get_or_init(|| roots))
 }
 

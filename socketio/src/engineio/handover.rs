@@ -33,7 +33,7 @@ use tokio::io::AsyncWriteExt;
 use super::admission::address_of;
 use super::connection::{ConnectionActor, StartProbe};
 use super::http::{EngineError, RETRY_AFTER_SECS, Route, TransportKind, handshake, start_session};
-use super::websocket::{WsConnection, WsOutput, WsWriter};
+use super::websocket::{OpenTransport, WsConnection, WsOutput, WsWriter};
 use super::{Engine, HandlerFactory};
 
 /// Numbers WebSocket transports so a session can tell its current one from a probe.
@@ -205,10 +205,13 @@ impl<F: HandlerFactory> Engine<F> {
                 };
                 let (writer, output) = self.writer();
                 let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
+                // Counted before the session knows it, so that a stopping server that
+                // sees no session left still waits for this connection's close frame.
+                let open = self.transports.opened();
                 // A refused writer has been closed by the session: the connection writes
                 // the close frame and ends.
                 let _ = session.send(StartProbe { writer, id }).await;
-                self.serve_websocket(handed, &accepted, output, (session, id));
+                self.serve_websocket(handed, &accepted, output, (session, id), open);
             }
             Route::Draining => {
                 let unavailable = (StatusCode::SERVICE_UNAVAILABLE, "text/plain", &[][..], "");
@@ -247,18 +250,20 @@ impl<F: HandlerFactory> Engine<F> {
         // The writer is empty: the handshake always fits.
         let _ = writer.send(&handshake(self, &sid, &[]).to_frame());
         let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
+        let open = self.transports.opened();
         let session = start_session(self, sid, Some((writer, id)));
-        self.serve_websocket(handed, &accepted, output, (session, id));
+        self.serve_websocket(handed, &accepted, output, (session, id), open);
     }
 
     /// Spawns the task that serves WebSocket `id` of `session` on `handed`, after the
-    /// 101 `accepted`.
+    /// 101 `accepted`, counted by `open`.
     fn serve_websocket(
         &self,
         handed: Handed,
         accepted: &[u8],
         output: WsOutput,
         session: (Addr<ConnectionActor<F::Handler>>, u64),
+        open: OpenTransport,
     ) {
         let mut head = handed.output;
         head.extend_from_slice(accepted);
@@ -269,7 +274,7 @@ impl<F: HandlerFactory> Engine<F> {
             output,
             session,
             self.config.max_payload,
-            self.transports.opened(),
+            open,
         );
         actix_web::rt::spawn(connection);
     }

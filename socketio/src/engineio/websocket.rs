@@ -235,6 +235,8 @@ pub(super) struct WsConnection<T, H: SessionHandler> {
     shut_down: bool,
     /// Armed while something waits to be written or once the writer is gone.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The timer counts the last [`LINGER`] (or [`CLIENT_DISCONNECT`]) of the connection.
+    lingering: bool,
     _open: OpenTransport,
 }
 
@@ -274,6 +276,7 @@ where
             unflushed: false,
             shut_down: false,
             timer: None,
+            lingering: false,
             _open: open,
         }
     }
@@ -456,10 +459,15 @@ where
                     Poll::Ready(Some(item)) if !self.write_failed => item.encode(encoded),
                     Poll::Ready(Some(_)) => {}
                     Poll::Ready(None) => {
-                        // The session let the connection go: nothing more is read for it.
+                        // The session let the connection go: nothing more is read for it,
+                        // and what is left has its whole linger to be written.
                         self.writer_gone = true;
                         self.read_done = true;
                         self.delivering = None;
+                        if !self.lingering {
+                            self.lingering = true;
+                            self.timer = None;
+                        }
                         took = true;
                         break;
                     }
@@ -504,6 +512,7 @@ where
             self.shut_down = true;
             // Closing with unread input would reset the connection, which can destroy
             // the close frame on its way: the client gets a moment to close its end.
+            self.lingering = true;
             self.timer = Some(Box::pin(tokio::time::sleep(CLIENT_DISCONNECT)));
         }
         self.poll_discard(cx)
@@ -521,11 +530,14 @@ where
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER)));
         loop {
             ready!(timer.as_mut().poll(cx));
-            if self.writer_gone || self.output.rx.is_disconnected() {
+            if self.lingering {
                 return Poll::Ready(());
             }
-            // The session still holds the connection (its bounds decide when a client
-            // that does not read is too slow): look again later.
+            // The session let the connection go while the socket took nothing: what is
+            // left has one more linger. Otherwise the session still holds the connection
+            // (its bounds decide when a client that does not read is too slow): look
+            // again later.
+            self.lingering = self.output.rx.is_disconnected();
             timer.as_mut().reset(tokio::time::Instant::now() + LINGER);
         }
     }
