@@ -8,6 +8,13 @@
 //! protocol's refusal) and a [`WsConnection`] task owns the socket from then on, while
 //! the HTTP/1 connection, its buffers and its task end. Every other request goes to the
 //! actix-web `App` as before.
+//!
+//! What differs from serving the upgrade through the `App`: an upgrade to a path without
+//! an engine is answered 404, and no upgrade passes through the `App`'s middleware (its
+//! HTTP metrics, say); a polling request that carries `Upgrade: websocket` is refused
+//! (400), as is an upgrade that is not a valid WebSocket handshake; refusals are
+//! `text/html` (JSON for the session caps) and carry no CORS headers, which browsers do
+//! not ask of WebSockets.
 
 use std::future::Future;
 use std::net::TcpListener;
