@@ -225,7 +225,7 @@ impl<H: SessionHandler> ConnectionActor<H> {
         }
         let limit = self.config.max_buffered_frames;
         let sent = match &mut self.transport {
-            Transport::WebSocket(writer) => writer.send(&frame).is_ok(),
+            Transport::WebSocket(writer) => writer.send(frame).is_ok(),
             Transport::Polling { buffer, pending } => {
                 buffer.push(frame);
                 if let Some(reply) = pending.take() {

@@ -255,7 +255,7 @@ impl<F: HandlerFactory> Engine<F> {
         }
         let (mut writer, output) = self.writer();
         // The writer is empty: the handshake always fits.
-        let _ = writer.send(&handshake(self, &sid, &[]).to_frame());
+        let _ = writer.send(handshake(self, &sid, &[]).to_frame());
         let id = NEXT_TRANSPORT_ID.fetch_add(1, Ordering::Relaxed);
         let open = self.transports.opened();
         let session = start_session(self, sid, Some((writer, id)));

@@ -122,8 +122,8 @@ impl WsWriter {
     }
 
     /// Writes one Engine.IO frame.
-    pub(super) fn send(&mut self, frame: &Frame) -> Result<(), WriteFailed> {
-        self.write(Outgoing::Frame(frame.clone()))
+    pub(super) fn send(&mut self, frame: Frame) -> Result<(), WriteFailed> {
+        self.write(Outgoing::Frame(frame))
     }
 
     /// Sends a close frame, with `code` or (like the reference server) without any status

@@ -26,7 +26,7 @@ impl<H: SessionHandler> ConnectionActor<H> {
         };
         match packet {
             Packet::Ping(data) if data == "probe" => {
-                if probe.writer.send(&Packet::Pong(data).to_frame()).is_err() {
+                if probe.writer.send(Packet::Pong(data).to_frame()).is_err() {
                     self.drop_probe(ctx);
                     return;
                 }
