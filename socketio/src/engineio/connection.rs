@@ -26,7 +26,7 @@ pub(super) use polling::{Poll, PollData, PollError};
 pub(super) use upgrade::{StartProbe, WsEvent, WsEventKind};
 
 /// Takes a closed session out of the engine's registry, with the payload its next GET
-/// gets, if any.
+/// gets (none forgets an earlier one).
 pub(super) type Unregister = Arc<dyn Fn(&Sid, Option<Bytes>) + Send + Sync>;
 
 /// Why a session closed.
@@ -213,7 +213,7 @@ impl<H: SessionHandler> ConnectionActor<H> {
         call(&mut handler, &mut Session { actor: self, ctx });
         if let Some(reason) = self.closed {
             handler.on_close(reason, ctx);
-            ctx.stop();
+            self.stop_unless_upgrading(ctx);
         } else {
             self.handler = Some(handler);
         }
@@ -281,11 +281,22 @@ impl<H: SessionHandler> ConnectionActor<H> {
             }
         }
         (self.unregister)(&self.sid, farewell);
-        if let Some(mut probe) = self.probe.take() {
+        // A client that got `3probe` pauses polling and goes on only on the probe: as with
+        // the reference, the probe stays until the client sends `5`, and the close is told
+        // there. Any other probe is closed: the client keeps polling and hears it there.
+        if let Some(mut probe) = self.probe.take_if(|probe| !probe.probed) {
             probe.writer.close(None);
         }
         if let Some(mut handler) = self.handler.take() {
             handler.on_close(reason, ctx);
+            self.stop_unless_upgrading(ctx);
+        }
+    }
+
+    /// Stops the closed session's actor, unless a probe is kept for the client to move to
+    /// (then [`upgrade`] stops it once the probe is done with).
+    fn stop_unless_upgrading(&mut self, ctx: &mut Context<Self>) {
+        if self.probe.is_none() {
             ctx.stop();
         }
     }

@@ -291,6 +291,8 @@ impl<F: HandlerFactory> Engine<F> {
 
     /// Forgets a closed session; `farewell` is what its next GET gets, if that comes within
     /// a ping interval and timeout (the longest a live client waits between requests).
+    /// Without one, an earlier farewell is forgotten too (the client heard the close on
+    /// the WebSocket it moved to).
     fn remove(&self, sid: &Sid, farewell: Option<Bytes>) {
         let removed = self
             .sessions
@@ -302,10 +304,18 @@ impl<F: HandlerFactory> Engine<F> {
             self.transports.changed.notify_waiters();
         }
         self.admission.release(sid);
-        if let (Some(body), Ok(mut farewells)) = (farewell, self.farewells.lock()) {
-            let now = Instant::now();
-            farewells.retain(|_, (since, _)| now.duration_since(*since) < self.farewell_ttl());
-            farewells.insert(sid.clone(), (now, body));
+        let Ok(mut farewells) = self.farewells.lock() else {
+            return;
+        };
+        match farewell {
+            Some(body) => {
+                let now = Instant::now();
+                farewells.retain(|_, (since, _)| now.duration_since(*since) < self.farewell_ttl());
+                farewells.insert(sid.clone(), (now, body));
+            }
+            None => {
+                farewells.remove(sid);
+            }
         }
     }
 

@@ -44,10 +44,18 @@ impl<H: SessionHandler> ConnectionActor<H> {
     }
 
     fn finish_upgrade(&mut self, ctx: &mut Context<Self>) {
-        let Some(probe) = self.probe.take() else {
+        let Some(mut probe) = self.probe.take() else {
             return;
         };
         ctx.cancel_future(probe.timeout);
+        if let Some(reason) = self.closed {
+            // Closed while the client moved here: it hears the close on its new transport,
+            // and its next GET, if any, finds the session gone (as with the reference).
+            probe.writer.close(reason.websocket_code());
+            (self.unregister)(&self.sid, None);
+            ctx.stop();
+            return;
+        }
         let previous = std::mem::replace(&mut self.transport, Transport::WebSocket(probe.writer));
         self.transport_id = probe.id;
         if let Transport::Polling { buffer, pending } = previous {
@@ -65,6 +73,9 @@ impl<H: SessionHandler> ConnectionActor<H> {
         if let Some(mut probe) = self.probe.take() {
             ctx.cancel_future(probe.timeout);
             probe.writer.close(None);
+        }
+        if self.closed.is_some() {
+            ctx.stop();
         }
     }
 }
@@ -97,7 +108,8 @@ impl<H: SessionHandler> Handler<WsEvent> for ConnectionActor<H> {
 
     fn handle(&mut self, event: WsEvent, ctx: &mut Self::Context) {
         for kind in event.kinds {
-            if self.closed.is_some() {
+            // A closed session hears only the probe it keeps for the client to move to.
+            if self.closed.is_some() && self.probe.is_none() {
                 return;
             }
             self.ws_event(event.id, kind, ctx);

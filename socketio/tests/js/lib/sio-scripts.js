@@ -1,5 +1,5 @@
 // Raw Socket.IO v5 scripts over a plain WebSocket at `/socket.io/?EIO=4&transport=websocket`
-// (one, closeTransportPollingIdle, over long-polling).
+// (two, closeTransportPollingIdle and closeTransportWhileUpgrading, over long-polling).
 // Each script returns a normalised transcript (see normalize.js: sids, pids and recovery
 // offsets replaced by placeholders). socketio.test.js asserts them literally;
 // differential.test.js compares the reference's and Confab's.
@@ -18,6 +18,8 @@ export const CONNECT_TIMEOUT_MS = 1000;
 export const PING_INTERVAL_MS = 300;
 /** Scheduling noise tolerated on a loaded 2-core machine, added to upper timing bounds. */
 export const SLACK_MS = 300;
+/** How long a probe is watched for a close that must not come. */
+const PROBE_GRACE_MS = 200;
 
 const norm = (frames) => frames.map(normalizeSocketIoFrame);
 
@@ -346,6 +348,43 @@ export async function closeTransportPollingIdle(srv) {
   return { connect, connected, post, next: summarize(await request(poll)), after: summarize(await request(poll)) };
 }
 
+/**
+ * `close-transport` over polling while the client moves to a WebSocket (probed, its GET
+ * released with a noop, so it pauses polling): the probe stays open until the client sends
+ * `5`, and the session is then closed on the WebSocket, where the client is. Closing the
+ * probe at once would leave a paused client nothing to hear the close on until its ping
+ * timeout. The probe is watched for a grace period before `5`: it must not close by itself.
+ */
+export async function closeTransportWhileUpgrading(srv) {
+  const { sid, poll } = await openPolling(srv, PATH);
+  await request(poll, { method: "POST", body: "40" });
+  await request(poll);
+  const ws = await RawWs.open(`${srv.ws}${PATH}?EIO=4&transport=websocket&sid=${sid}`);
+  try {
+    ws.send("2probe");
+    const probeReply = await ws.next();
+    const released = (await request(poll)).text;
+    const post = summarize(await request(poll, { method: "POST", body: '42["close-transport"]' }));
+    const probeClosedBeforeUpgrade = await ws.waitClosed(PROBE_GRACE_MS).then(
+      () => true,
+      () => false,
+    );
+    ws.send("5");
+    const closed = await ws.waitClosed(1500);
+    return {
+      probeReply,
+      released,
+      post,
+      probeClosedBeforeUpgrade,
+      closeCode: closed.code,
+      framesBeforeClose: ws.queue.length,
+      after: summarize(await request(poll)),
+    };
+  } finally {
+    ws.destroy();
+  }
+}
+
 // --- malformed packets ---------------------------------------------------------------
 
 /** Frames sent on a session connected to `/`; each followed by an echo barrier. */
@@ -416,5 +455,6 @@ export const SCRIPTS = {
   broadcastAll,
   closeTransport,
   closeTransportPollingIdle,
+  closeTransportWhileUpgrading,
   malformedPackets,
 };

@@ -162,6 +162,16 @@ describe("namespaces, rooms, broadcasts", () => {
   test("close-transport: the server closes the WebSocket without sending a packet", async () => {
     assert.deepEqual(await sio.closeTransport(srv), { closeCode: 1005, framesBeforeClose: 0 });
   });
+
+  test("close-transport while the client moves to a WebSocket: closed there after 5", async () => {
+    const { probeReply, released, probeClosedBeforeUpgrade, closeCode, framesBeforeClose, after } =
+      await sio.closeTransportWhileUpgrading(srv);
+    assert.deepEqual(
+      { probeReply, released, probeClosedBeforeUpgrade, closeCode, framesBeforeClose },
+      { probeReply: "3probe", released: "6", probeClosedBeforeUpgrade: false, closeCode: 1005, framesBeforeClose: 0 },
+    );
+    assert.deepEqual([after.status, JSON.parse(after.body)], [400, { code: 1, message: "Session ID unknown" }]);
+  });
 });
 
 describe("malformed packets", () => {
