@@ -306,13 +306,16 @@ async fn connect_from(server: SocketAddr, source: Option<IpAddr>) -> Result<toki
 }
 
 /// A connection's byte stream: plain TCP, or TLS over it.
-trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+pub(crate) trait Stream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
+{
+}
 
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Opens a TCP connection to the host of `url` (`ws://` or `wss://`), bound to `source`
 /// when given, with TLS for `wss://` (trusting the CA in `CONFAB_LOADTEST_CA_FILE`).
-async fn open_stream(url: &str, source: Option<IpAddr>) -> Result<Box<dyn Stream>> {
+pub(crate) async fn open_stream(url: &str, source: Option<IpAddr>) -> Result<Box<dyn Stream>> {
     let (tls, rest) = match url.strip_prefix("wss://") {
         Some(rest) => (true, rest),
         None => (false, url.strip_prefix("ws://").context("not a ws:// URL")?),

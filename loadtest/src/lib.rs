@@ -1,14 +1,15 @@
 //! `confab-loadtest`: a Socket.IO load generator for Confab (and any server speaking its
 //! events, see `BENCHMARKS.md`), built on `confab-protocol`.
 //!
-//! [`client`] is the Socket.IO client it drives (the test suites use it too); [`setup`]
-//! makes users, groups and connections; [`scenarios`] are the loads; [`record`] holds
-//! what a run measured; [`worker`] and [`runner`] split a run over processes and merge
-//! it; [`proc`] reads the server's CPU time and memory from `/proc`; [`report`] and
-//! [`charts`] are the outputs.
+//! [`client`] is the Socket.IO client it drives (the test suites use it too), [`polling`]
+//! an idle one over long-polling; [`setup`] makes users, groups and connections;
+//! [`scenarios`] are the loads; [`record`] holds what a run measured; [`worker`] and
+//! [`runner`] split a run over processes and merge it; [`proc`] reads the server's CPU
+//! time and memory from `/proc`; [`report`] and [`charts`] are the outputs.
 
 pub mod charts;
 pub mod client;
+pub mod polling;
 pub mod proc;
 pub mod record;
 pub mod report;
@@ -20,5 +21,5 @@ pub mod worker;
 
 pub use report::Report;
 pub use runner::{RunOptions, Workers, run};
-pub use scenarios::Scenario;
+pub use scenarios::{IdleTransport, Scenario};
 pub use setup::{Setup, Target};

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::client::SioClient;
+use crate::polling::PollingClient;
 use crate::record::Recorder;
 
 /// How many registrations (argon2 on the server) run at once.
@@ -248,19 +249,52 @@ impl Harness {
 
     /// Connects `user` from the next source address, recording the connect latency.
     pub async fn connect(&self, user: &User, recorder: &Recorder) -> Result<SioClient> {
-        let source = match self.setup.source_addrs.len() {
+        let started = Instant::now();
+        let client = SioClient::connect_from(
+            &self.setup.urls[user.url],
+            self.next_source(),
+            json!({ "token": user.token }),
+        )
+        .await;
+        self.connected(user, recorder, started, client)
+    }
+
+    /// Connects `user` over long-polling like [`Self::connect_ready`] (syncing once),
+    /// recording the connect latency, sync included.
+    pub async fn connect_polling(&self, user: &User, recorder: &Recorder) -> Result<PollingClient> {
+        ensure!(
+            self.setup.target == Target::Chat,
+            "the raw-ws peer has no long-polling"
+        );
+        let started = Instant::now();
+        let client = PollingClient::connect(
+            &self.setup.urls[user.url],
+            self.next_source(),
+            json!({ "token": user.token }),
+            true,
+        )
+        .await;
+        self.connected(user, recorder, started, client)
+    }
+
+    /// The local address the next connection is bound to, round-robin (any when none).
+    fn next_source(&self) -> Option<IpAddr> {
+        match self.setup.source_addrs.len() {
             0 => None,
             count => Some(
                 self.setup.source_addrs[self.next_source.fetch_add(1, Ordering::Relaxed) % count],
             ),
-        };
-        let started = Instant::now();
-        let client = SioClient::connect_from(
-            &self.setup.urls[user.url],
-            source,
-            json!({ "token": user.token }),
-        )
-        .await;
+        }
+    }
+
+    /// Records a connect that started at `started`, naming `user` if it failed.
+    fn connected<T>(
+        &self,
+        user: &User,
+        recorder: &Recorder,
+        started: Instant,
+        client: Result<T>,
+    ) -> Result<T> {
         recorder.connect(started.elapsed(), client.is_ok());
         client.with_context(|| {
             format!(

@@ -12,12 +12,13 @@ mod mixed;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::client::SioClient;
+use crate::polling::PollingClient;
 use crate::record::Recorder;
 use crate::setup::{Harness, User};
 
@@ -38,6 +39,11 @@ pub enum Scenario {
         /// Seconds to hold them (the measured window).
         #[arg(long, default_value_t = 30)]
         hold: u64,
+        /// What the connections are: WebSockets, or long-polling sessions (each with a GET
+        /// pending; not for the raw-ws peer).
+        #[arg(long, value_enum, default_value_t = IdleTransport::Websocket)]
+        #[serde(default)]
+        transport: IdleTransport,
     },
     /// A connection storm: authenticated connects per second and their latency.
     Connect {
@@ -100,6 +106,17 @@ pub enum Scenario {
         #[arg(long, default_value_t = 1.0)]
         rate: f64,
     },
+}
+
+/// How idle connections are carried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleTransport {
+    /// A WebSocket each.
+    #[default]
+    Websocket,
+    /// HTTP long-polling, as a browser without WebSockets.
+    Polling,
 }
 
 /// `total` split over `parts`: the size of part `part`.
@@ -259,7 +276,8 @@ pub(crate) struct Prepared {
 
 #[derive(Debug)]
 enum Work {
-    Hold(Duration),
+    /// Holds the connections (and the long-polling ones, which must last) this long.
+    Hold(Duration, Vec<PollingClient>),
     Storm(connect::Storm),
     Messages(messaging::Plan),
 }
@@ -272,16 +290,37 @@ impl Prepared {
         recorder: &Recorder,
     ) -> Result<Self> {
         Ok(match *scenario {
-            Scenario::Idle { connections, hold } => {
+            Scenario::Idle {
+                connections,
+                hold,
+                transport,
+            } => {
                 let users = harness
                     .users("i", connections.div_ceil(DEVICES_PER_USER), |index| index)
                     .await?;
                 let devices: Vec<User> = (0..connections)
                     .map(|index| users[index / DEVICES_PER_USER].clone())
                     .collect();
-                Self {
-                    clients: connect_all(harness, &devices, recorder).await?,
-                    work: Work::Hold(Duration::from_secs(hold)),
+                let hold = Duration::from_secs(hold);
+                match transport {
+                    IdleTransport::Websocket => Self {
+                        clients: connect_all(harness, &devices, recorder).await?,
+                        work: Work::Hold(hold, Vec::new()),
+                    },
+                    IdleTransport::Polling => {
+                        let connects: Vec<_> = devices
+                            .iter()
+                            .map(|user| harness.connect_polling(user, recorder))
+                            .collect();
+                        let polling = stream::iter(connects)
+                            .buffered(CONNECTS_AT_ONCE)
+                            .try_collect()
+                            .await?;
+                        Self {
+                            clients: Vec::new(),
+                            work: Work::Hold(hold, polling),
+                        }
+                    }
                 }
             }
             Scenario::Connect {
@@ -350,7 +389,14 @@ impl Prepared {
     /// Runs the measured phase; the connections stay open afterwards, until dropped.
     pub(crate) async fn run(&mut self, harness: &Harness, recorder: &Recorder) -> Result<()> {
         match &mut self.work {
-            Work::Hold(hold) => tokio::time::sleep(*hold).await,
+            Work::Hold(hold, polling) => {
+                tokio::time::sleep(*hold).await;
+                let ended = polling.iter().filter(|client| client.has_ended()).count();
+                ensure!(
+                    ended == 0,
+                    "{ended} long-polling sessions ended during the hold"
+                );
+            }
             Work::Storm(storm) => self.clients = storm.run(harness, recorder).await?,
             Work::Messages(plan) => {
                 let clients = std::mem::take(&mut self.clients);
@@ -440,10 +486,11 @@ mod tests {
         assert_eq!(
             Scenario::Idle {
                 connections: 3,
-                hold: 1
+                hold: 1,
+                transport: IdleTransport::Polling,
             }
             .params(),
-            serde_json::json!({"connections": 3, "hold": 1})
+            serde_json::json!({"connections": 3, "hold": 1, "transport": "polling"})
         );
     }
 }

@@ -4,7 +4,7 @@
 //! apart, their histograms and counts merged); and two nodes of a cluster with every
 //! direct pair crossing nodes and groups spread over both. Timings are never asserted.
 
-use confab_loadtest::{Report, RunOptions, Scenario, Setup, Target, Workers, run};
+use confab_loadtest::{IdleTransport, Report, RunOptions, Scenario, Setup, Target, Workers, run};
 use confab_testkit::NodeProcess;
 
 use crate::cluster_fixture::Cluster;
@@ -86,12 +86,20 @@ async fn every_scenario_on_one_node_loses_and_duplicates_nothing() {
         Scenario::Idle {
             connections: 20,
             hold: 1,
+            transport: IdleTransport::Websocket,
         },
         one(),
     )
     .await;
     assert_eq!((idle.connections, idle.connect_failures), (20, 0));
     assert_eq!(idle.sent, None, "message counts do not apply to idle");
+    let polling = Scenario::Idle {
+        connections: 20,
+        hold: 1,
+        transport: IdleTransport::Polling,
+    };
+    let polling = load(&setup, polling, one()).await;
+    assert_eq!((polling.connections, polling.connect_failures), (20, 0));
     let storm = Scenario::Connect {
         connections: 30,
         concurrency: 10,

@@ -1,0 +1,192 @@
+//! An idle Socket.IO client over HTTP long-polling, for `idle --transport polling`: what a
+//! browser that cannot open a WebSocket holds on the server.
+//!
+//! Like a browser, it uses one HTTP/1.1 connection for its GETs and another for its
+//! POSTs. It connects to `/`, syncs once on a chat target (as [`crate::setup::Harness::
+//! connect_ready`] does), then keeps a GET pending and answers pings until dropped.
+//! Nothing else it receives is kept.
+
+use std::net::IpAddr;
+
+use anyhow::{Context, Result, bail, ensure};
+use bytes::Bytes;
+use confab_protocol::engineio::{self, Packet as EnginePacket};
+use confab_protocol::socketio::{Decoder, Event, Namespace, Packet, PacketData};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, header};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::client::open_stream;
+
+const PATH: &str = "/socket.io/?EIO=4&transport=polling";
+
+/// A connected long-polling client; dropping it ends its requests and connections.
+#[derive(Debug)]
+pub struct PollingClient {
+    polling: JoinHandle<()>,
+}
+
+impl Drop for PollingClient {
+    fn drop(&mut self) {
+        self.polling.abort();
+    }
+}
+
+impl PollingClient {
+    /// Connects to `/` at `base_url` (`http://host:port`) from `source` with `auth`; with
+    /// `sync`, sends one `sync` request and waits for its ack.
+    pub async fn connect(
+        base_url: &str,
+        source: Option<IpAddr>,
+        auth: Value,
+        sync: bool,
+    ) -> Result<Self> {
+        let mut session = Session {
+            get: Http::open(base_url, source).await?,
+            post: Http::open(base_url, source).await?,
+            path: String::new(),
+            decoder: Decoder::default(),
+        };
+        let open = session.get.call(Method::GET, PATH, Vec::new()).await?;
+        let Some(EnginePacket::Open(handshake)) = engineio::decode_payload(open.as_bytes())
+            .context("the handshake")?
+            .into_iter()
+            .next()
+        else {
+            bail!("the handshake has no open packet: {open}");
+        };
+        session.path = format!("{PATH}&sid={}", handshake.sid);
+        let auth = match auth {
+            Value::Object(map) => Some(map),
+            _ => None,
+        };
+        session
+            .send(Packet::new(Namespace::root(), PacketData::Connect(auth)))
+            .await?;
+        session
+            .wait_for(|data| match data {
+                PacketData::Connect(_) => Ok(true),
+                PacketData::ConnectError(error) => bail!("the connection was refused: {error:?}"),
+                _ => Ok(false),
+            })
+            .await?;
+        if sync {
+            let request = Event::new("sync", vec![json!({ "limit": 1 })]).with_ack(0);
+            session
+                .send(Packet::new(Namespace::root(), PacketData::Event(request)))
+                .await?;
+            session
+                .wait_for(|data| Ok(matches!(data, PacketData::Ack(ack) if ack.id == 0)))
+                .await?;
+        }
+        let polling = tokio::spawn(async move { while let Ok(Some(_)) = session.poll().await {} });
+        Ok(Self { polling })
+    }
+
+    /// Whether the session ended (the server closed it, or a request failed).
+    pub fn has_ended(&self) -> bool {
+        self.polling.is_finished()
+    }
+}
+
+/// An Engine.IO polling session: its two connections and its path (with the sid).
+struct Session {
+    get: Http,
+    post: Http,
+    path: String,
+    decoder: Decoder,
+}
+
+impl Session {
+    async fn send(&mut self, packet: Packet) -> Result<()> {
+        let mut body = Vec::new();
+        engineio::encode_payload_into(&packet.to_frames(), &mut body);
+        self.post.call(Method::POST, &self.path, body).await?;
+        Ok(())
+    }
+
+    /// One GET: answers its pings and returns the Socket.IO packets it carried; `None`
+    /// once the server closed the session.
+    async fn poll(&mut self) -> Result<Option<Vec<PacketData>>> {
+        let body = self.get.call(Method::GET, &self.path, Vec::new()).await?;
+        let mut packets = Vec::new();
+        for packet in engineio::decode_payload(body.as_bytes()).context("a GET's payload")? {
+            match packet {
+                EnginePacket::Ping(data) => {
+                    let pong = engineio::encode_payload(&[EnginePacket::Pong(data)]);
+                    self.post.call(Method::POST, &self.path, pong).await?;
+                }
+                EnginePacket::Message(text) => {
+                    if let Ok(Some(packet)) = self.decoder.decode_text(&text) {
+                        packets.push(packet.data);
+                    }
+                }
+                EnginePacket::Close => return Ok(None),
+                _ => {}
+            }
+        }
+        Ok(Some(packets))
+    }
+
+    /// Polls until a packet for which `wanted` is true (or an error) comes.
+    async fn wait_for(&mut self, wanted: impl Fn(&PacketData) -> Result<bool>) -> Result<()> {
+        loop {
+            let Some(packets) = self.poll().await? else {
+                bail!("the server closed the session");
+            };
+            for packet in &packets {
+                if wanted(packet)? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// One HTTP/1.1 connection.
+struct Http {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl Http {
+    async fn open(base_url: &str, source: Option<IpAddr>) -> Result<Self> {
+        let stream = open_stream(&base_url.replacen("http", "ws", 1), source).await?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("HTTP/1.1 handshake")?;
+        // Ends when the sender is dropped (or the server closes the connection).
+        tokio::spawn(connection);
+        let host = base_url
+            .split_once("://")
+            .map_or(base_url, |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Self { sender, host })
+    }
+
+    /// Sends one request; the body of a successful answer.
+    async fn call(&mut self, method: Method, path: &str, body: Vec<u8>) -> Result<String> {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(header::HOST, &self.host)
+            .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+            .body(Full::new(Bytes::from(body)))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        let body = String::from_utf8(body.to_vec()).context("a body that is not UTF-8")?;
+        ensure!(status.is_success(), "{method} {path}: {status} {body}");
+        Ok(body)
+    }
+}
