@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use bytes::Bytes;
 use confab_protocol::engineio::{self, Packet as EnginePacket};
 use confab_protocol::socketio::{Decoder, Event, Namespace, Packet, PacketData};
@@ -26,7 +26,7 @@ const PATH: &str = "/socket.io/?EIO=4&transport=polling";
 /// A connected long-polling client; dropping it ends its requests and connections.
 #[derive(Debug)]
 pub struct PollingClient {
-    polling: JoinHandle<()>,
+    polling: JoinHandle<anyhow::Error>,
 }
 
 impl Drop for PollingClient {
@@ -82,13 +82,28 @@ impl PollingClient {
                 .wait_for(|data| Ok(matches!(data, PacketData::Ack(ack) if ack.id == 0)))
                 .await?;
         }
-        let polling = tokio::spawn(async move { while let Ok(Some(_)) = session.poll().await {} });
+        let polling = tokio::spawn(async move {
+            loop {
+                match session.poll().await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break anyhow!("the server closed the session"),
+                    Err(error) => break error,
+                }
+            }
+        });
         Ok(Self { polling })
     }
 
-    /// Whether the session ended (the server closed it, or a request failed).
-    pub fn has_ended(&self) -> bool {
-        self.polling.is_finished()
+    /// Why the session ended (the server closed it, or a request failed); `None` while
+    /// it lasts.
+    pub async fn ended(&mut self) -> Option<String> {
+        if !self.polling.is_finished() {
+            return None;
+        }
+        Some(match (&mut self.polling).await {
+            Ok(error) => format!("{error:#}"),
+            Err(error) => error.to_string(),
+        })
     }
 }
 
@@ -146,20 +161,17 @@ impl Session {
     }
 }
 
-/// One HTTP/1.1 connection.
+/// One HTTP/1.1 connection at a time: a new one once the server closed the last (after
+/// its keep-alive timeout), as a browser does.
 struct Http {
     sender: SendRequest<Full<Bytes>>,
+    base_url: String,
+    source: Option<IpAddr>,
     host: String,
 }
 
 impl Http {
     async fn open(base_url: &str, source: Option<IpAddr>) -> Result<Self> {
-        let stream = open_stream(&base_url.replacen("http", "ws", 1), source).await?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("HTTP/1.1 handshake")?;
-        // Ends when the sender is dropped (or the server closes the connection).
-        tokio::spawn(connection);
         let host = base_url
             .split_once("://")
             .map_or(base_url, |(_, rest)| rest)
@@ -167,7 +179,12 @@ impl Http {
             .next()
             .unwrap_or_default()
             .to_owned();
-        Ok(Self { sender, host })
+        Ok(Self {
+            sender: connect(base_url, source).await?,
+            base_url: base_url.to_owned(),
+            source,
+            host,
+        })
     }
 
     /// Sends one request; the body of a successful answer.
@@ -178,15 +195,37 @@ impl Http {
             .header(header::HOST, &self.host)
             .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
             .body(Full::new(Bytes::from(body)))?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .with_context(|| format!("{method} {path}"))?;
+        // A connection the server closed is seen here, or gives the request back unsent:
+        // either way it goes on a new connection.
+        if self.sender.ready().await.is_err() {
+            self.sender = connect(&self.base_url, self.source).await?;
+        }
+        let response = match self.sender.try_send_request(request).await {
+            Ok(response) => response,
+            Err(mut error) => match error.take_message() {
+                Some(request) => {
+                    self.sender = connect(&self.base_url, self.source).await?;
+                    self.sender.send_request(request).await
+                }
+                None => Err(error.into_error()),
+            }
+            .with_context(|| format!("{method} {path}"))?,
+        };
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         let body = String::from_utf8(body.to_vec()).context("a body that is not UTF-8")?;
         ensure!(status.is_success(), "{method} {path}: {status} {body}");
         Ok(body)
     }
+}
+
+/// Opens an HTTP/1.1 connection to `base_url` from `source`.
+async fn connect(base_url: &str, source: Option<IpAddr>) -> Result<SendRequest<Full<Bytes>>> {
+    let stream = open_stream(&base_url.replacen("http", "ws", 1), source).await?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP/1.1 handshake")?;
+    // Ends when the sender is dropped or the server closes the connection.
+    tokio::spawn(connection);
+    Ok(sender)
 }

@@ -391,10 +391,15 @@ impl Prepared {
         match &mut self.work {
             Work::Hold(hold, polling) => {
                 tokio::time::sleep(*hold).await;
-                let ended = polling.iter().filter(|client| client.has_ended()).count();
+                let mut ended = Vec::new();
+                for client in polling {
+                    ended.extend(client.ended().await);
+                }
                 ensure!(
-                    ended == 0,
-                    "{ended} long-polling sessions ended during the hold"
+                    ended.is_empty(),
+                    "{} long-polling sessions ended during the hold, the first: {}",
+                    ended.len(),
+                    ended[0]
                 );
             }
             Work::Storm(storm) => self.clients = storm.run(harness, recorder).await?,
