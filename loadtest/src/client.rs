@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// How long a test waits for an ack or an expected event.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 type Acks = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<Value>>>>>;
 

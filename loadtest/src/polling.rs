@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::client::open_stream;
+use crate::client::{WAIT, open_stream};
 
 const PATH: &str = "/socket.io/?EIO=4&transport=polling";
 
@@ -79,7 +79,14 @@ impl PollingClient {
                 .send(Packet::new(Namespace::root(), PacketData::Event(request)))
                 .await?;
             session
-                .wait_for(|data| Ok(matches!(data, PacketData::Ack(ack) if ack.id == 0)))
+                .wait_for(|data| match data {
+                    PacketData::Ack(ack) if ack.id == 0 => {
+                        let answer = ack.args.first().unwrap_or(&Value::Null);
+                        ensure!(answer["ok"] == true, "sync refused: {answer}");
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                })
                 .await?;
         }
         let polling = tokio::spawn(async move {
@@ -135,19 +142,35 @@ impl Session {
                     self.post.call(Method::POST, &self.path, pong).await?;
                 }
                 EnginePacket::Message(text) => {
-                    if let Ok(Some(packet)) = self.decoder.decode_text(&text) {
-                        packets.push(packet.data);
-                    }
+                    packets.extend(self.decoder.decode_text(&text).context("a packet")?);
+                }
+                EnginePacket::Binary(data) => {
+                    packets.extend(self.decoder.decode_binary(data).context("an attachment")?);
                 }
                 EnginePacket::Close => return Ok(None),
                 _ => {}
             }
         }
-        Ok(Some(packets))
+        if packets
+            .iter()
+            .any(|packet| matches!(packet.data, PacketData::Disconnect))
+        {
+            bail!("the server disconnected the socket");
+        }
+        Ok(Some(
+            packets.into_iter().map(|packet| packet.data).collect(),
+        ))
     }
 
-    /// Polls until a packet for which `wanted` is true (or an error) comes.
+    /// Polls until a packet for which `wanted` is true (or an error) comes, within
+    /// [`WAIT`].
     async fn wait_for(&mut self, wanted: impl Fn(&PacketData) -> Result<bool>) -> Result<()> {
+        tokio::time::timeout(WAIT, self.poll_until(wanted))
+            .await
+            .context("no answer in time")?
+    }
+
+    async fn poll_until(&mut self, wanted: impl Fn(&PacketData) -> Result<bool>) -> Result<()> {
         loop {
             let Some(packets) = self.poll().await? else {
                 bail!("the server closed the session");

@@ -282,9 +282,13 @@ impl<H: SessionHandler> ConnectionActor<H> {
         }
         (self.unregister)(&self.sid, farewell);
         // A client that got `3probe` pauses polling and goes on only on the probe: as with
-        // the reference, the probe stays until the client sends `5`, and the close is told
-        // there. Any other probe is closed: the client keeps polling and hears it there.
-        if let Some(mut probe) = self.probe.take_if(|probe| !probe.probed) {
+        // the reference, when the server closes the session the probe stays until the
+        // client sends `5`, and the close is told there. Any other probe is closed: the
+        // client keeps polling and hears it there (or broke the session itself).
+        if let Some(mut probe) = self
+            .probe
+            .take_if(|probe| !probe.probed || reason != CloseReason::ServerClose)
+        {
             probe.writer.close(None);
         }
         if let Some(mut handler) = self.handler.take() {
