@@ -220,7 +220,8 @@ async fn answer<F: HandlerFactory>(engine: &Engine<F>, payload: &Bytes) -> Bytes
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    // The bodies built here are in memory: reading them cannot fail.
+    // Reading the bodies built here cannot fail (a waiting GET's ends when its session
+    // answers).
     let body = actix_web::body::to_bytes(response.into_body())
         .await
         .unwrap_or_default();

@@ -2,6 +2,7 @@
 //! handshake, polling GETs and POSTs, WebSocket connections and upgrades, with the
 //! protocol's error replies and CORS.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use actix_web::http::header;
@@ -12,6 +13,7 @@ use confab_protocol::engineio::{self, Handshake, Packet};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::oneshot::error::TryRecvError;
 
 use super::admission::{Refused, client_address};
 use super::connection::{Abort, CloseReason, ConnectionActor, Poll, PollData, PollError};
@@ -316,18 +318,36 @@ fn poll_error(error: PollError) -> HttpResponse {
     }
 }
 
-/// A polling GET: waits for the session's next packets.
+/// A polling GET: the session's next packets.
+///
+/// A GET the session answers at once (what it buffered, or a refusal) gets its whole reply.
+/// One that has to wait gets its status and headers at once and its body, chunked, when
+/// the session has something: the request itself is then let go (actix-http keeps a
+/// request's head, 6.5 KB of header map, for as long as its handler runs), so an idle
+/// polling session holds only its connection and the wait.
 pub(super) async fn poll<H: super::SessionHandler>(
     session: actix::Addr<ConnectionActor<H>>,
 ) -> HttpResponse {
-    let (reply, answer) = tokio::sync::oneshot::channel();
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
     if session.send(Poll { reply }).await.is_err() {
         return EngineError::UnknownSid.response();
     }
-    match answer.await {
+    // The session has handled the GET: it answered, or keeps the reply for later.
+    match answer.try_recv() {
         Ok(Ok(body)) => polling_response("text/plain; charset=UTF-8").body(body),
         Ok(Err(error)) => poll_error(error),
-        Err(_) => EngineError::UnknownSid.response(),
+        Err(TryRecvError::Closed) => EngineError::UnknownSid.response(),
+        Err(TryRecvError::Empty) => {
+            let body = futures_util::stream::once(async move {
+                // A waiting GET is only ever answered with a payload. A session gone
+                // without answering (its node stopping) is closed for the client too.
+                Ok::<_, Infallible>(match answer.await {
+                    Ok(Ok(body)) => body,
+                    _ => Bytes::from_static(b"1"),
+                })
+            });
+            polling_response("text/plain; charset=UTF-8").streaming(body)
+        }
     }
 }
 
