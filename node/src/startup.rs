@@ -21,6 +21,7 @@ use confab_entities::migration::Migrator;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, sqlx};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
+use socket2::{Domain, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::cursors::{self, CursorWriter};
@@ -56,9 +57,23 @@ pub struct BindError {
 /// Where clients reach Socket.IO, over both transports.
 const SOCKET_IO_PATH: &str = "/socket.io/";
 
+/// How many connections the kernel queues for a listener before the node accepts them
+/// (capped by `net.core.somaxconn`). std's `bind` queues 128, which a burst of connects
+/// overflows: the kernel then drops SYNs, and each client waits a second, then three,
+/// then seven, for its retransmission.
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// Binds `address` for a listener of the node.
 fn bind(address: std::net::SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(address).map_err(|source| BindError { address, source })
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+        // As std does on Unix: a restarted node can bind while old connections linger.
+        socket.set_reuse_address(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Ok(socket.into())
+    };
+    listen().map_err(|source| BindError { address, source })
 }
 
 /// Serves `/metrics` alone on `listener` (plain HTTP, one worker), kept off the client
@@ -524,6 +539,34 @@ async fn stop_signal() -> &'static str {
             tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the node");
             let _ = tokio::signal::ctrl_c().await;
             "SIGINT"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A burst of connects the node has not accepted yet is queued by the kernel, not
+    /// dropped: with std's backlog of 128, the connects past it would wait for a SYN
+    /// retransmission (a second or more) and fail the deadline.
+    #[tokio::test]
+    async fn a_listener_queues_a_burst_of_connects_before_accepting() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut connected = Vec::new();
+        for _ in 0..600 {
+            let connect = tokio::net::TcpStream::connect(address);
+            let stream = tokio::time::timeout(Duration::from_millis(500), connect)
+                .await
+                .expect("a connect past the listen backlog waits for a SYN retransmission")
+                .unwrap();
+            // Held: a connect closed would free its place in the queue.
+            connected.push(stream);
         }
     }
 }
