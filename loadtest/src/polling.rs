@@ -49,6 +49,7 @@ impl PollingClient {
             post: Http::open(base_url, source).await?,
             path: String::new(),
             decoder: Decoder::default(),
+            pong: None,
         };
         let open = session.get.call(Method::GET, PATH, Vec::new()).await?;
         let Some(EnginePacket::Open(handshake)) = engineio::decode_payload(open.as_bytes())
@@ -120,6 +121,8 @@ struct Session {
     post: Http,
     path: String,
     decoder: Decoder,
+    /// The pong to send with the next GET.
+    pong: Option<Vec<u8>>,
 }
 
 impl Session {
@@ -133,13 +136,27 @@ impl Session {
     /// One GET: answers its pings and returns the Socket.IO packets it carried; `None`
     /// once the server closed the session.
     async fn poll(&mut self) -> Result<Option<Vec<PacketData>>> {
-        let body = self.get.call(Method::GET, &self.path, Vec::new()).await?;
+        // As engine.io-client does, the pong for the last GET's ping goes while the next
+        // GET waits, so that the GET's connection is not left idle meanwhile.
+        let Self {
+            get,
+            post,
+            path,
+            pong,
+            ..
+        } = self;
+        let answer_ping = async {
+            match pong.take() {
+                Some(pong) => post.call(Method::POST, path, pong).await.map(drop),
+                None => Ok(()),
+            }
+        };
+        let (body, ()) = tokio::try_join!(get.call(Method::GET, path, Vec::new()), answer_ping)?;
         let mut packets = Vec::new();
         for packet in engineio::decode_payload(body.as_bytes()).context("a GET's payload")? {
             match packet {
                 EnginePacket::Ping(data) => {
-                    let pong = engineio::encode_payload(&[EnginePacket::Pong(data)]);
-                    self.post.call(Method::POST, &self.path, pong).await?;
+                    self.pong = Some(engineio::encode_payload(&[EnginePacket::Pong(data)]));
                 }
                 EnginePacket::Message(text) => {
                     packets.extend(self.decoder.decode_text(&text).context("a packet")?);
@@ -212,27 +229,36 @@ impl Http {
 
     /// Sends one request; the body of a successful answer.
     async fn call(&mut self, method: Method, path: &str, body: Vec<u8>) -> Result<String> {
-        let request = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header(header::HOST, &self.host)
-            .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
-            .body(Full::new(Bytes::from(body)))?;
-        // A connection the server closed is seen here, or gives the request back unsent:
-        // either way it goes on a new connection.
+        let body = Bytes::from(body);
+        let request = || {
+            Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header(header::HOST, &self.host)
+                .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+                .body(Full::new(body.clone()))
+        };
+        // A connection the server closed is seen here, or gives the request back unsent;
+        // a GET it closed as the request came (its keep-alive ran out) is cut off before
+        // any answer, and a browser sends such a GET again. Either way: a new connection.
         if self.sender.ready().await.is_err() {
             self.sender = connect(&self.base_url, self.source).await?;
         }
-        let response = match self.sender.try_send_request(request).await {
+        let response = match self.sender.try_send_request(request()?).await {
             Ok(response) => response,
-            Err(mut error) => match error.take_message() {
-                Some(request) => {
-                    self.sender = connect(&self.base_url, self.source).await?;
-                    self.sender.send_request(request).await
+            Err(mut error) => {
+                let unsent = error.take_message().is_some();
+                let cut_off = method == Method::GET && error.error().is_incomplete_message();
+                if !unsent && !cut_off {
+                    return Err(anyhow::Error::new(error.into_error()))
+                        .with_context(|| format!("{method} {path}"));
                 }
-                None => Err(error.into_error()),
+                self.sender = connect(&self.base_url, self.source).await?;
+                self.sender
+                    .send_request(request()?)
+                    .await
+                    .with_context(|| format!("{method} {path}"))?
             }
-            .with_context(|| format!("{method} {path}"))?,
         };
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
