@@ -559,7 +559,7 @@ mod tests {
         let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let address = listener.local_addr().unwrap();
         let mut connected = Vec::new();
-        for _ in 0..600 {
+        for _ in 0..300 {
             let connect = tokio::net::TcpStream::connect(address);
             let stream = tokio::time::timeout(Duration::from_millis(500), connect)
                 .await

@@ -207,7 +207,8 @@ async fn answer<F: HandlerFactory>(engine: &Engine<F>, payload: &Bytes) -> Bytes
             (None, PollMethod::Get) => http::farewell(engine, &request.sid)
                 .unwrap_or_else(|| EngineError::UnknownSid.response()),
             (None, PollMethod::Post { .. }) => EngineError::UnknownSid.response(),
-            (Some(session), PollMethod::Get) => http::poll(session).await,
+            // Read whole below: whether chunked does not matter.
+            (Some(session), PollMethod::Get) => http::poll(session, true).await,
             (Some(session), PollMethod::Post { binary: true }) => http::refuse_binary(&session),
             (Some(session), PollMethod::Post { binary: false }) => {
                 http::post(session, &request.body).await

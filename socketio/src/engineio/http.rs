@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::{Method, StatusCode, Version};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use confab_protocol::engineio::{self, Handshake, Packet};
@@ -198,7 +198,8 @@ async fn dispatch<F: HandlerFactory>(
         }
         Route::Unknown(TransportKind::WebSocket, _) => EngineError::UnknownSid.response(),
         Route::Existing(TransportKind::Polling, session) => match *req.method() {
-            Method::GET => poll(session).await,
+            // An HTTP/1.0 client cannot take a chunked body: its GET gets its whole answer.
+            Method::GET => poll(session, req.version() >= Version::HTTP_11).await,
             Method::POST => match read_post(req, body, engine.config.max_payload).await {
                 Ok(PostBody::Binary) => refuse_binary(&session),
                 Ok(PostBody::Text(data)) => post(session, &data).await,
@@ -321,12 +322,14 @@ fn poll_error(error: PollError) -> HttpResponse {
 /// A polling GET: the session's next packets.
 ///
 /// A GET the session answers at once (what it buffered, or a refusal) gets its whole reply.
-/// One that has to wait gets its status and headers at once and its body, chunked, when
-/// the session has something: the request itself is then let go (actix-http keeps a
-/// request's head, 6.5 KB of header map, for as long as its handler runs), so an idle
-/// polling session holds only its connection and the wait.
+/// One that has to wait gets, when `chunked` is allowed, its status and headers at once and
+/// its body, chunked, when the session has something: the request itself is then let go
+/// (actix-http keeps a request's head, 6.5 KB of header map, for as long as its handler
+/// runs), so an idle polling session holds only its connection and the wait. Its HTTP
+/// metrics then time the answer's start, not the wait.
 pub(super) async fn poll<H: super::SessionHandler>(
     session: actix::Addr<ConnectionActor<H>>,
+    chunked: bool,
 ) -> HttpResponse {
     let (reply, mut answer) = tokio::sync::oneshot::channel();
     if session.send(Poll { reply }).await.is_err() {
@@ -338,15 +341,22 @@ pub(super) async fn poll<H: super::SessionHandler>(
         Ok(Err(error)) => poll_error(error),
         Err(TryRecvError::Closed) => EngineError::UnknownSid.response(),
         Err(TryRecvError::Empty) => {
-            let body = futures_util::stream::once(async move {
-                // A waiting GET is only ever answered with a payload. A session gone
-                // without answering (its node stopping) is closed for the client too.
-                Ok::<_, Infallible>(match answer.await {
+            // A waiting GET is only ever answered with a payload. A session gone without
+            // answering (its node stopping) is closed for the client too.
+            let body = async move {
+                match answer.await {
                     Ok(Ok(body)) => body,
                     _ => Bytes::from_static(b"1"),
-                })
-            });
-            polling_response("text/plain; charset=UTF-8").streaming(body)
+                }
+            };
+            let mut response = polling_response("text/plain; charset=UTF-8");
+            if chunked {
+                response.streaming(futures_util::stream::once(async move {
+                    Ok::<_, Infallible>(body.await)
+                }))
+            } else {
+                response.body(body.await)
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 // (npm engine.io 6.6) does; Confab must do the same.
 
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import * as eio from "../lib/eio-scripts.js";
 import { startServerUnderTest } from "./server.js";
@@ -128,6 +129,40 @@ describe("heartbeat", () => {
 
   test("a ping from the client (wrong heartbeat direction in v4) closes the session", async () => {
     assert.deepEqual(await eio.clientPingWebsocket(srv), { closeCode: 1005 });
+  });
+});
+
+/** A raw HTTP/1.0 GET on `path`: the status line, the headers and the body, once closed. */
+function http10Get(srv, path) {
+  const url = new URL(srv.http);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(url.port), url.hostname, () => {
+      socket.write(`GET ${path} HTTP/1.0\r\nHost: ${url.host}\r\n\r\n`);
+    });
+    const chunks = [];
+    socket.setTimeout(3000, () => socket.destroy(new Error("no complete HTTP/1.0 answer in 3 s")));
+    socket.on("data", (chunk) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("end", () => {
+      const [head, body] = Buffer.concat(chunks).toString("latin1").split("\r\n\r\n");
+      const [status, ...lines] = head.split("\r\n");
+      const headers = Object.fromEntries(
+        lines.map((line) => line.split(/:\s*/, 2)).map(([name, value]) => [name.toLowerCase(), value]),
+      );
+      resolve({ status, headers, body });
+    });
+  });
+}
+
+describe("a waiting GET over HTTP/1.0", () => {
+  test("gets its answer (the ping) whole, sized, never chunked", async () => {
+    const { sid } = await eio.openPolling(srv);
+    const url = new URL(eio.httpUrl(srv, { EIO: 4, transport: "polling", sid }));
+    const { status, headers, body } = await http10Get(srv, `${url.pathname}${url.search}`);
+    assert.match(status, /^HTTP\/1\.[01] 200 /);
+    assert.equal(headers["transfer-encoding"], undefined);
+    assert.equal(headers["content-length"], "1");
+    assert.equal(body, "2");
   });
 });
 
