@@ -2,8 +2,8 @@
 //! browser that cannot open a WebSocket holds on the server.
 //!
 //! Like a browser, it uses one HTTP/1.1 connection for its GETs and another for its
-//! POSTs. It connects to `/`, syncs once on a chat target (as [`crate::setup::Harness::
-//! connect_ready`] does), then keeps a GET pending and answers pings until dropped.
+//! POSTs. It connects to `/`, syncs once (as [`crate::setup::Harness::connect_ready`]
+//! does on a chat target), then keeps a GET pending and answers pings until dropped.
 //! Nothing else it receives is kept.
 
 use std::net::IpAddr;
@@ -36,14 +36,9 @@ impl Drop for PollingClient {
 }
 
 impl PollingClient {
-    /// Connects to `/` at `base_url` (`http://host:port`) from `source` with `auth`; with
-    /// `sync`, sends one `sync` request and waits for its ack.
-    pub async fn connect(
-        base_url: &str,
-        source: Option<IpAddr>,
-        auth: Value,
-        sync: bool,
-    ) -> Result<Self> {
+    /// Connects to `/` at `base_url` (`http://host:port`) from `source` with `auth`, then
+    /// sends one `sync` request and waits for its ack.
+    pub async fn connect(base_url: &str, source: Option<IpAddr>, auth: Value) -> Result<Self> {
         let mut session = Session {
             get: Http::open(base_url, source).await?,
             post: Http::open(base_url, source).await?,
@@ -74,22 +69,20 @@ impl PollingClient {
                 _ => Ok(false),
             })
             .await?;
-        if sync {
-            let request = Event::new("sync", vec![json!({ "limit": 1 })]).with_ack(0);
-            session
-                .send(Packet::new(Namespace::root(), PacketData::Event(request)))
-                .await?;
-            session
-                .wait_for(|data| match data {
-                    PacketData::Ack(ack) if ack.id == 0 => {
-                        let answer = ack.args.first().unwrap_or(&Value::Null);
-                        ensure!(answer["ok"] == true, "sync refused: {answer}");
-                        Ok(true)
-                    }
-                    _ => Ok(false),
-                })
-                .await?;
-        }
+        let request = Event::new("sync", vec![json!({ "limit": 1 })]).with_ack(0);
+        session
+            .send(Packet::new(Namespace::root(), PacketData::Event(request)))
+            .await?;
+        session
+            .wait_for(|data| match data {
+                PacketData::Ack(ack) if ack.id == 0 => {
+                    let answer = ack.args.first().unwrap_or(&Value::Null);
+                    ensure!(answer["ok"] == true, "sync refused: {answer}");
+                    Ok(true)
+                }
+                _ => Ok(false),
+            })
+            .await?;
         let polling = tokio::spawn(async move {
             loop {
                 match session.poll().await {

@@ -271,7 +271,6 @@ impl Harness {
             &self.setup.urls[user.url],
             self.next_source(),
             json!({ "token": user.token }),
-            true,
         )
         .await;
         self.connected(user, recorder, started, client)

@@ -9,6 +9,7 @@ mod fanout;
 mod messaging;
 mod mixed;
 
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
@@ -308,17 +309,13 @@ impl Prepared {
                         work: Work::Hold(hold, Vec::new()),
                     },
                     IdleTransport::Polling => {
-                        let connects: Vec<_> = devices
+                        let connects = devices
                             .iter()
                             .map(|user| harness.connect_polling(user, recorder))
                             .collect();
-                        let polling = stream::iter(connects)
-                            .buffered(CONNECTS_AT_ONCE)
-                            .try_collect()
-                            .await?;
                         Self {
                             clients: Vec::new(),
-                            work: Work::Hold(hold, polling),
+                            work: Work::Hold(hold, in_order(connects).await?),
                         }
                     }
                 }
@@ -418,12 +415,17 @@ async fn connect_all(
     users: &[User],
     recorder: &Recorder,
 ) -> Result<Vec<SioClient>> {
-    // Made beforehand: a stream mapping through a borrowing closure is not `Send` enough
-    // for `tokio::spawn`.
-    let connects: Vec<_> = users
+    let connects = users
         .iter()
         .map(|user| harness.connect_ready(user, recorder))
         .collect();
+    in_order(connects).await
+}
+
+/// Runs `connects`, `CONNECTS_AT_ONCE` at a time; their clients in order. They are made
+/// beforehand: a stream mapping through a borrowing closure is not `Send` enough for
+/// `tokio::spawn`.
+async fn in_order<T>(connects: Vec<impl Future<Output = Result<T>>>) -> Result<Vec<T>> {
     stream::iter(connects)
         .buffered(CONNECTS_AT_ONCE)
         .try_collect()
